@@ -1,0 +1,62 @@
+/* cli.h: what every airlock command file shares: context, exit codes, output. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <libvirt/libvirt.h>
+
+/* Exit codes; documented in docs/airlock.1. */
+enum {
+    AIRLOCK_EXIT_OK = 0,
+    AIRLOCK_EXIT_FAILED = 1,    /* an operation failed */
+    AIRLOCK_EXIT_USAGE = 2,     /* bad input or unknown sandbox/image/tag */
+    AIRLOCK_EXIT_EXISTS = 3,    /* name already in use */
+    AIRLOCK_EXIT_CONNECT = 4,   /* libvirtd unreachable */
+    AIRLOCK_EXIT_IMAGE = 5,     /* base image missing or not matching its manifest */
+    AIRLOCK_EXIT_TIMEOUT = 6,   /* sandbox not ready in time */
+    AIRLOCK_EXIT_HOST = 7,      /* this host cannot run sandboxes (doctor) */
+    AIRLOCK_EXIT_EXEC_TIMEOUT = 124, /* exec: the command timed out and was killed */
+    AIRLOCK_EXIT_EXEC_AGENT = 125,   /* exec/cp: the guest agent failed */
+};
+
+typedef struct {
+    char *uri;       /* -c/--connect, NULL for the default */
+    char *accel;     /* --accel override, NULL to detect */
+    char *state_dir; /* resolved once */
+    virConnectPtr conn;
+    gboolean tty;    /* stdout is a terminal */
+} VmmCli;
+
+typedef struct {
+    const char *group; /* "image", or NULL for a top-level command */
+    const char *name;
+    int (*run)(VmmCli *cli, int argc, char **argv);
+    const char *summary;
+} VmmCliCommand;
+
+/* The connection, opened on first use. Owned by @cli. */
+virConnectPtr vmm_cli_conn(VmmCli *cli, GError **error);
+
+/* Prints "airlock: <message>" on stderr and returns the exit code for @error. */
+int vmm_cli_fail(const GError *error);
+
+/* Exit code for a GError in the VMM_ERROR domain. */
+int vmm_cli_exit_code(const GError *error);
+
+/*
+ * Parses a command's options. On --help prints and sets *@exit_code 0; on a
+ * usage error prints and sets it to 2. Returns FALSE when the command must
+ * return *@exit_code.
+ */
+gboolean vmm_cli_parse(GOptionContext *ctx, int *argc, char ***argv, int *exit_code);
+
+/* Prints a usage error ("airlock CMD: ...") and returns AIRLOCK_EXIT_USAGE. */
+int vmm_cli_usage(const char *cmd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+/* Pretty-prints @node as JSON on stdout followed by a newline. Takes ownership. */
+void vmm_cli_print_json(JsonNode *node);
+
+/* Command entry points, one file per group. */
+int vmm_cmd_doctor(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_image_list(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_image_verify(VmmCli *cli, int argc, char **argv);

@@ -1,0 +1,90 @@
+/* common.c: helpers shared by the command files. */
+#include <config.h>
+
+#include "cli.h"
+#include "conn.h"
+#include "error.h"
+
+#include <stdio.h>
+
+virConnectPtr
+vmm_cli_conn(VmmCli *cli, GError **error)
+{
+    if (!cli->conn)
+        cli->conn = vmm_conn_open(cli->uri, error);
+    return cli->conn;
+}
+
+int
+vmm_cli_exit_code(const GError *error)
+{
+    if (!error || error->domain != VMM_ERROR)
+        return AIRLOCK_EXIT_FAILED;
+    switch ((VmmErrorCode)error->code) {
+    case VMM_ERROR_INVALID:
+    case VMM_ERROR_NOT_FOUND:
+        return AIRLOCK_EXIT_USAGE;
+    case VMM_ERROR_EXISTS:
+        return AIRLOCK_EXIT_EXISTS;
+    case VMM_ERROR_CONNECT:
+        return AIRLOCK_EXIT_CONNECT;
+    case VMM_ERROR_IMAGE:
+        return AIRLOCK_EXIT_IMAGE;
+    case VMM_ERROR_TIMEOUT:
+        return AIRLOCK_EXIT_TIMEOUT;
+    case VMM_ERROR_HOST:
+        return AIRLOCK_EXIT_HOST;
+    case VMM_ERROR_AGENT:
+    case VMM_ERROR_LIBVIRT:
+    case VMM_ERROR_FAILED:
+    case VMM_ERROR_LAST:
+        break;
+    }
+    return AIRLOCK_EXIT_FAILED;
+}
+
+int
+vmm_cli_fail(const GError *error)
+{
+    fprintf(stderr, "airlock: %s\n", error ? error->message : "unknown error");
+    return vmm_cli_exit_code(error);
+}
+
+gboolean
+vmm_cli_parse(GOptionContext *ctx, int *argc, char ***argv, int *exit_code)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (!g_option_context_parse(ctx, argc, argv, &err)) {
+        fprintf(stderr, "%s: %s (--help lists the options)\n", (*argv)[0], err->message);
+        *exit_code = AIRLOCK_EXIT_USAGE;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+int
+vmm_cli_usage(const char *cmd, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s: %s\n", cmd, msg);
+    return AIRLOCK_EXIT_USAGE;
+}
+
+void
+vmm_cli_print_json(JsonNode *node)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autofree char *text = NULL;
+
+    json_generator_set_pretty(gen, TRUE);
+    json_generator_set_root(gen, node);
+    text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+    json_node_unref(node);
+}

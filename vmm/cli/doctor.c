@@ -1,0 +1,216 @@
+/* doctor.c: `airlock doctor`: can this host run sandboxes, and if not, what fixes it. */
+#include <config.h>
+
+#include "autoptr.h"
+#include "cli.h"
+#include "conn.h"
+#include "error.h"
+#include "image.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#define DOCTOR_MIN_FREE_GIB 4
+
+typedef enum { CHECK_OK, CHECK_WARN, CHECK_FAIL } CheckStatus;
+
+typedef struct {
+    JsonBuilder *json;
+    gboolean as_json;
+    gboolean failed;
+} Doctor;
+
+static void
+report(Doctor *d, const char *name, CheckStatus st, const char *detail, const char *fix)
+{
+    static const char *const label[] = {"ok", "warn", "FAIL"};
+
+    if (st == CHECK_FAIL)
+        d->failed = TRUE;
+    if (d->as_json) {
+        json_builder_begin_object(d->json);
+        json_builder_set_member_name(d->json, "check");
+        json_builder_add_string_value(d->json, name);
+        json_builder_set_member_name(d->json, "status");
+        json_builder_add_string_value(d->json, label[st]);
+        json_builder_set_member_name(d->json, "detail");
+        json_builder_add_string_value(d->json, detail);
+        if (fix && st != CHECK_OK) {
+            json_builder_set_member_name(d->json, "fix");
+            json_builder_add_string_value(d->json, fix);
+        }
+        json_builder_end_object(d->json);
+        return;
+    }
+    printf("%-5s %-13s %s\n", label[st], name, detail);
+    if (fix && st != CHECK_OK)
+        printf("      %-13s fix: %s\n", "", fix);
+}
+
+static void
+check_kvm_device(Doctor *d, VmmAccel accel)
+{
+    struct stat st;
+    struct group *gr;
+    g_autofree char *detail = NULL;
+
+    if (stat("/dev/kvm", &st) != 0) {
+        report(d, "/dev/kvm", accel == VMM_ACCEL_KVM ? CHECK_FAIL : CHECK_WARN, "absent",
+               "load kvm_intel or kvm_amd (modprobe kvm_intel)");
+        return;
+    }
+    gr = getgrgid(st.st_gid);
+    detail = g_strdup_printf("group %s, mode %04o", gr ? gr->gr_name : "?", st.st_mode & 07777);
+    if (!gr || g_strcmp0(gr->gr_name, "kvm") != 0 || (st.st_mode & 0660) != 0660)
+        report(d, "/dev/kvm", accel == VMM_ACCEL_KVM ? CHECK_FAIL : CHECK_WARN, detail,
+               "chgrp kvm /dev/kvm && chmod 660 /dev/kvm");
+    else
+        report(d, "/dev/kvm", CHECK_OK, detail, NULL);
+}
+
+static void
+check_state_dir(Doctor *d, const char *state_dir)
+{
+    g_autofree char *probe = g_build_filename(state_dir, ".doctor-probe-XXXXXX", NULL);
+    g_autofree char *fix = g_strdup_printf("mkdir -p %s (or set AIRLOCK_STATE_DIR)", state_dir);
+    struct statvfs vfs;
+    int fd;
+
+    if (g_mkdir_with_parents(state_dir, 0755) != 0 || (fd = g_mkstemp(probe)) < 0) {
+        g_autofree char *detail = g_strdup_printf("%s: %s", state_dir, g_strerror(errno));
+        report(d, "state dir", CHECK_FAIL, detail, fix);
+        return;
+    }
+    close(fd);
+    unlink(probe);
+    report(d, "state dir", CHECK_OK, state_dir, NULL);
+
+    if (statvfs(state_dir, &vfs) == 0) {
+        guint64 free_gib = (guint64)vfs.f_bavail * vfs.f_frsize / (1024ull * 1024 * 1024);
+        g_autofree char *detail = g_strdup_printf("%" G_GUINT64_FORMAT " GiB free in %s",
+                                                  free_gib, state_dir);
+        report(d, "free disk", free_gib >= DOCTOR_MIN_FREE_GIB ? CHECK_OK : CHECK_FAIL, detail,
+               "free some space or point AIRLOCK_STATE_DIR at a larger disk");
+    }
+}
+
+static void
+check_image(Doctor *d, const char *state_dir, const char *name)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmmImage) img = vmm_image_load(state_dir, name, &err);
+    g_autofree char *fix = g_strdup_printf("images/build --force %s (or scripts/setup)", name);
+    g_autofree char *detail = NULL;
+
+    if (!img || !vmm_image_verify(img, FALSE, &err)) {
+        report(d, "base image", CHECK_FAIL, err->message, fix);
+        return;
+    }
+    detail = g_strdup_printf("%s matches its manifest (%s)", name, img->digest);
+    report(d, "base image", CHECK_OK, detail, NULL);
+}
+
+int
+vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
+{
+    gboolean as_json = FALSE;
+    g_autofree char *image = NULL;
+    GOptionEntry entries[] = {
+        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print the checks as JSON", NULL},
+        {"image", 0, 0, G_OPTION_ARG_STRING, &image, "Base image to check (default debian-12)",
+         "NAME"},
+        {NULL}};
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- check that this host can run sandboxes");
+    g_autoptr(GError) err = NULL;
+    g_autofree char *reason = NULL;
+    g_autofree char *qemu = NULL;
+    Doctor d = {0};
+    VmmAccel accel;
+    virConnectPtr conn;
+    int rc;
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!vmm_cli_parse(ctx, &argc, &argv, &rc))
+        return rc;
+    if (argc > 1)
+        return vmm_cli_usage(argv[0], "unexpected argument '%s'", argv[1]);
+    d.as_json = as_json;
+    if (as_json) {
+        d.json = json_builder_new();
+        json_builder_begin_object(d.json);
+        json_builder_set_member_name(d.json, "checks");
+        json_builder_begin_array(d.json);
+    }
+
+    conn = vmm_cli_conn(cli, &err);
+    if (conn) {
+        unsigned long ver = 0;
+        g_autofree char *uri = virConnectGetURI(conn);
+        g_autofree char *detail = NULL;
+        virConnectGetLibVersion(conn, &ver);
+        detail = g_strdup_printf("connected to %s (libvirt %lu.%lu.%lu)", uri, ver / 1000000,
+                                 ver / 1000 % 1000, ver % 1000);
+        report(&d, "libvirt", CHECK_OK, detail, NULL);
+    } else {
+        report(&d, "libvirt", CHECK_FAIL, err->message, "scripts/start-libvirt");
+        g_clear_error(&err);
+    }
+
+    qemu = g_find_program_in_path("qemu-system-x86_64");
+    report(&d, "qemu", qemu ? CHECK_OK : CHECK_FAIL, qemu ? qemu : "qemu-system-x86_64 not found",
+           "apt-get install qemu-system-x86");
+
+    if (vmm_accel_choose(cli->accel, "/", &accel, &reason, &err)) {
+        g_autofree char *detail = g_strdup_printf("%s: %s", vmm_accel_to_string(accel), reason);
+        report(&d, "accelerator", accel == VMM_ACCEL_KVM ? CHECK_OK : CHECK_WARN, detail,
+               accel == VMM_ACCEL_TCG ? "none needed: sandboxes run, only slower" : NULL);
+        check_kvm_device(&d, accel);
+    } else {
+        report(&d, "accelerator", CHECK_FAIL, err->message, "use --accel kvm or --accel tcg");
+        g_clear_error(&err);
+    }
+
+    if (conn) {
+        virNWFilterPtr *filters = NULL;
+        int n = virConnectListAllNWFilters(conn, &filters, 0);
+        gboolean clean = FALSE;
+        for (int i = 0; i < n; i++) {
+            if (g_strcmp0(virNWFilterGetName(filters[i]), "clean-traffic") == 0)
+                clean = TRUE;
+            virNWFilterFree(filters[i]);
+        }
+        free(filters);
+        if (n < 0) {
+            vmm_error_libvirt(&err, VMM_ERROR_LIBVIRT, "nwfilter driver unusable");
+            report(&d, "nwfilter", CHECK_FAIL, err->message,
+                   "install libvirt-daemon-driver-nwfilter and restart libvirtd");
+            g_clear_error(&err);
+        } else if (!clean && !vmm_conn_is_test(conn)) {
+            report(&d, "nwfilter", CHECK_FAIL, "the clean-traffic filter is missing",
+                   "reinstall libvirt-daemon-config-nwfilter and restart libvirtd");
+        } else {
+            g_autofree char *detail = g_strdup_printf("%d filters, clean-traffic present", n);
+            report(&d, "nwfilter", CHECK_OK, detail, NULL);
+        }
+    }
+
+    check_state_dir(&d, cli->state_dir);
+    check_image(&d, cli->state_dir, image ? image : "debian-12");
+
+    if (as_json) {
+        json_builder_end_array(d.json);
+        json_builder_set_member_name(d.json, "ready");
+        json_builder_add_boolean_value(d.json, !d.failed);
+        json_builder_end_object(d.json);
+        vmm_cli_print_json(json_builder_get_root(d.json));
+        g_object_unref(d.json);
+    } else {
+        printf("%s\n", d.failed ? "this host cannot run sandboxes yet: fix the FAIL lines above"
+                                : "this host can run sandboxes");
+    }
+    return d.failed ? AIRLOCK_EXIT_HOST : AIRLOCK_EXIT_OK;
+}

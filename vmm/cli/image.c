@@ -1,0 +1,87 @@
+/* image.c: `airlock image list|verify`. */
+#include <config.h>
+
+#include "cli.h"
+#include "error.h"
+#include "image.h"
+
+#include <stdio.h>
+
+int
+vmm_cmd_image_list(VmmCli *cli, int argc, char **argv)
+{
+    gboolean as_json = FALSE;
+    GOptionEntry entries[] = {
+        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL}, {NULL}};
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- list base images");
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) images = NULL;
+    int rc;
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!vmm_cli_parse(ctx, &argc, &argv, &rc))
+        return rc;
+    if (argc > 1)
+        return vmm_cli_usage(argv[0], "unexpected argument '%s'", argv[1]);
+    images = vmm_image_list(cli->state_dir, &err);
+    if (!images)
+        return vmm_cli_fail(err);
+
+    if (as_json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        json_builder_begin_array(b);
+        for (guint i = 0; i < images->len; i++) {
+            VmmImage *img = g_ptr_array_index(images, i);
+            json_builder_begin_object(b);
+            json_builder_set_member_name(b, "name");
+            json_builder_add_string_value(b, img->name);
+            json_builder_set_member_name(b, "digest");
+            json_builder_add_string_value(b, img->digest);
+            json_builder_set_member_name(b, "created");
+            json_builder_add_string_value(b, img->created);
+            json_builder_set_member_name(b, "path");
+            json_builder_add_string_value(b, img->dir);
+            json_builder_set_member_name(b, "recipe_sha256");
+            json_builder_add_string_value(b, img->recipe_sha256);
+            json_builder_set_member_name(b, "packages");
+            json_builder_add_int_value(b, img->n_packages);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        vmm_cli_print_json(json_builder_get_root(b));
+        return AIRLOCK_EXIT_OK;
+    }
+    if (images->len == 0) {
+        printf("no images in %s/images (build one with images/build debian-12)\n", cli->state_dir);
+        return AIRLOCK_EXIT_OK;
+    }
+    printf("%-16s %-22s %s\n", "NAME", "CREATED", "DIGEST");
+    for (guint i = 0; i < images->len; i++) {
+        VmmImage *img = g_ptr_array_index(images, i);
+        printf("%-16s %-22s %.19s…\n", img->name, img->created ? img->created : "-", img->digest);
+    }
+    return AIRLOCK_EXIT_OK;
+}
+
+int
+vmm_cmd_image_verify(VmmCli *cli, int argc, char **argv)
+{
+    g_autoptr(GOptionContext) ctx = g_option_context_new("NAME - check every file of an image against its manifest");
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmmImage) img = NULL;
+    int rc;
+
+    if (!vmm_cli_parse(ctx, &argc, &argv, &rc))
+        return rc;
+    if (argc != 2)
+        return vmm_cli_usage(argv[0], "expects one image NAME (airlock image list shows them)");
+    img = vmm_image_load(cli->state_dir, argv[1], &err);
+    if (!img || !vmm_image_verify(img, FALSE, &err))
+        return vmm_cli_fail(err);
+    for (guint i = 0; i < img->files->len; i++) {
+        VmmImageFile *f = g_ptr_array_index(img->files, i);
+        printf("ok  %-12s sha256:%s\n", f->name, f->sha256);
+    }
+    printf("image '%s' matches its manifest\n", img->name);
+    return AIRLOCK_EXIT_OK;
+}

@@ -1,0 +1,143 @@
+/* main.c: airlock's global options and command table. */
+#include <config.h>
+
+#include "cli.h"
+#include "conn.h"
+#include "error.h"
+#include "names.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const VmmCliCommand commands[] = {
+    {NULL, "doctor", vmm_cmd_doctor, "check that this host can run sandboxes"},
+    {"image", "list", vmm_cmd_image_list, "list base images"},
+    {"image", "verify", vmm_cmd_image_verify, "check an image against its manifest"},
+};
+
+static void
+print_help(FILE *out)
+{
+    fprintf(out, "Usage: airlock [-c URI] [--accel kvm|tcg] COMMAND [OPTION…]\n\n"
+                 "Lightweight microVM sandboxes on libvirt.\n\nCommands:\n");
+    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
+        g_autofree char *name = commands[i].group
+                                    ? g_strdup_printf("%s %s", commands[i].group, commands[i].name)
+                                    : g_strdup(commands[i].name);
+        fprintf(out, "  %-18s %s\n", name, commands[i].summary);
+    }
+    fprintf(out, "\nGlobal options:\n"
+                 "  -c, --connect URI  libvirt URI (default: $LIBVIRT_DEFAULT_URI, else "
+                 "qemu:///system)\n"
+                 "  --accel kvm|tcg    override accelerator detection (also AIRLOCK_ACCEL)\n"
+                 "  --version          print the version\n"
+                 "  -h, --help         this help; COMMAND --help for a command's\n\n"
+                 "See airlock(1) for exit codes.\n");
+}
+
+static const VmmCliCommand *
+find_command(const char *group_or_name, const char *sub, gboolean *used_sub)
+{
+    *used_sub = FALSE;
+    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
+        const VmmCliCommand *c = &commands[i];
+        if (c->group) {
+            if (strcmp(c->group, group_or_name) == 0 && sub && strcmp(c->name, sub) == 0) {
+                *used_sub = TRUE;
+                return c;
+            }
+        } else if (strcmp(c->name, group_or_name) == 0) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static gboolean
+is_group(const char *name)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+        if (commands[i].group && strcmp(commands[i].group, name) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+int
+main(int argc, char **argv)
+{
+    VmmCli cli = {0};
+    const VmmCliCommand *cmd;
+    gboolean used_sub;
+    int i = 1, rc;
+
+    setlocale(LC_ALL, "");
+    vmm_libvirt_init();
+
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--version") == 0) {
+            printf("airlock %s\n", PACKAGE_VERSION);
+            return 0;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            print_help(stdout);
+            return 0;
+        } else if ((strcmp(a, "-c") == 0 || strcmp(a, "--connect") == 0) && i + 1 < argc) {
+            g_free(cli.uri);
+            cli.uri = g_strdup(argv[++i]);
+        } else if (g_str_has_prefix(a, "--connect=")) {
+            g_free(cli.uri);
+            cli.uri = g_strdup(a + strlen("--connect="));
+        } else if (strcmp(a, "--accel") == 0 && i + 1 < argc) {
+            g_free(cli.accel);
+            cli.accel = g_strdup(argv[++i]);
+        } else if (g_str_has_prefix(a, "--accel=")) {
+            g_free(cli.accel);
+            cli.accel = g_strdup(a + strlen("--accel="));
+        } else {
+            fprintf(stderr, "airlock: unknown option '%s' (airlock --help lists them)\n", a);
+            return AIRLOCK_EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        print_help(stderr);
+        return AIRLOCK_EXIT_USAGE;
+    }
+    cmd = find_command(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &used_sub);
+    if (!cmd) {
+        if (is_group(argv[i]))
+            fprintf(stderr, "airlock %s: missing or unknown subcommand (airlock --help lists them)\n",
+                    argv[i]);
+        else
+            fprintf(stderr, "airlock: unknown command '%s' (airlock --help lists them)\n", argv[i]);
+        return AIRLOCK_EXIT_USAGE;
+    }
+    if (cli.accel) {
+        VmmAccel a;
+        g_autoptr(GError) err = NULL;
+        if (!vmm_accel_from_string(cli.accel, &a, &err))
+            return vmm_cli_fail(err);
+    }
+    cli.state_dir = vmm_state_dir(vmm_conn_default_uri(cli.uri));
+    cli.tty = isatty(STDOUT_FILENO);
+
+    {
+        /* Give the command argv starting at its own name: "airlock image list". */
+        int sub_argc = argc - i - (used_sub ? 1 : 0);
+        char **sub_argv = g_new0(char *, sub_argc + 1);
+        sub_argv[0] = cmd->group ? g_strdup_printf("airlock %s %s", cmd->group, cmd->name)
+                                 : g_strdup_printf("airlock %s", cmd->name);
+        for (int j = 1; j < sub_argc; j++)
+            sub_argv[j] = g_strdup(argv[i + (used_sub ? 1 : 0) + j]);
+        rc = cmd->run(&cli, sub_argc, sub_argv);
+        g_strfreev(sub_argv);
+    }
+
+    if (cli.conn)
+        virConnectClose(cli.conn);
+    g_free(cli.uri);
+    g_free(cli.accel);
+    g_free(cli.state_dir);
+    return rc;
+}

@@ -1,0 +1,135 @@
+/* conn.c: connection, URI, accelerator (kvm / tcg) detection. */
+#include <config.h>
+
+#include "conn.h"
+#include "error.h"
+
+#include <libvirt/virterror.h>
+
+#include <string.h>
+#include <unistd.h>
+
+static const char *const accel_names[VMM_ACCEL_LAST] = {
+    [VMM_ACCEL_KVM] = "kvm",
+    [VMM_ACCEL_TCG] = "tcg",
+};
+
+const char *
+vmm_accel_to_string(VmmAccel accel)
+{
+    return accel < VMM_ACCEL_LAST ? accel_names[accel] : "unknown";
+}
+
+gboolean
+vmm_accel_from_string(const char *str, VmmAccel *accel, GError **error)
+{
+    for (int i = 0; i < VMM_ACCEL_LAST; i++) {
+        if (g_strcmp0(str, accel_names[i]) == 0) {
+            *accel = i;
+            return TRUE;
+        }
+    }
+    g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "accelerator '%s' is unknown (use kvm or tcg)",
+                str ? str : "");
+    return FALSE;
+}
+
+const char *
+vmm_accel_domain_type(VmmAccel accel)
+{
+    return accel == VMM_ACCEL_KVM ? "kvm" : "qemu";
+}
+
+static gboolean
+sys_exists(const char *sysroot, const char *path)
+{
+    g_autofree char *full = g_build_filename(sysroot, path, NULL);
+
+    return g_file_test(full, G_FILE_TEST_EXISTS);
+}
+
+gboolean
+vmm_accel_choose(const char *override, const char *sysroot, VmmAccel *accel, char **reason,
+                 GError **error)
+{
+    const char *env = g_getenv("AIRLOCK_ACCEL");
+    g_autofree char *dev = NULL;
+    gboolean vendor;
+
+    if (override && *override) {
+        if (!vmm_accel_from_string(override, accel, error))
+            return FALSE;
+        *reason = g_strdup("chosen with --accel");
+        return TRUE;
+    }
+    if (env && *env) {
+        if (!vmm_accel_from_string(env, accel, error))
+            return FALSE;
+        *reason = g_strdup("chosen with AIRLOCK_ACCEL");
+        return TRUE;
+    }
+
+    dev = g_build_filename(sysroot, "dev/kvm", NULL);
+    vendor = sys_exists(sysroot, "sys/module/kvm_intel") || sys_exists(sysroot, "sys/module/kvm_amd");
+    *accel = VMM_ACCEL_TCG;
+    if (!g_file_test(dev, G_FILE_TEST_EXISTS)) {
+        *reason = g_strdup("/dev/kvm is absent: software emulation (TCG), slow");
+    } else if (sys_exists(sysroot, "sys/module/kvm_pvm") && !vendor) {
+        *reason = g_strdup("/dev/kvm is backed by kvm_pvm, which cannot boot a stock guest kernel: "
+                           "software emulation (TCG), slow");
+    } else if (!vendor) {
+        *reason = g_strdup("/dev/kvm has neither kvm_intel nor kvm_amd behind it: "
+                           "software emulation (TCG), slow");
+    } else if (strcmp(sysroot, "/") == 0 && access(dev, R_OK | W_OK) != 0) {
+        *reason = g_strdup("/dev/kvm is not accessible to this user (chgrp kvm /dev/kvm; chmod "
+                           "660 /dev/kvm): software emulation (TCG), slow");
+    } else {
+        *accel = VMM_ACCEL_KVM;
+        *reason = g_strdup_printf("/dev/kvm is usable (%s)",
+                                  sys_exists(sysroot, "sys/module/kvm_intel") ? "kvm_intel"
+                                                                              : "kvm_amd");
+    }
+    return TRUE;
+}
+
+const char *
+vmm_conn_default_uri(const char *uri)
+{
+    const char *env = g_getenv("LIBVIRT_DEFAULT_URI");
+
+    if (uri && *uri)
+        return uri;
+    if (env && *env)
+        return env;
+    return "qemu:///system";
+}
+
+virConnectPtr
+vmm_conn_open(const char *uri, GError **error)
+{
+    const char *target = vmm_conn_default_uri(uri);
+    virConnectPtr conn;
+
+    vmm_libvirt_init();
+    conn = virConnectOpen(target);
+    if (!conn) {
+        g_autofree char *detail = NULL;
+        virErrorPtr err = virGetLastError();
+
+        if (err && err->message)
+            detail = g_strdup(err->message);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_CONNECT,
+                    "cannot connect to libvirt at '%s' (start it with scripts/start-libvirt): %s",
+                    target, detail ? detail : "unknown error");
+        return NULL;
+    }
+    return conn;
+}
+
+gboolean
+vmm_conn_is_test(virConnectPtr conn)
+{
+    g_autofree char *uri = virConnectGetURI(conn);
+
+    return uri && g_str_has_prefix(uri, "test:");
+}

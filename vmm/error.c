@@ -1,0 +1,74 @@
+/* error.c: VMM_ERROR and the one place libvirt errors become GErrors. */
+#include <config.h>
+
+#include "error.h"
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+G_DEFINE_QUARK(vmm-error-quark, vmm_error)
+
+static void
+silent_error_handler(void *user_data, virErrorPtr err)
+{
+    /* The library returns errors; only the CLI prints them. */
+}
+
+void
+vmm_libvirt_init(void)
+{
+    static gsize once = 0;
+
+    if (g_once_init_enter(&once)) {
+        virInitialize();
+        virSetErrorFunc(NULL, silent_error_handler);
+        g_once_init_leave(&once, 1);
+    }
+}
+
+int
+vmm_error_libvirt_last_code(void)
+{
+    virErrorPtr err = virGetLastError();
+
+    return err ? err->code : 0;
+}
+
+gboolean
+vmm_error_libvirt(GError **error, VmmErrorCode code, const char *fmt, ...)
+{
+    virErrorPtr err = virGetLastError();
+    g_autofree char *prefix = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    prefix = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+
+    if (err) {
+        switch (err->code) {
+        case VIR_ERR_NO_DOMAIN:
+        case VIR_ERR_NO_NETWORK:
+        case VIR_ERR_NO_DOMAIN_SNAPSHOT:
+        case VIR_ERR_NO_NWFILTER:
+        case VIR_ERR_NO_STORAGE_VOL:
+            code = VMM_ERROR_NOT_FOUND;
+            break;
+        case VIR_ERR_NO_CONNECT:
+        case VIR_ERR_INVALID_CONN:
+            code = VMM_ERROR_CONNECT;
+            break;
+        case VIR_ERR_AGENT_UNRESPONSIVE:
+        case VIR_ERR_AGENT_UNSYNCED:
+            code = VMM_ERROR_AGENT;
+            break;
+        default:
+            break;
+        }
+        g_set_error(error, VMM_ERROR, code, "%s: %s", prefix,
+                    err->message ? err->message : "unknown libvirt error");
+    } else {
+        g_set_error(error, VMM_ERROR, code, "%s", prefix);
+    }
+    return FALSE;
+}

@@ -1,0 +1,17 @@
+# libvmm: the internal library. Pure modules first, then those that talk to libvirt.
+noinst_LIBRARIES += libvmm.a
+libvmm_a_SOURCES = \
+	vmm/error.c vmm/error.h \
+	vmm/autoptr.h \
+	vmm/names.c vmm/names.h \
+	vmm/conn.c vmm/conn.h \
+	vmm/image.c vmm/image.h
+
+bin_PROGRAMS += airlock
+airlock_SOURCES = \
+	vmm/cli/cli.h \
+	vmm/cli/main.c \
+	vmm/cli/common.c \
+	vmm/cli/doctor.c \
+	vmm/cli/image.c
+airlock_LDADD = libvmm.a $(VMM_LIBS)
