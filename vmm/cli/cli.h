@@ -60,3 +60,5 @@ void vmm_cli_print_json(JsonNode *node);
 int vmm_cmd_doctor(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_image_list(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_image_verify(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_exec(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_cp(VmmCli *cli, int argc, char **argv);

@@ -1,0 +1,70 @@
+/* agent.h: qemu-guest-agent over libvirt-qemu: ping, exec, files, time. */
+#pragma once
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+/*
+ * Sends one guest agent command (@json_cmd, a complete JSON object) and
+ * returns the parsed "return" member's JSON text. @timeout_s is the
+ * agent's own timeout (VIR_DOMAIN_QEMU_AGENT_COMMAND_* semantics when <= 0:
+ * 0 = no wait, -1 = default). AGENT error on failure. Caller frees.
+ */
+char *vmm_agent_command(virDomainPtr dom, const char *json_cmd, int timeout_s, GError **error);
+
+/*
+ * Pings until the agent answers or @timeout_ms elapses (TIMEOUT error).
+ * Each try is short so a booting guest is polled promptly.
+ */
+gboolean vmm_agent_wait(virDomainPtr dom, guint timeout_ms, GError **error);
+
+/* One ping with a short timeout. */
+gboolean vmm_agent_ping(virDomainPtr dom, GError **error);
+
+typedef void (*VmmAgentOutputFunc)(const char *data, gsize len, gpointer user_data);
+
+typedef struct {
+    const char *const *argv;  /* argv[0] is the program (PATH looked up in the guest) */
+    const char *const *env;   /* extra "K=V", or NULL */
+    const char *workdir;      /* or NULL */
+    gboolean with_sandbox_env;/* run through VMM_SEED_WITH_ENV (secrets + env) */
+    GBytes *input;            /* stdin, or NULL */
+    guint timeout_ms;         /* 0 = no limit; on expiry the process group is killed */
+    VmmAgentOutputFunc on_stdout; /* streamed while the command runs; NULL to discard */
+    VmmAgentOutputFunc on_stderr;
+    gpointer user_data;
+} VmmAgentExec;
+
+/*
+ * Runs a command in the guest, streaming its output through the callbacks
+ * while it runs (output goes to files under /run/airlock/exec/ that are
+ * read as they grow, then removed). *@exit_code gets the exit status (128+N
+ * for a signal). TIMEOUT error when killed at the timeout, AGENT error when
+ * the agent fails.
+ */
+gboolean vmm_agent_exec(virDomainPtr dom, const VmmAgentExec *spec, int *exit_code,
+                        GError **error);
+
+/*
+ * Runs a short command and captures its output (no streaming; output at most
+ * a few MB). Used for readiness checks. Caller frees *@out and *@err.
+ */
+gboolean vmm_agent_run(virDomainPtr dom, const char *const *argv, guint timeout_ms, int *exit_code,
+                       char **out, char **err, GError **error);
+
+/*
+ * Copies the host file @local into the guest at @guest_path in chunks,
+ * keeping the file mode. Works for files of hundreds of MB.
+ */
+gboolean vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path,
+                           GError **error);
+
+/*
+ * Copies the guest file @guest_path to the host file @local in chunks,
+ * keeping the mode. @local is written atomically (temp + rename).
+ */
+gboolean vmm_agent_copy_out(virDomainPtr dom, const char *guest_path, const char *local,
+                            GError **error);
+
+/* Sets the guest clock from the host's (guest-set-time with the host's time). */
+gboolean vmm_agent_set_time(virDomainPtr dom, GError **error);

@@ -1,0 +1,1 @@
+# agent.c + the exec/cp commands (owned by the agent work).

@@ -1,0 +1,1 @@
+# secrets.c + seed.c + cloud-init templates (owned by the seed work).
