@@ -1,13 +1,16 @@
 # Unit tests (pure modules) and test:///default lifecycle tests: fast, no root.
 TEST_LDADD = libvmm.a $(VMM_LIBS)
-TEST_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/tests
+AM_CPPFLAGS += -I$(top_srcdir)/tests
 
-check_PROGRAMS += tests/unit/test-names tests/unit/test-conn
+check_PROGRAMS += tests/unit/test-names tests/unit/test-conn tests/unit/test-xml
 tests_unit_test_names_SOURCES = tests/unit/test-names.c
 tests_unit_test_names_LDADD = $(TEST_LDADD)
 tests_unit_test_conn_SOURCES = tests/unit/test-conn.c
 tests_unit_test_conn_LDADD = $(TEST_LDADD)
 
-TESTS += tests/unit/test-names tests/unit/test-conn
+tests_unit_test_xml_SOURCES = tests/unit/test-xml.c tests/unit/golden.h
+tests_unit_test_xml_LDADD = $(TEST_LDADD)
+
+TESTS += tests/unit/test-names tests/unit/test-conn tests/unit/test-xml
 
 EXTRA_DIST += tests/data tests/integration tests/bench

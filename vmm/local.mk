@@ -13,5 +13,13 @@ airlock_SOURCES = \
 	vmm/cli/main.c \
 	vmm/cli/common.c \
 	vmm/cli/doctor.c \
-	vmm/cli/image.c
+	vmm/cli/image.c \
+	vmm/cli/sandbox.c
 airlock_LDADD = libvmm.a $(VMM_LIBS)
+libvmm_a_SOURCES += \
+	vmm/metadata.c vmm/metadata.h \
+	vmm/domain-xml.c vmm/domain-xml.h \
+	vmm/network-xml.c vmm/network-xml.h \
+	vmm/network.c vmm/network.h \
+	vmm/spec.c vmm/spec.h \
+	vmm/sandbox.c vmm/sandbox.h

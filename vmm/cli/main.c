@@ -12,6 +12,11 @@
 #include <unistd.h>
 
 static const VmmCliCommand commands[] = {
+    {NULL, "create", vmm_cmd_create, "create a sandbox and wait until it is ready"},
+    {NULL, "list", vmm_cmd_list, "list sandboxes"},
+    {NULL, "inspect", vmm_cmd_inspect, "show a sandbox's details"},
+    {NULL, "console", vmm_cmd_console, "print a sandbox's serial console"},
+    {NULL, "destroy", vmm_cmd_destroy, "stop and remove sandboxes"},
     {NULL, "doctor", vmm_cmd_doctor, "check that this host can run sandboxes"},
     {"image", "list", vmm_cmd_image_list, "list base images"},
     {"image", "verify", vmm_cmd_image_verify, "check an image against its manifest"},

@@ -1,0 +1,139 @@
+/* domain-xml.c: spec -> libvirt domain XML with libxml2's tree API. Pure. */
+#include <config.h>
+
+#include "domain-xml.h"
+#include "autoptr.h"
+#include "error.h"
+#include "names.h"
+
+/* Spare PCIe root ports: q35 needs a free one per hot-plugged device. */
+#define SPARE_ROOT_PORTS 2
+
+static xmlNodePtr
+child(xmlNodePtr parent, const char *name, const char *text)
+{
+    return xmlNewTextChild(parent, NULL, BAD_CAST name, text ? BAD_CAST text : NULL);
+}
+
+static xmlNodePtr
+prop(xmlNodePtr node, const char *name, const char *value)
+{
+    xmlNewProp(node, BAD_CAST name, BAD_CAST value);
+    return node;
+}
+
+static void
+add_disk(xmlNodePtr devices, const char *format, const char *path, const char *target,
+         gboolean readonly)
+{
+    xmlNodePtr disk = prop(prop(child(devices, "disk", NULL), "type", "file"), "device", "disk");
+    xmlNodePtr driver = prop(prop(child(disk, "driver", NULL), "name", "qemu"), "type", format);
+
+    if (!readonly)
+        prop(driver, "discard", "unmap");
+    prop(child(disk, "source", NULL), "file", path);
+    prop(prop(child(disk, "target", NULL), "dev", target), "bus", "virtio");
+    if (readonly)
+        child(disk, "readonly", NULL);
+}
+
+static char *
+doc_to_string(xmlDocPtr doc)
+{
+    xmlChar *mem = NULL;
+    int len = 0;
+    char *out;
+
+    xmlDocDumpFormatMemory(doc, &mem, &len, 1);
+    out = g_strndup((const char *)mem, len);
+    xmlFree(mem);
+    return out;
+}
+
+char *
+vmm_domain_xml_build(const VmmDomainConfig *cfg, GError **error)
+{
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autofree char *dom_name = NULL;
+    xmlNodePtr root, os, devices, node, features;
+    char buf[32];
+
+    if (!vmm_name_validate(cfg->name, "sandbox name", error))
+        return NULL;
+    if (!cfg->virt_type || !cfg->kernel || !cfg->initrd || !cfg->overlay || !cfg->console_log ||
+        cfg->cpus == 0 || cfg->memory_mib == 0 || (cfg->network && !cfg->mac)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "incomplete domain configuration");
+        return NULL;
+    }
+    dom_name = vmm_name_object(cfg->name);
+    doc = xmlNewDoc(BAD_CAST "1.0");
+    root = xmlNewNode(NULL, BAD_CAST "domain");
+    xmlDocSetRootElement(doc, root);
+    prop(root, "type", cfg->virt_type);
+    child(root, "name", dom_name);
+    if (cfg->uuid)
+        child(root, "uuid", cfg->uuid);
+    child(root, "title", "airlock sandbox");
+    if (cfg->metadata)
+        vmm_metadata_to_xml(cfg->metadata, child(root, "metadata", NULL));
+
+    g_snprintf(buf, sizeof(buf), "%u", cfg->memory_mib);
+    prop(child(root, "memory", buf), "unit", "MiB");
+    g_snprintf(buf, sizeof(buf), "%u", cfg->cpus);
+    child(root, "vcpu", buf);
+
+    os = child(root, "os", NULL);
+    prop(prop(child(os, "type", "hvm"), "arch", "x86_64"), "machine", "q35");
+    child(os, "kernel", cfg->kernel);
+    child(os, "initrd", cfg->initrd);
+    if (cfg->cmdline)
+        child(os, "cmdline", cfg->cmdline);
+
+    features = child(root, "features", NULL);
+    child(features, "acpi", NULL);
+    if (g_strcmp0(cfg->virt_type, "kvm") == 0)
+        prop(prop(child(root, "cpu", NULL), "mode", "host-passthrough"), "check", "none");
+    prop(child(root, "clock", NULL), "offset", "utc");
+    child(root, "on_poweroff", "destroy");
+    child(root, "on_reboot", "restart");
+    child(root, "on_crash", "destroy");
+
+    devices = child(root, "devices", NULL);
+    add_disk(devices, "qcow2", cfg->overlay, "vda", FALSE);
+    if (cfg->seed)
+        add_disk(devices, "raw", cfg->seed, VMM_SEED_TARGET, TRUE);
+    if (cfg->network) {
+        node = prop(child(devices, "interface", NULL), "type", "network");
+        prop(child(node, "source", NULL), "network", cfg->network);
+        prop(child(node, "mac", NULL), "address", cfg->mac);
+        prop(child(node, "model", NULL), "type", "virtio");
+    }
+    node = prop(child(devices, "serial", NULL), "type", "file");
+    prop(prop(child(node, "source", NULL), "path", cfg->console_log), "append", "on");
+    prop(child(node, "target", NULL), "port", "0");
+    node = prop(child(devices, "channel", NULL), "type", "unix");
+    prop(prop(child(node, "target", NULL), "type", "virtio"), "name", "org.qemu.guest_agent.0");
+    node = prop(child(devices, "rng", NULL), "model", "virtio");
+    prop(child(node, "backend", "/dev/urandom"), "model", "random");
+    prop(child(devices, "memballoon", NULL), "model", "none");
+    for (int i = 0; i < SPARE_ROOT_PORTS; i++)
+        prop(prop(child(devices, "controller", NULL), "type", "pci"), "model", "pcie-root-port");
+
+    return doc_to_string(doc);
+}
+
+char *
+vmm_domain_xml_seed_disk(const char *seed_path)
+{
+    g_autoptr(xmlDoc) doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr holder = xmlNewNode(NULL, BAD_CAST "devices");
+    xmlBufferPtr buf = xmlBufferCreate();
+    char *out;
+
+    xmlDocSetRootElement(doc, holder);
+    add_disk(holder, "raw", seed_path, VMM_SEED_TARGET, TRUE);
+    xmlNodeDump(buf, doc, holder->children, 0, 1);
+    out = g_strdup((const char *)xmlBufferContent(buf));
+    xmlBufferFree(buf);
+    return out;
+}

@@ -1,0 +1,638 @@
+/* sandbox.c: orchestration of a sandbox's life: create, destroy, lookup, list. */
+#include <config.h>
+
+#include "sandbox.h"
+#include "agent.h"
+#include "autoptr.h"
+#include "domain-xml.h"
+#include "error.h"
+#include "image.h"
+#include "names.h"
+#include "network.h"
+#include "seed.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <libvirt/virterror.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#define CONSOLE_TAIL_LINES 4
+
+char *
+vmm_sandbox_console_path(const char *state_dir, const char *name)
+{
+    g_autofree char *dir = vmm_path_sandbox_dir(state_dir, name);
+
+    return g_build_filename(dir, "console.log", NULL);
+}
+
+char *
+vmm_sandbox_console_tail(const char *path, guint n)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    g_auto(GStrv) lines = NULL;
+    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
+    guint count;
+
+    if (!g_file_get_contents(path, &data, &len, NULL))
+        return g_strdup("");
+    for (gsize i = 0; i < len; i++)
+        if ((guchar)data[i] < 0x20 && data[i] != '\n')
+            data[i] = ' ';
+    lines = g_strsplit(data, "\n", -1);
+    count = g_strv_length(lines);
+    for (guint i = count; i > 0 && keep->len < n; i--) {
+        char *l = g_strstrip(lines[i - 1]);
+        if (*l)
+            g_ptr_array_insert(keep, 0, g_strdup(l));
+    }
+    g_ptr_array_add(keep, NULL);
+    return g_strjoinv(" | ", (char **)keep->pdata);
+}
+
+virDomainPtr
+vmm_sandbox_lookup(virConnectPtr conn, const char *name, GError **error)
+{
+    g_autofree char *obj = NULL;
+    virDomainPtr dom;
+
+    if (!vmm_name_validate(name, "sandbox name", error))
+        return NULL;
+    obj = vmm_name_object(name);
+    dom = virDomainLookupByName(conn, obj);
+    if (!dom) {
+        if (vmm_error_libvirt_last_code() == VIR_ERR_NO_DOMAIN)
+            g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
+                        "sandbox '%s' not found (airlock list shows what exists)", name);
+        else
+            vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot look up sandbox '%s'", name);
+    }
+    return dom;
+}
+
+VmmMetadata *
+vmm_sandbox_metadata(virDomainPtr dom, GError **error)
+{
+    g_autofree char *xml =
+        virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, VMM_METADATA_NS, 0);
+
+    if (!xml) {
+        vmm_error_libvirt(error, VMM_ERROR_FAILED, "domain '%s' has no airlock metadata",
+                          virDomainGetName(dom));
+        return NULL;
+    }
+    return vmm_metadata_parse(xml, error);
+}
+
+const char *
+vmm_sandbox_state(virDomainPtr dom)
+{
+    int state = 0, reason = 0;
+
+    if (virDomainGetState(dom, &state, &reason, 0) < 0)
+        return "unknown";
+    switch (state) {
+    case VIR_DOMAIN_RUNNING:
+        return "running";
+    case VIR_DOMAIN_BLOCKED:
+        return "running";
+    case VIR_DOMAIN_PAUSED:
+        return "paused";
+    case VIR_DOMAIN_SHUTDOWN:
+        return "stopping";
+    case VIR_DOMAIN_SHUTOFF:
+        return reason == VIR_DOMAIN_SHUTOFF_CRASHED ? "crashed" : "stopped";
+    case VIR_DOMAIN_CRASHED:
+        return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED:
+        return "suspended";
+    default:
+        return "unknown";
+    }
+}
+
+static gint
+dom_cmp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(virDomainGetName(*(virDomainPtr *)a), virDomainGetName(*(virDomainPtr *)b));
+}
+
+GPtrArray *
+vmm_sandbox_list(virConnectPtr conn, GError **error)
+{
+    virDomainPtr *doms = NULL;
+    GPtrArray *out;
+    int n = virConnectListAllDomains(conn, &doms, 0);
+
+    if (n < 0) {
+        vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot list domains");
+        return NULL;
+    }
+    out = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_virDomainFree);
+    for (int i = 0; i < n; i++) {
+        g_autofree char *name = vmm_name_from_object(virDomainGetName(doms[i]));
+        g_autofree char *md =
+            name ? virDomainGetMetadata(doms[i], VIR_DOMAIN_METADATA_ELEMENT, VMM_METADATA_NS, 0)
+                 : NULL;
+        if (md)
+            g_ptr_array_add(out, doms[i]);
+        else
+            virDomainFree(doms[i]);
+    }
+    free(doms);
+    g_ptr_array_sort(out, dom_cmp);
+    return out;
+}
+
+/* ---- locking: one airlock command per sandbox at a time ---- */
+
+static int
+lock_sandbox(const char *state_dir, const char *name, GError **error)
+{
+    g_autofree char *dir = g_build_filename(state_dir, "locks", NULL);
+    g_autofree char *path = NULL;
+    int fd;
+
+    if (g_mkdir_with_parents(dir, 0700) != 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot create %s: %s", dir,
+                    g_strerror(errno));
+        return -1;
+    }
+    path = g_strdup_printf("%s/%s.lock", dir, name);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot open %s: %s", path,
+                    g_strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_EXISTS,
+                    "sandbox '%s' is busy: another airlock command is working on it (retry when "
+                    "it finishes)",
+                    name);
+        return -1;
+    }
+    return fd;
+}
+
+/* ---- files ---- */
+
+static gboolean
+rm_rf(const char *path, GError **error)
+{
+    g_autoptr(GFile) file = NULL;
+    g_autoptr(GDir) dir = NULL;
+    const char *ent;
+
+    if (!g_file_test(path, G_FILE_TEST_EXISTS))
+        return TRUE;
+    if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
+        dir = g_dir_open(path, 0, error);
+        if (!dir)
+            return FALSE;
+        while ((ent = g_dir_read_name(dir))) {
+            g_autofree char *child = g_build_filename(path, ent, NULL);
+            if (!rm_rf(child, error))
+                return FALSE;
+        }
+        if (rmdir(path) != 0) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot remove %s: %s", path,
+                        g_strerror(errno));
+            return FALSE;
+        }
+        return TRUE;
+    }
+    if (unlink(path) != 0 && errno != ENOENT) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot remove %s: %s", path,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/*
+ * qemu runs as the DAC base label of the connection (e.g. libvirt-qemu:kvm
+ * for qemu:///system): the 0700 sandbox directory must belong to it.
+ */
+static gboolean
+qemu_owner(virConnectPtr conn, uid_t *uid, gid_t *gid)
+{
+    g_autofree char *caps = virConnectGetCapabilities(conn);
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctx = NULL;
+    g_autoptr(xmlXPathObject) obj = NULL;
+    unsigned int u, g;
+    gboolean ok = FALSE;
+
+    if (!caps)
+        return FALSE;
+    doc = xmlReadMemory(caps, strlen(caps), "caps.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
+    if (!doc)
+        return FALSE;
+    ctx = xmlXPathNewContext(doc);
+    obj = xmlXPathEvalExpression(
+        BAD_CAST "string(/capabilities/host/secmodel[model='dac']/baselabel[@type='qemu'])", ctx);
+    if (obj && obj->stringval && sscanf((const char *)obj->stringval, "+%u:+%u", &u, &g) == 2) {
+        *uid = u;
+        *gid = g;
+        ok = TRUE;
+    }
+    return ok;
+}
+
+static gboolean
+make_sandbox_dir(virConnectPtr conn, const char *dir, GError **error)
+{
+    uid_t uid;
+    gid_t gid;
+
+    if (g_mkdir_with_parents(dir, 0700) != 0 || chmod(dir, 0700) != 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot create %s: %s", dir,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    if (geteuid() == 0 && qemu_owner(conn, &uid, &gid) && chown(dir, uid, gid) != 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot chown %s: %s", dir,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ---- destroy ---- */
+
+static gboolean
+remove_domain(virConnectPtr conn, const char *name, gboolean *existed, GError **error)
+{
+    g_autofree char *obj = vmm_name_object(name);
+    g_autoptr(virDomain) dom = virDomainLookupByName(conn, obj);
+    unsigned int flags = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                         VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA;
+
+    *existed = dom != NULL;
+    if (!dom) {
+        if (vmm_error_libvirt_last_code() == VIR_ERR_NO_DOMAIN)
+            return TRUE;
+        return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot look up sandbox '%s'", name);
+    }
+    if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 &&
+        vmm_error_libvirt_last_code() != VIR_ERR_NO_DOMAIN &&
+        vmm_error_libvirt_last_code() != VIR_ERR_OPERATION_INVALID)
+        return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot stop sandbox '%s'", name);
+    if (virDomainUndefineFlags(dom, flags) < 0 && vmm_error_libvirt_last_code() != VIR_ERR_NO_DOMAIN) {
+        /* Drivers without NVRAM/checkpoint support reject those flags: retry plainly. */
+        if (virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                                            VIR_DOMAIN_UNDEFINE_MANAGED_SAVE) < 0 &&
+            vmm_error_libvirt_last_code() != VIR_ERR_NO_DOMAIN)
+            return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot undefine sandbox '%s'",
+                                     name);
+    }
+    return TRUE;
+}
+
+/* Removes everything named after @name; the caller holds the sandbox lock. */
+static gboolean
+destroy_locked(VmmContext *ctx, const char *name, gboolean *found, GError **error)
+{
+    g_autofree char *dir = vmm_path_sandbox_dir(ctx->state_dir, name);
+    gboolean had_dom = FALSE, had_net = FALSE, had_dir;
+
+    had_dir = g_file_test(dir, G_FILE_TEST_EXISTS);
+    if (!remove_domain(ctx->conn, name, &had_dom, error))
+        return FALSE;
+    if (!vmm_network_remove(ctx->conn, name, &had_net, error))
+        return FALSE;
+    if (!rm_rf(dir, error))
+        return FALSE;
+    *found = had_dom || had_net || had_dir;
+    return TRUE;
+}
+
+gboolean
+vmm_sandbox_destroy(VmmContext *ctx, const char *name, gboolean force, GError **error)
+{
+    gboolean found = FALSE;
+    int lock;
+    gboolean ok;
+
+    if (!vmm_name_validate(name, "sandbox name", error))
+        return FALSE;
+    lock = lock_sandbox(ctx->state_dir, name, error);
+    if (lock < 0)
+        return FALSE;
+    ok = destroy_locked(ctx, name, &found, error);
+    close(lock);
+    if (ok && !found && !force) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
+                    "sandbox '%s' not found (airlock list shows what exists; --force ignores "
+                    "this)",
+                    name);
+        return FALSE;
+    }
+    return ok;
+}
+
+/* ---- create ---- */
+
+typedef struct {
+    VmmContext *ctx;
+    gint64 start;
+    gint64 stage_start;
+    gdouble *slot;
+} Stages;
+
+static void
+stage(Stages *st, const char *name, gdouble *slot)
+{
+    gint64 now = g_get_monotonic_time();
+
+    if (st->slot)
+        *st->slot = (now - st->stage_start) / 1e6;
+    st->slot = slot;
+    st->stage_start = now;
+    if (name && st->ctx->progress)
+        st->ctx->progress(name, (now - st->start) / 1e6, st->ctx->progress_data);
+}
+
+static char *
+random_mac(void)
+{
+    guint32 r = g_random_int();
+
+    return g_strdup_printf("52:54:00:%02x:%02x:%02x", (r >> 16) & 0xff, (r >> 8) & 0xff, r & 0xff);
+}
+
+static char *
+now_iso8601(void)
+{
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+
+    return g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+static gboolean
+check_host_resources(virConnectPtr conn, const VmmSpec *spec, GError **error)
+{
+    virNodeInfo info;
+
+    if (virNodeGetInfo(conn, &info) < 0)
+        return TRUE; /* drivers that cannot tell: libvirt will refuse if it must */
+    if ((guint64)spec->memory_mib * 1024 > info.memory) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "--memory %u MiB is more than this host has (%lu MiB)", spec->memory_mib,
+                    info.memory / 1024);
+        return FALSE;
+    }
+    if (spec->cpus > info.cpus) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "--cpus %u is more than this host has (%u)", spec->cpus, info.cpus);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Waits for the agent, then for cloud-init to finish. */
+static gboolean
+wait_ready(Stages *st, VmmCreateTimings *t, virDomainPtr dom, const char *name,
+           const char *console, gint64 deadline, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    const char *status_argv[] = {"cloud-init", "status", "--wait", "--long", NULL};
+    g_autofree char *out = NULL;
+    g_autofree char *err_out = NULL;
+    int code = -1;
+    gint64 left_ms = (deadline - g_get_monotonic_time()) / 1000;
+
+    if (left_ms <= 0 || !vmm_agent_wait(dom, left_ms, &local))
+        goto fail;
+    stage(st, "cloud-init", &t->cloud_init);
+    left_ms = (deadline - g_get_monotonic_time()) / 1000;
+    if (left_ms <= 0 ||
+        !vmm_agent_run(dom, status_argv, left_ms, &code, &out, &err_out, &local))
+        goto fail;
+    if (code != 0 || !out || !strstr(out, "status: done")) {
+        g_autofree char *first = g_strdup(out ? out : "");
+        char *nl;
+        g_strstrip(first);
+        /* One line: status and the first error cloud-init lists. */
+        while ((nl = strchr(first, '\n')))
+            *nl = ' ';
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
+                    "sandbox '%s': cloud-init did not finish cleanly (%.300s); console in %s", name,
+                    first, console);
+        return FALSE;
+    }
+    return TRUE;
+
+fail: {
+    g_autofree char *tail = vmm_sandbox_console_tail(console, CONSOLE_TAIL_LINES);
+    const char *state = vmm_sandbox_state(dom);
+    if (strcmp(state, "running") != 0)
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
+                    "sandbox '%s' %s while booting; console: %s", name, state,
+                    *tail ? tail : "(empty)");
+    else if (local && local->code != VMM_ERROR_TIMEOUT)
+        g_set_error(error, VMM_ERROR, local->code, "sandbox '%s' not ready: %s; console: %s", name,
+                    local->message, *tail ? tail : "(empty)");
+    else
+        g_set_error(error, VMM_ERROR, VMM_ERROR_TIMEOUT,
+                    "sandbox '%s' not ready in time (raise --timeout); console: %s", name,
+                    *tail ? tail : "(empty)");
+    return FALSE;
+}
+}
+
+static gboolean
+create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmSecrets *secrets,
+              guint timeout_s, VmmCreateTimings *t, GError **error)
+{
+    g_autofree char *dir = vmm_path_sandbox_dir(ctx->state_dir, name);
+    g_autofree char *overlay = g_build_filename(dir, "overlay.qcow2", NULL);
+    g_autofree char *seed_path = g_build_filename(dir, "seed.iso", NULL);
+    g_autofree char *console = g_build_filename(dir, "console.log", NULL);
+    g_autofree char *obj = vmm_name_object(name);
+    g_autofree char *kernel = NULL, *initrd = NULL, *base = NULL, *xml = NULL;
+    g_autofree char *instance_id = NULL, *seed_disk = NULL;
+    g_autoptr(VmmImage) image = NULL;
+    g_autoptr(VmmMetadata) md = vmm_metadata_new();
+    g_autoptr(virDomain) dom = NULL;
+    g_autoptr(GPtrArray) env_names = g_ptr_array_new_with_free_func(g_free);
+    gboolean had = FALSE;
+    char uuid_str[37];
+    uuid_t uuid;
+    Stages st = {.ctx = ctx, .start = g_get_monotonic_time()};
+    gint64 deadline;
+    GBytes *iso;
+    gboolean ok;
+
+    st.stage_start = st.start;
+    if (!vmm_spec_validate(spec, error) || !check_host_resources(ctx->conn, spec, error))
+        return FALSE;
+    dom = virDomainLookupByName(ctx->conn, obj);
+    if (dom) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_EXISTS,
+                    "sandbox '%s' already exists (airlock destroy %s, or choose another name)",
+                    name, name);
+        return FALSE;
+    }
+    image = vmm_image_load(ctx->state_dir, spec->image, error);
+    if (!image || !vmm_image_verify(image, TRUE, error))
+        return FALSE;
+    /* Leftovers of a create that died half-way carry our name and nobody owns them. */
+    if (!destroy_locked(ctx, name, &had, error))
+        return FALSE;
+    if (had)
+        g_debug("removed leftovers of an earlier create of '%s'", name);
+
+    uuid_generate_random(uuid);
+    uuid_unparse_lower(uuid, uuid_str);
+    instance_id = g_strdup_printf("airlock-%s", uuid_str);
+    md->name = g_strdup(name);
+    md->owner = g_strdup(g_get_user_name());
+    md->created = now_iso8601();
+    md->image = g_strdup(image->name);
+    md->image_digest = g_strdup(image->digest);
+    md->spec_hash = vmm_spec_hash(spec);
+    md->ttl_s = spec->ttl_s;
+    md->net_mode = g_strdup(vmm_net_mode_to_string(spec->net_mode));
+    md->accel = g_strdup(vmm_accel_to_string(ctx->accel));
+    md->cpus = spec->cpus;
+    md->memory_mib = spec->memory_mib;
+    md->disk_gib = spec->disk_gib;
+    md->secret_names = secrets ? vmm_secrets_names(secrets) : NULL;
+    for (guint i = 0; i < spec->labels->len; i++)
+        g_ptr_array_add(md->labels, g_strdup(g_ptr_array_index(spec->labels, i)));
+    for (guint i = 0; i < spec->env->len; i++) {
+        const char *kv = g_ptr_array_index(spec->env, i);
+        g_ptr_array_add(env_names, g_strndup(kv, strchr(kv, '=') - kv));
+    }
+    g_ptr_array_add(env_names, NULL);
+    md->env_names = g_strdupv((char **)env_names->pdata);
+
+    stage(&st, "overlay", &t->overlay);
+    base = vmm_image_file(image, "disk.qcow2");
+    kernel = vmm_image_file(image, "vmlinuz");
+    initrd = vmm_image_file(image, "initrd.img");
+    if (!make_sandbox_dir(ctx->conn, dir, error) ||
+        !vmm_image_create_overlay(base, overlay, spec->disk_gib, error))
+        goto fail;
+
+    if (spec->net_mode != VMM_NET_MODE_NONE) {
+        stage(&st, "network", &t->network);
+        md->mac = random_mac();
+        if (!vmm_network_create(ctx->conn, name, md, error))
+            goto fail;
+    }
+
+    stage(&st, "seed", &t->seed);
+    {
+        g_autoptr(GPtrArray) env = g_ptr_array_new();
+        VmmSeedConfig sc = {.instance_id = instance_id,
+                            .hostname = name,
+                            .mac = md->mac,
+                            .address = md->address,
+                            .secrets = secrets};
+        for (guint i = 0; i < spec->env->len; i++)
+            g_ptr_array_add(env, g_ptr_array_index(spec->env, i));
+        g_ptr_array_add(env, NULL);
+        sc.env = (const char *const *)env->pdata;
+        iso = vmm_seed_build(&sc, error);
+        if (!iso)
+            goto fail;
+        ok = vmm_seed_write(seed_path, iso, error);
+        vmm_seed_bytes_wipe_free(iso);
+        if (!ok)
+            goto fail;
+    }
+
+    stage(&st, "define", &t->define);
+    {
+        VmmDomainConfig dc = {.name = name,
+                              .uuid = uuid_str,
+                              .virt_type = vmm_accel_domain_type(ctx->accel),
+                              .cpus = spec->cpus,
+                              .memory_mib = spec->memory_mib,
+                              .kernel = kernel,
+                              .initrd = initrd,
+                              .cmdline = image->kernel_cmdline,
+                              .overlay = overlay,
+                              .seed = seed_path,
+                              .network = spec->net_mode != VMM_NET_MODE_NONE ? obj : NULL,
+                              .mac = md->mac,
+                              .console_log = console,
+                              .metadata = md};
+        xml = vmm_domain_xml_build(&dc, error);
+        if (!xml)
+            goto fail;
+    }
+    dom = virDomainDefineXML(ctx->conn, xml);
+    if (!dom) {
+        vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot define sandbox '%s'", name);
+        goto fail;
+    }
+
+    stage(&st, "boot", &t->boot);
+    if (virDomainCreate(dom) < 0) {
+        vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot start sandbox '%s'", name);
+        goto fail;
+    }
+    if (vmm_conn_is_test(ctx->conn)) {
+        /* The test driver has no guest: there is no agent to wait for. */
+        stage(&st, "cloud-init", &t->cloud_init);
+    } else {
+        deadline = st.start + (gint64)timeout_s * G_USEC_PER_SEC;
+        if (!wait_ready(&st, t, dom, name, console, deadline, error))
+            goto fail;
+    }
+
+    stage(&st, "finish", &t->finish);
+    seed_disk = vmm_domain_xml_seed_disk(seed_path);
+    if (virDomainDetachDeviceFlags(dom, seed_disk,
+                                   VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG) < 0) {
+        vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot detach the seed of '%s'", name);
+        goto fail;
+    }
+    if (unlink(seed_path) != 0 && errno != ENOENT) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot delete %s: %s", seed_path,
+                    g_strerror(errno));
+        goto fail;
+    }
+    stage(&st, NULL, NULL);
+    t->total = (g_get_monotonic_time() - st.start) / 1e6;
+    return TRUE;
+
+fail: {
+    g_autoptr(GError) cleanup_err = NULL;
+    gboolean found;
+    if (!destroy_locked(ctx, name, &found, &cleanup_err))
+        g_prefix_error(error, "(cleanup also failed: %s) ", cleanup_err->message);
+    return FALSE;
+}
+}
+
+gboolean
+vmm_sandbox_create(VmmContext *ctx, const char *name, const VmmSpec *spec,
+                   const VmmSecrets *secrets, guint timeout_s, VmmCreateTimings *timings,
+                   GError **error)
+{
+    VmmCreateTimings local = {0};
+    int lock;
+    gboolean ok;
+
+    if (!vmm_name_validate(name, "sandbox name", error))
+        return FALSE;
+    lock = lock_sandbox(ctx->state_dir, name, error);
+    if (lock < 0)
+        return FALSE;
+    ok = create_locked(ctx, name, spec, secrets, timeout_s, timings ? timings : &local, error);
+    close(lock);
+    return ok;
+}

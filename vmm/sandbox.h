@@ -1,0 +1,65 @@
+/* sandbox.h: orchestration: create / destroy / lookup / list. */
+#pragma once
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+#include "conn.h"
+#include "metadata.h"
+#include "secrets.h"
+#include "spec.h"
+
+/* Called at the start of each create stage ("overlay", "seed", ...). */
+typedef void (*VmmProgressFunc)(const char *stage, gdouble elapsed_s, gpointer user_data);
+
+typedef struct {
+    virConnectPtr conn;
+    const char *state_dir;
+    VmmAccel accel;
+    VmmProgressFunc progress; /* or NULL */
+    gpointer progress_data;
+} VmmContext;
+
+/* Durations of create's stages in seconds, for bench and --json. */
+typedef struct {
+    gdouble overlay, seed, network, define, boot, cloud_init, finish, total;
+} VmmCreateTimings;
+
+/*
+ * Creates sandbox @name from @spec and returns once it is ready (agent
+ * answers and cloud-init is done; seed detached and deleted). @secrets may be
+ * NULL; its values are only ever put in the seed. @timeout_s bounds the wait
+ * for readiness. On any failure everything made so far is removed.
+ */
+gboolean vmm_sandbox_create(VmmContext *ctx, const char *name, const VmmSpec *spec,
+                            const VmmSecrets *secrets, guint timeout_s, VmmCreateTimings *timings,
+                            GError **error);
+
+/*
+ * Stops and removes sandbox @name: domain (with snapshot metadata), network,
+ * files. Idempotent over half-made sandboxes. Nothing to remove is a
+ * NOT_FOUND error unless @force. *@found (may be NULL) says whether anything
+ * existed.
+ */
+gboolean vmm_sandbox_destroy(VmmContext *ctx, const char *name, gboolean force, GError **error);
+
+/* Looks up the domain of sandbox @name: NOT_FOUND error with a hint. Caller frees. */
+virDomainPtr vmm_sandbox_lookup(virConnectPtr conn, const char *name, GError **error);
+
+/* Reads airlock's metadata from @dom. Caller frees. */
+VmmMetadata *vmm_sandbox_metadata(virDomainPtr dom, GError **error);
+
+/* "running", "stopped", "paused", "crashed", ... */
+const char *vmm_sandbox_state(virDomainPtr dom);
+
+/* Every airlock domain (one with airlock metadata), sorted by name. Caller frees the array. */
+GPtrArray *vmm_sandbox_list(virConnectPtr conn, GError **error);
+
+/* The sandbox's console log path. Caller frees. */
+char *vmm_sandbox_console_path(const char *state_dir, const char *name);
+
+/*
+ * The last @n lines of @path with control characters removed, joined with
+ * " | " on one line; empty string when unreadable. Caller frees.
+ */
+char *vmm_sandbox_console_tail(const char *path, guint n);
