@@ -159,7 +159,9 @@ vmm_metadata_parse(const char *xml, GError **error)
     doc = xmlReadMemory(xml, strlen(xml), "metadata.xml", NULL,
                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     root = doc ? xmlDocGetRootElement(doc) : NULL;
-    if (!root || !root->ns || strcmp((const char *)root->ns->href, VMM_METADATA_NS) != 0) {
+    /* libvirt hands the element back without its namespace: match on the name. */
+    if (!root || strcmp((const char *)root->name, "sandbox") != 0 ||
+        (root->ns && strcmp((const char *)root->ns->href, VMM_METADATA_NS) != 0)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "airlock metadata is unreadable");
         return NULL;
     }

@@ -554,8 +554,7 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     }
 
     stage(&st, "define", &t->define);
-    {
-        VmmDomainConfig dc = {.name = name,
+    VmmDomainConfig dc = {.name = name,
                               .uuid = uuid_str,
                               .virt_type = vmm_accel_domain_type(ctx->accel),
                               .cpus = spec->cpus,
@@ -569,10 +568,9 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
                               .mac = md->mac,
                               .console_log = console,
                               .metadata = md};
-        xml = vmm_domain_xml_build(&dc, error);
-        if (!xml)
-            goto fail;
-    }
+    xml = vmm_domain_xml_build(&dc, error);
+    if (!xml)
+        goto fail;
     dom = virDomainDefineXML(ctx->conn, xml);
     if (!dom) {
         vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot define sandbox '%s'", name);
@@ -597,8 +595,21 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     seed_disk = vmm_domain_xml_seed_disk(seed_path);
     if (virDomainDetachDeviceFlags(dom, seed_disk,
                                    VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG) < 0) {
-        vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot detach the seed of '%s'", name);
-        goto fail;
+        g_autofree char *noseed = NULL;
+        g_autoptr(virDomain) redefined = NULL;
+
+        if (vmm_error_libvirt_last_code() != VIR_ERR_NO_SUPPORT) {
+            vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot detach the seed of '%s'", name);
+            goto fail;
+        }
+        /* Drivers without hot-unplug (test:///): at least drop it from the definition. */
+        dc.seed = NULL;
+        noseed = vmm_domain_xml_build(&dc, error);
+        if (!noseed || !(redefined = virDomainDefineXML(ctx->conn, noseed))) {
+            if (noseed)
+                vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot redefine '%s'", name);
+            goto fail;
+        }
     }
     if (unlink(seed_path) != 0 && errno != ENOENT) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot delete %s: %s", seed_path,

@@ -13,6 +13,8 @@
 
 static const VmmCliCommand commands[] = {
     {NULL, "create", vmm_cmd_create, "create a sandbox and wait until it is ready"},
+    {NULL, "exec", vmm_cmd_exec, "run a command in a sandbox"},
+    {NULL, "cp", vmm_cmd_cp, "copy a file into or out of a sandbox"},
     {NULL, "list", vmm_cmd_list, "list sandboxes"},
     {NULL, "inspect", vmm_cmd_inspect, "show a sandbox's details"},
     {NULL, "console", vmm_cmd_console, "print a sandbox's serial console"},

@@ -1,0 +1,123 @@
+#!/bin/bash
+# Integration: one real sandbox on real libvirt + qemu (kvm or tcg) + the real
+# base image and cloud-init. Boot once, check everything on that guest, destroy.
+# Needs root, libvirtd running and the base image in $AIRLOCK_STATE_DIR.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/tap.sh"
+
+AIRLOCK=${AIRLOCK:-$HERE/../../airlock}
+export LIBVIRT_DEFAULT_URI=${LIBVIRT_DEFAULT_URI:-qemu:///system}
+export AIRLOCK_STATE_DIR=${AIRLOCK_STATE_DIR:-/var/tmp/airlock-test-state}
+NAME=test-lc
+DOM=airlock-$NAME
+CANARY="canary-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+WORK=$(mktemp -d /tmp/airlock-test-XXXXXX)
+OUT=$WORK/airlock-output.log   # everything airlock prints, searched for the canary
+
+cleanup() {
+    "$AIRLOCK" destroy --force "$NAME" >/dev/null 2>&1
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+al() { "$AIRLOCK" "$@" 2> >(tee -a "$OUT" >&2) | tee -a "$OUT"; return "${PIPESTATUS[0]}"; }
+
+[ "$(id -u)" = 0 ] || bail "integration tests need root"
+virsh -q version >/dev/null 2>&1 || bail "libvirtd is not answering (scripts/start-libvirt)"
+
+# doctor explains this host and says it can run sandboxes.
+doctor=$(al doctor 2>&1); rc=$?
+is "doctor exits 0" "$rc" 0
+if [ -d /sys/module/kvm_pvm ] && [ ! -d /sys/module/kvm_intel ] && [ ! -d /sys/module/kvm_amd ]; then
+    ok "doctor explains tcg because of kvm_pvm" -- grep -q "tcg: /dev/kvm is backed by kvm_pvm" <<<"$doctor"
+fi
+
+# A secrets file with a canary that must never show up on the host.
+printf 'API_KEY=%s\nOTHER=plain-value\n' "$CANARY" > "$WORK/secrets.env"
+chmod 600 "$WORK/secrets.env"
+
+start=$(date +%s.%N)
+al create "$NAME" --secrets "$WORK/secrets.env" --env MODE=integration --label suite=lifecycle --json \
+    > "$WORK/create.json"; rc=$?
+is "create returns 0 once ready" "$rc" 0
+[ "$rc" = 0 ] || { "$AIRLOCK" console "$NAME" | tail -30 | sed 's/^/# /'; bail "create failed"; }
+echo "# create-to-ready: $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}') s"
+sed 's/^/# /' "$WORK/create.json"
+
+# Smoke: the base image reached multi-user.target and cloud-init finished cleanly.
+st=$(al exec "$NAME" -- cloud-init status --long); rc=$?
+is "cloud-init status --long exits 0" "$rc" 0
+ok "cloud-init says done" -- grep -q "^status: done" <<<"$st"
+ok "cloud-init reports no module errors" -- bash -c '! grep -A3 "^errors:" <<<"$1" | grep -q "^\s*- "' _ "$st"
+is "multi-user.target active" "$(al exec "$NAME" -- systemctl is-active multi-user.target)" active
+echo "# systemd-analyze blame (top):"
+al exec "$NAME" -- sh -c 'systemd-analyze 2>/dev/null | head -1; systemd-analyze blame 2>/dev/null | head -8' | sed 's/^/#   /'
+echo "# cloud-init analyze blame (top):"
+al exec "$NAME" -- sh -c 'cloud-init analyze blame 2>/dev/null | head -10' | sed 's/^/#   /'
+
+# Seed detached and deleted; the overlay names its backing format.
+ok "seed.iso deleted once ready" -- test ! -e "$AIRLOCK_STATE_DIR/sandboxes/$NAME/seed.iso"
+ok "seed disk detached" -- bash -c "! virsh dumpxml $DOM | grep -q seed.iso"
+ok "overlay backing format explicit" -- bash -c "qemu-img info --output=json $AIRLOCK_STATE_DIR/sandboxes/$NAME/overlay.qcow2 | grep -q '\"backing-filename-format\": \"qcow2\"'"
+
+# Secrets: in the guest's tmpfs file (0600) and in exec's environment.
+is "secrets.env mode" "$(al exec "$NAME" -- stat -c %a /run/airlock/secrets.env)" 600
+ok "secrets.env holds the value" -- bash -c "$(printf '%q' "$AIRLOCK") exec $NAME -- cat /run/airlock/secrets.env | grep -q \"API_KEY='$CANARY'\""
+is "secret in exec environment" "$("$AIRLOCK" exec "$NAME" -- sh -c 'printf %s "$API_KEY"')" "$CANARY"
+is "plain env in exec environment" "$(al exec "$NAME" -- sh -c 'printf %s "$MODE"')" integration
+is "exec --env" "$(al exec "$NAME" --env X=1 -- sh -c 'printf %s "$X"')" 1
+is "exec --workdir" "$(al exec "$NAME" --workdir /tmp -- pwd)" /tmp
+
+# Exit codes pass through; stderr stays stderr; a timeout kills.
+al exec "$NAME" -- sh -c 'exit 7'; is "exit code passes through" "$?" 7
+is "stderr separate" "$(al exec "$NAME" -- sh -c 'echo out; echo err >&2' 2>/dev/null)" out
+t0=$(date +%s)
+al exec "$NAME" --timeout 2 -- sleep 60; rc=$?
+is "timeout exits 124" "$rc" 124
+ok "timed-out command killed" -- bash -c "! $(printf '%q' "$AIRLOCK") exec $NAME -- pgrep -x sleep"
+ok "timeout is prompt" -- test $(( $(date +%s) - t0 )) -lt 30
+al exec "$NAME" -- /no/such/program; rc=$?
+ok "missing program is an error, not success" -- test "$rc" -ne 0
+
+# Streaming: the first line arrives before the command ends.
+t0=$(date +%s.%N)
+t1=$("$AIRLOCK" exec "$NAME" -- sh -c 'echo first; sleep 5; echo last' | { read -r l; date +%s.%N; cat >/dev/null; })
+ok "output streams while the command runs (first line after $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s)" -- \
+    awk -v a="$t0" -v b="$t1" 'BEGIN{exit !(b-a < 4)}'
+
+# cp: 3 MB in and out, unchanged, mode kept.
+head -c 3145728 /dev/urandom > "$WORK/in.bin"; chmod 640 "$WORK/in.bin"
+al cp "$WORK/in.bin" "$NAME:/root/in.bin"; is "cp in" "$?" 0
+is "cp in: guest sha256" "$(al exec "$NAME" -- sha256sum /root/in.bin | cut -d' ' -f1)" "$(sha256sum < "$WORK/in.bin" | cut -d' ' -f1)"
+is "cp in: mode kept" "$(al exec "$NAME" -- stat -c %a /root/in.bin)" 640
+al cp "$NAME:/root/in.bin" "$WORK/out.bin"; is "cp out" "$?" 0
+is "cp out: unchanged" "$(sha256sum < "$WORK/out.bin" | cut -d' ' -f1)" "$(sha256sum < "$WORK/in.bin" | cut -d' ' -f1)"
+is "cp out: mode kept" "$(stat -c %a "$WORK/out.bin")" 640
+
+# list / inspect / console
+ok "list shows the sandbox" -- bash -c "$(printf '%q' "$AIRLOCK") list | grep -q '^$NAME .*running'"
+al inspect --json "$NAME" > "$WORK/inspect.json"
+ok "inspect --json names the secret" -- grep -q '"API_KEY"' "$WORK/inspect.json"
+ok "inspect --json has image digest" -- grep -q '"image_digest" : "sha256:' "$WORK/inspect.json"
+ok "console has the boot log" -- bash -c "$(printf '%q' "$AIRLOCK") console $NAME | grep -q 'Linux version'"
+
+# The canary is nowhere on the host but inside the guest.
+virsh dumpxml "$DOM" > "$WORK/dumpxml.xml"
+virsh net-dumpxml "$DOM" >> "$WORK/dumpxml.xml" 2>/dev/null
+ok "canary not in domain/network XML" -- bash -c "! grep -q '$CANARY' $WORK/dumpxml.xml"
+ok "canary not in inspect --json" -- bash -c "! grep -q '$CANARY' $WORK/inspect.json"
+ok "canary not in console.log or state dir" -- bash -c "! grep -rqa '$CANARY' $AIRLOCK_STATE_DIR/sandboxes"
+ok "canary not in libvirt's logs" -- bash -c "! grep -rqa '$CANARY' /var/log/libvirt /var/log/airlock-libvirtd.log 2>/dev/null"
+ok "canary not in airlock's output" -- bash -c "! grep -qa '$CANARY' $OUT"
+
+# Destroy leaves nothing.
+al destroy "$NAME"; is "destroy" "$?" 0
+al destroy "$NAME" 2>/dev/null; is "destroy of a gone sandbox exits 2" "$?" 2
+al destroy --force "$NAME"; is "destroy --force of a gone sandbox exits 0" "$?" 0
+ok "no airlock-test-* domain left" -- bash -c "! virsh list --all --name | grep -q '^airlock-test-'"
+ok "no airlock-test-* network left" -- bash -c "! virsh net-list --all --name | grep -q '^airlock-test-'"
+ok "no sandbox files left" -- test ! -e "$AIRLOCK_STATE_DIR/sandboxes/$NAME"
+ok "canary not in libvirt's logs after destroy" -- bash -c "! grep -rqa '$CANARY' /var/log/libvirt 2>/dev/null"
+
+done_testing

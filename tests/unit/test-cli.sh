@@ -1,0 +1,79 @@
+#!/bin/bash
+# test-cli: bad input to the airlock CLI gets one line, a documented exit code,
+# and leaves nothing behind. Runs against test:///default with a fake image.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../integration/tap.sh"
+
+AIRLOCK=${AIRLOCK:-$HERE/../../airlock}
+export LIBVIRT_DEFAULT_URI=test:///default
+export AIRLOCK_ACCEL=tcg
+export AIRLOCK_STATE_DIR=$(mktemp -d /tmp/airlock-test-cli-XXXXXX)
+trap 'rm -rf "$AIRLOCK_STATE_DIR"' EXIT
+
+# A fake image whose files match their manifest.
+img=$AIRLOCK_STATE_DIR/images/debian-12
+mkdir -p "$img"
+qemu-img create -q -f qcow2 "$img/disk.qcow2" 64M
+echo kernel > "$img/vmlinuz"; echo initrd > "$img/initrd.img"
+sum() { sha256sum "$1" | cut -d' ' -f1; }
+cat > "$img/manifest.json" <<JSON
+{"name":"debian-12","created":"2026-11-26T00:00:00Z","recipe_sha256":"x","kernel_cmdline":"console=ttyS0",
+ "files":{"disk.qcow2":{"sha256":"$(sum "$img/disk.qcow2")"},"vmlinuz":{"sha256":"$(sum "$img/vmlinuz")"},
+ "initrd.img":{"sha256":"$(sum "$img/initrd.img")"}},"packages":[]}
+JSON
+
+# expect DESC CODE -- ARGS...: exit code, exactly one line on stderr, nothing left behind.
+expect() {
+    local desc=$1 code=$2; shift 3
+    local err rc lines
+    err=$("$AIRLOCK" "$@" 2>&1 >/dev/null); rc=$?
+    lines=$(printf '%s\n' "$err" | grep -c .)
+    is "$desc: exit $code" "$rc" "$code"
+    is "$desc: one line on stderr" "$lines" 1
+    ok "$desc: nothing left behind" -- bash -c "[ -z \"\$(ls -A '$AIRLOCK_STATE_DIR/sandboxes' 2>/dev/null)\" ]"
+    printf '%s\n' "$err" | sed 's/^/#   /'
+}
+
+long=$(printf 'a%.0s' $(seq 200))
+expect "upper-case name" 2 -- create UPPER
+expect "path name" 2 -- create ../x
+expect "xml-injection name" 2 -- create "a'/><disk"
+expect "200-character name" 2 -- create "$long"
+expect "empty name" 2 -- create ""
+expect "unknown image" 2 -- create ok-name --image nope
+expect "missing secrets file" 2 -- create ok-name --secrets /nonexistent/secrets.env
+s=$AIRLOCK_STATE_DIR/s.env
+printf 'API_KEY=canary-cli-secret\n' > "$s"; chmod 644 "$s"
+expect "world-readable secrets" 2 -- create ok-name --secrets "$s"
+ok "the chmod that fixes it is named" -- bash -c "$AIRLOCK create ok-name --secrets $s 2>&1 | grep -q 'chmod 600'"
+chmod 640 "$s"
+expect "group-readable secrets" 2 -- create ok-name --secrets "$s"
+printf 'API_KEY=canary-cli-secret\nthis line is canary-cli-secret broken\n' > "$s"; chmod 600 "$s"
+expect "malformed secrets line" 2 -- create ok-name --secrets "$s"
+ok "malformed line: no value in the error" -- bash -c "! $AIRLOCK create ok-name --secrets $s 2>&1 | grep -q canary-cli-secret"
+expect "memory 0" 2 -- create ok-name --memory 0
+expect "memory larger than the host" 2 -- create ok-name --memory 99999999
+expect "unknown network mode" 2 -- create ok-name --network bogus
+expect "bad ttl" 2 -- create ok-name --ttl soon
+expect "libvirtd not running" 4 -- -c 'qemu+unix:///system?socket=/nonexistent/libvirt-sock' create ok-name
+expect "unknown sandbox destroy" 2 -- destroy no-such
+"$AIRLOCK" destroy --force no-such; is "destroy --force of unknown exits 0" "$?" 0
+expect "unknown sandbox inspect" 2 -- inspect no-such
+expect "unknown command" 2 -- frobnicate
+expect "unknown option" 2 -- create --frobnicate x
+
+# A working create through the CLI, then the image corrupted: exit 5.
+"$AIRLOCK" create ok-name >/dev/null 2>&1; is "create on test driver" "$?" 0
+"$AIRLOCK" image verify debian-12 >/dev/null; is "image verify passes" "$?" 0
+rm -rf "$AIRLOCK_STATE_DIR/sandboxes" "$AIRLOCK_STATE_DIR/locks"
+printf '\x42' | dd of="$img/disk.qcow2" bs=1 seek=4096 conv=notrunc 2>/dev/null
+expect "image verify of a flipped byte" 5 -- image verify debian-12
+expect "create on a corrupt image" 5 -- create ok-name
+ok "doctor fails on a corrupt image" -- bash -c "! $AIRLOCK doctor >/dev/null 2>&1"
+ok "--version" -- bash -c "$AIRLOCK --version | grep -q '^airlock '"
+for c in create destroy list inspect console exec cp doctor "image list" "image verify"; do
+    ok "$c --help" -- bash -c "$AIRLOCK $c --help | grep -qi usage"
+done
+
+done_testing
