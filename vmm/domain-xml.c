@@ -116,8 +116,14 @@ vmm_domain_xml_build(const VmmDomainConfig *cfg, GError **error)
     node = prop(child(devices, "rng", NULL), "model", "virtio");
     prop(child(node, "backend", "/dev/urandom"), "model", "random");
     prop(child(devices, "memballoon", NULL), "model", "none");
-    for (int i = 0; i < SPARE_ROOT_PORTS; i++)
-        prop(prop(child(devices, "controller", NULL), "type", "pci"), "model", "pcie-root-port");
+    node = prop(prop(child(devices, "controller", NULL), "type", "pci"), "index", "0");
+    prop(node, "model", "pcie-root");
+    for (int i = 0; i < SPARE_ROOT_PORTS; i++) {
+        char idx[8];
+        g_snprintf(idx, sizeof(idx), "%d", i + 1);
+        node = prop(prop(child(devices, "controller", NULL), "type", "pci"), "index", idx);
+        prop(node, "model", "pcie-root-port");
+    }
 
     return doc_to_string(doc);
 }

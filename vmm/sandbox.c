@@ -251,10 +251,13 @@ qemu_owner(virConnectPtr conn, uid_t *uid, gid_t *gid)
 static gboolean
 make_sandbox_dir(virConnectPtr conn, const char *dir, GError **error)
 {
+    g_autofree char *parent = g_path_get_dirname(dir);
     uid_t uid;
     gid_t gid;
 
-    if (g_mkdir_with_parents(dir, 0700) != 0 || chmod(dir, 0700) != 0) {
+    /* The parent only needs to be traversable by qemu: names are no secret. */
+    if (g_mkdir_with_parents(parent, 0711) != 0 || chmod(parent, 0711) != 0 ||
+        g_mkdir_with_parents(dir, 0700) != 0 || chmod(dir, 0700) != 0) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot create %s: %s", dir,
                     g_strerror(errno));
         return FALSE;
