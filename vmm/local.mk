@@ -14,7 +14,8 @@ airlock_SOURCES = \
 	vmm/cli/common.c \
 	vmm/cli/doctor.c \
 	vmm/cli/image.c \
-	vmm/cli/sandbox.c
+	vmm/cli/sandbox.c \
+	vmm/cli/snapshot.c
 airlock_LDADD = libvmm.a $(VMM_LIBS)
 libvmm_a_SOURCES += \
 	vmm/metadata.c vmm/metadata.h \
@@ -22,4 +23,5 @@ libvmm_a_SOURCES += \
 	vmm/network-xml.c vmm/network-xml.h \
 	vmm/network.c vmm/network.h \
 	vmm/spec.c vmm/spec.h \
-	vmm/sandbox.c vmm/sandbox.h
+	vmm/sandbox.c vmm/sandbox.h \
+	vmm/snapshot.c vmm/snapshot.h

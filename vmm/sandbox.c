@@ -10,10 +10,12 @@
 #include "names.h"
 #include "network.h"
 #include "seed.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <libvirt/virterror.h>
 #include <stdio.h>
 #include <string.h>
@@ -248,16 +250,13 @@ qemu_owner(virConnectPtr conn, uid_t *uid, gid_t *gid)
     return ok;
 }
 
-static gboolean
-make_sandbox_dir(virConnectPtr conn, const char *dir, GError **error)
+gboolean
+vmm_sandbox_mkdir_private(virConnectPtr conn, const char *dir, GError **error)
 {
-    g_autofree char *parent = g_path_get_dirname(dir);
     uid_t uid;
     gid_t gid;
 
-    /* The parent only needs to be traversable by qemu: names are no secret. */
-    if (g_mkdir_with_parents(parent, 0711) != 0 || chmod(parent, 0711) != 0 ||
-        g_mkdir_with_parents(dir, 0700) != 0 || chmod(dir, 0700) != 0) {
+    if ((g_mkdir(dir, 0700) != 0 && errno != EEXIST) || chmod(dir, 0700) != 0) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot create %s: %s", dir,
                     g_strerror(errno));
         return FALSE;
@@ -268,6 +267,20 @@ make_sandbox_dir(virConnectPtr conn, const char *dir, GError **error)
         return FALSE;
     }
     return TRUE;
+}
+
+static gboolean
+make_sandbox_dir(virConnectPtr conn, const char *dir, GError **error)
+{
+    g_autofree char *parent = g_path_get_dirname(dir);
+
+    /* The parent only needs to be traversable by qemu: names are no secret. */
+    if (g_mkdir_with_parents(parent, 0711) != 0 || chmod(parent, 0711) != 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot create %s: %s", parent,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    return vmm_sandbox_mkdir_private(conn, dir, error);
 }
 
 /* ---- destroy ---- */
@@ -453,9 +466,31 @@ fail: {
 }
 }
 
+/* Hot-unplug completes when the guest acknowledges it: wait, a saved state must not hold it. */
+static gboolean
+wait_detached(virDomainPtr dom, const char *target, GError **error)
+{
+    g_autofree char *needle = g_strdup_printf("<target dev='%s'", target);
+    gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+
+    for (;;) {
+        g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
+        if (!xml)
+            return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot read domain XML");
+        if (!strstr(xml, needle))
+            return TRUE;
+        if (g_get_monotonic_time() > deadline) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_TIMEOUT,
+                        "the guest did not release its seed disk within 20 s");
+            return FALSE;
+        }
+        g_usleep(50 * 1000);
+    }
+}
+
 static gboolean
 create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmSecrets *secrets,
-              guint timeout_s, VmmCreateTimings *t, GError **error)
+              guint timeout_s, VmmCreateFlags flags, VmmCreateTimings *t, GError **error)
 {
     g_autofree char *dir = vmm_path_sandbox_dir(ctx->state_dir, name);
     g_autofree char *overlay = g_build_filename(dir, "overlay.qcow2", NULL);
@@ -619,6 +654,12 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
                     g_strerror(errno));
         goto fail;
     }
+    if (!vmm_conn_is_test(ctx->conn) && !(flags & VMM_CREATE_NO_SNAPSHOT)) {
+        stage(&st, "snapshot", &t->snapshot);
+        if (!wait_detached(dom, VMM_SEED_TARGET, error) ||
+            !vmm_snapshot_take(ctx, name, VMM_SNAPSHOT_CLEAN, TRUE, error))
+            goto fail;
+    }
     stage(&st, NULL, NULL);
     t->total = (g_get_monotonic_time() - st.start) / 1e6;
     return TRUE;
@@ -634,8 +675,8 @@ fail: {
 
 gboolean
 vmm_sandbox_create(VmmContext *ctx, const char *name, const VmmSpec *spec,
-                   const VmmSecrets *secrets, guint timeout_s, VmmCreateTimings *timings,
-                   GError **error)
+                   const VmmSecrets *secrets, guint timeout_s, VmmCreateFlags flags,
+                   VmmCreateTimings *timings, GError **error)
 {
     VmmCreateTimings local = {0};
     int lock;
@@ -646,7 +687,8 @@ vmm_sandbox_create(VmmContext *ctx, const char *name, const VmmSpec *spec,
     lock = lock_sandbox(ctx->state_dir, name, error);
     if (lock < 0)
         return FALSE;
-    ok = create_locked(ctx, name, spec, secrets, timeout_s, timings ? timings : &local, error);
+    ok = create_locked(ctx, name, spec, secrets, timeout_s, flags, timings ? timings : &local,
+                       error);
     close(lock);
     return ok;
 }

@@ -22,18 +22,24 @@ typedef struct {
 
 /* Durations of create's stages in seconds, for bench and --json. */
 typedef struct {
-    gdouble overlay, seed, network, define, boot, cloud_init, finish, total;
+    gdouble overlay, seed, network, define, boot, cloud_init, finish, snapshot, total;
 } VmmCreateTimings;
+
+typedef enum {
+    VMM_CREATE_NO_SNAPSHOT = 1 << 0, /* skip capturing the clean state */
+} VmmCreateFlags;
 
 /*
  * Creates sandbox @name from @spec and returns once it is ready (agent
  * answers and cloud-init is done; seed detached and deleted). @secrets may be
  * NULL; its values are only ever put in the seed. @timeout_s bounds the wait
- * for readiness. On any failure everything made so far is removed.
+ * for readiness. Unless VMM_CREATE_NO_SNAPSHOT, the ready state is then
+ * captured as snapshot "clean" (memory and disk) for reset. On any failure
+ * everything made so far is removed.
  */
 gboolean vmm_sandbox_create(VmmContext *ctx, const char *name, const VmmSpec *spec,
-                            const VmmSecrets *secrets, guint timeout_s, VmmCreateTimings *timings,
-                            GError **error);
+                            const VmmSecrets *secrets, guint timeout_s, VmmCreateFlags flags,
+                            VmmCreateTimings *timings, GError **error);
 
 /*
  * Stops and removes sandbox @name: domain (with snapshot metadata), network,
@@ -54,6 +60,12 @@ const char *vmm_sandbox_state(virDomainPtr dom);
 
 /* Every airlock domain (one with airlock metadata), sorted by name. Caller frees the array. */
 GPtrArray *vmm_sandbox_list(virConnectPtr conn, GError **error);
+
+/*
+ * Creates @dir (parent must exist) mode 0700, owned by the user qemu runs as
+ * on @conn so the guest's disks inside it can be opened.
+ */
+gboolean vmm_sandbox_mkdir_private(virConnectPtr conn, const char *dir, GError **error);
 
 /* The sandbox's console log path. Caller frees. */
 char *vmm_sandbox_console_path(const char *state_dir, const char *name);

@@ -130,7 +130,7 @@ test_create_destroy(Fixture *f, gconstpointer data)
 
     g_assert_true(vmm_secrets_add(secrets, "API_KEY", CANARY, NULL));
     g_assert_true(vmm_spec_add_kv(spec->labels, "team=red", "label", NULL));
-    g_assert_true(vmm_sandbox_create(&f->ctx, "lc-one", spec, secrets, 10, &t, &err));
+    g_assert_true(vmm_sandbox_create(&f->ctx, "lc-one", spec, secrets, 10, 0, &t, &err));
     g_assert_no_error(err);
     g_assert_cmpfloat(t.total, >, 0);
 
@@ -168,7 +168,7 @@ test_create_destroy(Fixture *f, gconstpointer data)
     g_assert_cmpuint(list->len, ==, 1);
 
     /* The name is taken. */
-    g_assert_false(vmm_sandbox_create(&f->ctx, "lc-one", spec, NULL, 10, NULL, &err));
+    g_assert_false(vmm_sandbox_create(&f->ctx, "lc-one", spec, NULL, 10, 0, NULL, &err));
     g_assert_error(err, VMM_ERROR, VMM_ERROR_EXISTS);
     g_clear_error(&err);
 
@@ -191,7 +191,7 @@ test_network_none(Fixture *f, gconstpointer data)
     g_autofree char *xml = NULL;
 
     spec->net_mode = VMM_NET_MODE_NONE;
-    g_assert_true(vmm_sandbox_create(&f->ctx, "lc-nonet", spec, NULL, 10, NULL, &err));
+    g_assert_true(vmm_sandbox_create(&f->ctx, "lc-nonet", spec, NULL, 10, 0, NULL, &err));
     g_assert_no_error(err);
     dom = vmm_sandbox_lookup(f->conn, "lc-nonet", &err);
     xml = virDomainGetXMLDesc(dom, 0);
@@ -216,7 +216,7 @@ test_half_made(Fixture *f, gconstpointer data)
     assert_gone(f, "lc-half");
     g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
     g_assert_true(g_file_set_contents(overlay, "x", -1, NULL));
-    g_assert_true(vmm_sandbox_create(&f->ctx, "lc-half", spec, NULL, 10, NULL, &err));
+    g_assert_true(vmm_sandbox_create(&f->ctx, "lc-half", spec, NULL, 10, 0, NULL, &err));
     g_assert_no_error(err);
     g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-half", FALSE, &err));
     assert_gone(f, "lc-half");
@@ -231,17 +231,17 @@ test_bad_input(Fixture *f, gconstpointer data)
     const char *names[] = {"UPPER", "../x", "a'/><disk", longname, ""};
 
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
-        g_assert_false(vmm_sandbox_create(&f->ctx, names[i], spec, NULL, 10, NULL, &err));
+        g_assert_false(vmm_sandbox_create(&f->ctx, names[i], spec, NULL, 10, 0, NULL, &err));
         g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
         g_clear_error(&err);
     }
 
     spec->memory_mib = 0;
-    g_assert_false(vmm_sandbox_create(&f->ctx, "lc-bad", spec, NULL, 10, NULL, &err));
+    g_assert_false(vmm_sandbox_create(&f->ctx, "lc-bad", spec, NULL, 10, 0, NULL, &err));
     g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
     g_clear_error(&err);
     spec->memory_mib = 64 * 1024 * 1024; /* 64 TiB */
-    g_assert_false(vmm_sandbox_create(&f->ctx, "lc-bad", spec, NULL, 10, NULL, &err));
+    g_assert_false(vmm_sandbox_create(&f->ctx, "lc-bad", spec, NULL, 10, 0, NULL, &err));
     g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
     g_assert_nonnull(strstr(err->message, "more than this host has"));
     g_clear_error(&err);
@@ -249,7 +249,7 @@ test_bad_input(Fixture *f, gconstpointer data)
 
     g_free(spec->image);
     spec->image = g_strdup("no-such-image");
-    g_assert_false(vmm_sandbox_create(&f->ctx, "lc-bad", spec, NULL, 10, NULL, &err));
+    g_assert_false(vmm_sandbox_create(&f->ctx, "lc-bad", spec, NULL, 10, 0, NULL, &err));
     g_assert_error(err, VMM_ERROR, VMM_ERROR_NOT_FOUND);
     g_clear_error(&err);
     assert_gone(f, "lc-bad");
@@ -264,14 +264,14 @@ test_digest_mismatch(Fixture *f, gconstpointer data)
     int fd;
 
     /* Verified once (cached), then one byte flipped: create must notice. */
-    g_assert_true(vmm_sandbox_create(&f->ctx, "lc-dig", spec, NULL, 10, NULL, &err));
+    g_assert_true(vmm_sandbox_create(&f->ctx, "lc-dig", spec, NULL, 10, 0, NULL, &err));
     g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-dig", FALSE, &err));
     g_assert_no_error(err);
     fd = open(disk, O_WRONLY);
     g_assert_cmpint(fd, >=, 0);
     g_assert_cmpint(pwrite(fd, "\x42", 1, 4096), ==, 1);
     close(fd);
-    g_assert_false(vmm_sandbox_create(&f->ctx, "lc-dig", spec, NULL, 10, NULL, &err));
+    g_assert_false(vmm_sandbox_create(&f->ctx, "lc-dig", spec, NULL, 10, 0, NULL, &err));
     g_assert_error(err, VMM_ERROR, VMM_ERROR_IMAGE);
     g_assert_nonnull(strstr(err->message, "disk.qcow2"));
     assert_gone(f, "lc-dig");

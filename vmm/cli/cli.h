@@ -65,5 +65,8 @@ int vmm_cmd_destroy(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_list(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_inspect(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_console(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_reset(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_snapshot(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_snapshots(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_exec(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_cp(VmmCli *cli, int argc, char **argv);

@@ -82,7 +82,7 @@ add_timings(JsonBuilder *b, const VmmCreateTimings *t)
         gdouble v;
     } rows[] = {{"overlay", t->overlay}, {"network", t->network}, {"seed", t->seed},
                 {"define", t->define},   {"boot", t->boot},       {"cloud_init", t->cloud_init},
-                {"finish", t->finish},   {"total", t->total}};
+                {"finish", t->finish},   {"snapshot", t->snapshot}, {"total", t->total}};
 
     json_builder_set_member_name(b, "timings_s");
     json_builder_begin_object(b);
@@ -101,7 +101,7 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     g_auto(GStrv) envs = NULL;
     g_auto(GStrv) labels = NULL;
     gint cpus = -1, memory = -1, disk = -1, timeout = -1;
-    gboolean quiet = FALSE, as_json = FALSE;
+    gboolean quiet = FALSE, as_json = FALSE, no_snapshot = FALSE;
     GOptionEntry entries[] = {
         {"file", 'f', 0, G_OPTION_ARG_FILENAME, &spec_file, "Sandbox spec file", "SPEC"},
         {"image", 0, 0, G_OPTION_ARG_STRING, &image, "Base image (default debian-12)", "NAME"},
@@ -118,6 +118,8 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
         {"label", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &labels, "Label (repeatable)", "K=V"},
         {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout,
          "Seconds to wait for readiness (default 600 with tcg, 180 with kvm)", "S"},
+        {"no-snapshot", 0, 0, G_OPTION_ARG_NONE, &no_snapshot,
+         "Do not capture the clean state (reset will not be possible)", NULL},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Print nothing but errors", NULL},
         {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print the result and stage timings as JSON",
          NULL},
@@ -191,7 +193,8 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
         progress.thread = g_thread_new("progress", progress_thread, &progress);
     }
 
-    rc = vmm_sandbox_create(&vctx, name, spec, secrets, timeout, &timings, &err);
+    rc = vmm_sandbox_create(&vctx, name, spec, secrets, timeout,
+                            no_snapshot ? VMM_CREATE_NO_SNAPSHOT : 0, &timings, &err);
     g_clear_pointer(&secrets, vmm_secrets_free); /* wiped as soon as the seed is gone */
     progress_stop(&progress);
     if (!rc)
