@@ -15,7 +15,8 @@ airlock_SOURCES = \
 	vmm/cli/doctor.c \
 	vmm/cli/image.c \
 	vmm/cli/sandbox.c \
-	vmm/cli/snapshot.c
+	vmm/cli/snapshot.c \
+	vmm/cli/archive.c
 airlock_LDADD = libvmm.a $(VMM_LIBS)
 libvmm_a_SOURCES += \
 	vmm/metadata.c vmm/metadata.h \
@@ -24,4 +25,5 @@ libvmm_a_SOURCES += \
 	vmm/network.c vmm/network.h \
 	vmm/spec.c vmm/spec.h \
 	vmm/sandbox.c vmm/sandbox.h \
-	vmm/snapshot.c vmm/snapshot.h
+	vmm/snapshot.c vmm/snapshot.h \
+	vmm/archive.c vmm/archive.h

@@ -3,6 +3,7 @@
 
 #include "sandbox.h"
 #include "agent.h"
+#include "archive.h"
 #include "autoptr.h"
 #include "domain-xml.h"
 #include "error.h"
@@ -333,20 +334,34 @@ destroy_locked(VmmContext *ctx, const char *name, gboolean *found, GError **erro
 }
 
 gboolean
-vmm_sandbox_destroy(VmmContext *ctx, const char *name, gboolean force, GError **error)
+vmm_sandbox_destroy(VmmContext *ctx, const char *name, VmmDestroyFlags flags, char **archive_id,
+                    GError **error)
 {
     gboolean found = FALSE;
     int lock;
-    gboolean ok;
+    gboolean ok = TRUE;
 
     if (!vmm_name_validate(name, "sandbox name", error))
         return FALSE;
     lock = lock_sandbox(ctx->state_dir, name, error);
     if (lock < 0)
         return FALSE;
-    ok = destroy_locked(ctx, name, &found, error);
+    if (!(flags & VMM_DESTROY_NO_EVIDENCE)) {
+        g_autofree char *obj = vmm_name_object(name);
+        g_autoptr(virDomain) dom = virDomainLookupByName(ctx->conn, obj);
+        g_autoptr(GError) local = NULL;
+        if (dom && !vmm_archive_capture(ctx, dom, name, archive_id, &local)) {
+            g_set_error(error, VMM_ERROR, local->code,
+                        "cannot keep the evidence of '%s', nothing removed (airlock destroy "
+                        "--no-evidence %s skips it): %s",
+                        name, name, local->message);
+            ok = FALSE;
+        }
+    }
+    if (ok)
+        ok = destroy_locked(ctx, name, &found, error);
     close(lock);
-    if (ok && !found && !force) {
+    if (ok && !found && !(flags & VMM_DESTROY_FORCE)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
                     "sandbox '%s' not found (airlock list shows what exists; --force ignores "
                     "this)",

@@ -41,13 +41,20 @@ gboolean vmm_sandbox_create(VmmContext *ctx, const char *name, const VmmSpec *sp
                             const VmmSecrets *secrets, guint timeout_s, VmmCreateFlags flags,
                             VmmCreateTimings *timings, GError **error);
 
+typedef enum {
+    VMM_DESTROY_FORCE = 1 << 0,       /* nothing to remove is not an error */
+    VMM_DESTROY_NO_EVIDENCE = 1 << 1, /* skip the evidence archive */
+} VmmDestroyFlags;
+
 /*
  * Stops and removes sandbox @name: domain (with snapshot metadata), network,
- * files. Idempotent over half-made sandboxes. Nothing to remove is a
- * NOT_FOUND error unless @force. *@found (may be NULL) says whether anything
- * existed.
+ * files. Unless VMM_DESTROY_NO_EVIDENCE, what the sandbox left behind is
+ * archived first (see archive.h; *@archive_id, may be NULL, gets its id) and
+ * nothing is removed when that fails. Idempotent over half-made sandboxes.
+ * Nothing to remove is a NOT_FOUND error unless VMM_DESTROY_FORCE.
  */
-gboolean vmm_sandbox_destroy(VmmContext *ctx, const char *name, gboolean force, GError **error);
+gboolean vmm_sandbox_destroy(VmmContext *ctx, const char *name, VmmDestroyFlags flags,
+                             char **archive_id, GError **error);
 
 /* Looks up the domain of sandbox @name: NOT_FOUND error with a hint. Caller frees. */
 virDomainPtr vmm_sandbox_lookup(virConnectPtr conn, const char *name, GError **error);

@@ -61,6 +61,10 @@ expect "unknown sandbox destroy" 2 -- destroy no-such
 "$AIRLOCK" destroy --force no-such; is "destroy --force of unknown exits 0" "$?" 0
 expect "unknown sandbox inspect" 2 -- inspect no-such
 expect "unknown command" 2 -- frobnicate
+expect "reset of unknown sandbox" 2 -- reset no-such
+expect "bad snapshot tag" 2 -- snapshot no-such "Bad Tag"
+expect "archive show of a hostile id" 2 -- archive show ../../etc
+expect "archive rm of unknown id" 2 -- archive rm gone-20260101T000000Z
 expect "unknown option" 2 -- create --frobnicate x
 
 # A working create through the CLI, then the image corrupted: exit 5.
@@ -72,7 +76,7 @@ expect "image verify of a flipped byte" 5 -- image verify debian-12
 expect "create on a corrupt image" 5 -- create ok-name
 ok "doctor fails on a corrupt image" -- bash -c "! $AIRLOCK doctor >/dev/null 2>&1"
 ok "--version" -- bash -c "$AIRLOCK --version | grep -q '^airlock '"
-for c in create destroy list inspect console exec cp doctor "image list" "image verify"; do
+for c in create destroy list inspect console exec cp reset snapshot snapshots doctor "image list" "image verify" "archive list" "archive show" "archive rm"; do
     ok "$c --help" -- bash -c "$AIRLOCK $c --help | grep -qi usage"
 done
 

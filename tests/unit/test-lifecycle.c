@@ -1,6 +1,7 @@
 /* test-lifecycle: create / list / destroy against libvirt's test:///default driver. */
 #include <config.h>
 
+#include "archive.h"
 #include "autoptr.h"
 #include "conn.h"
 #include "error.h"
@@ -172,13 +173,37 @@ test_create_destroy(Fixture *f, gconstpointer data)
     g_assert_error(err, VMM_ERROR, VMM_ERROR_EXISTS);
     g_clear_error(&err);
 
-    g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-one", FALSE, &err));
-    g_assert_no_error(err);
-    assert_gone(f, "lc-one");
-    g_assert_false(vmm_sandbox_destroy(&f->ctx, "lc-one", FALSE, &err));
+    {
+        g_autofree char *archive = NULL;
+        g_autofree char *manifest = NULL;
+        g_autoptr(GPtrArray) archives = NULL;
+
+        g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-one", 0, &archive, &err));
+        g_assert_no_error(err);
+        assert_gone(f, "lc-one");
+        /* Evidence kept: the disk's own changes and a manifest with sha256s, no secret value. */
+        g_assert_true(g_str_has_prefix(archive, "lc-one-"));
+        archives = vmm_archive_list(f->state, &err);
+        g_assert_cmpuint(archives->len, ==, 1);
+        manifest = vmm_archive_manifest(f->state, archive, &err);
+        g_assert_no_error(err);
+        g_assert_nonnull(strstr(manifest, "\"disk.qcow2\""));
+        g_assert_nonnull(strstr(manifest, "\"sha256\""));
+        g_assert_nonnull(strstr(manifest, "\"API_KEY\""));
+        g_assert_null(strstr(manifest, CANARY));
+        g_assert_true(vmm_archive_prune(f->state, 0, 0, &err));
+        g_assert_true(vmm_archive_remove(f->state, archive, &err));
+        g_assert_false(vmm_archive_remove(f->state, archive, &err));
+        g_assert_error(err, VMM_ERROR, VMM_ERROR_NOT_FOUND);
+        g_clear_error(&err);
+        g_assert_false(vmm_archive_remove(f->state, "../../etc", &err));
+        g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
+        g_clear_error(&err);
+    }
+    g_assert_false(vmm_sandbox_destroy(&f->ctx, "lc-one", 0, NULL, &err));
     g_assert_error(err, VMM_ERROR, VMM_ERROR_NOT_FOUND);
     g_clear_error(&err);
-    g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-one", TRUE, &err));
+    g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-one", VMM_DESTROY_FORCE, NULL, &err));
     g_assert_no_error(err);
 }
 
@@ -196,7 +221,7 @@ test_network_none(Fixture *f, gconstpointer data)
     dom = vmm_sandbox_lookup(f->conn, "lc-nonet", &err);
     xml = virDomainGetXMLDesc(dom, 0);
     g_assert_null(strstr(xml, "<interface"));
-    g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-nonet", FALSE, &err));
+    g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-nonet", 0, NULL, &err));
     assert_gone(f, "lc-nonet");
 }
 
@@ -211,14 +236,14 @@ test_half_made(Fixture *f, gconstpointer data)
     /* A create that died after the overlay: destroy cleans it; so does a new create. */
     g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
     g_assert_true(g_file_set_contents(overlay, "x", -1, NULL));
-    g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-half", FALSE, &err));
+    g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-half", 0, NULL, &err));
     g_assert_no_error(err);
     assert_gone(f, "lc-half");
     g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
     g_assert_true(g_file_set_contents(overlay, "x", -1, NULL));
     g_assert_true(vmm_sandbox_create(&f->ctx, "lc-half", spec, NULL, 10, 0, NULL, &err));
     g_assert_no_error(err);
-    g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-half", FALSE, &err));
+    g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-half", 0, NULL, &err));
     assert_gone(f, "lc-half");
 }
 
@@ -265,7 +290,7 @@ test_digest_mismatch(Fixture *f, gconstpointer data)
 
     /* Verified once (cached), then one byte flipped: create must notice. */
     g_assert_true(vmm_sandbox_create(&f->ctx, "lc-dig", spec, NULL, 10, 0, NULL, &err));
-    g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-dig", FALSE, &err));
+    g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-dig", 0, NULL, &err));
     g_assert_no_error(err);
     fd = open(disk, O_WRONLY);
     g_assert_cmpint(fd, >=, 0);

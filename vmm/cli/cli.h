@@ -68,5 +68,8 @@ int vmm_cmd_console(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_reset(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_snapshot(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_snapshots(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_archive_list(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_archive_show(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_archive_rm(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_exec(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_cp(VmmCli *cli, int argc, char **argv);

@@ -222,9 +222,11 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
 int
 vmm_cmd_destroy(VmmCli *cli, int argc, char **argv)
 {
-    gboolean force = FALSE;
+    gboolean force = FALSE, no_evidence = FALSE;
     GOptionEntry entries[] = {
         {"force", 'f', 0, G_OPTION_ARG_NONE, &force, "Succeed when a sandbox does not exist", NULL},
+        {"no-evidence", 0, 0, G_OPTION_ARG_NONE, &no_evidence,
+         "Do not archive the disk and logs before removing", NULL},
         {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("NAME... - stop and remove sandboxes");
     g_autoptr(GError) err = NULL;
@@ -244,10 +246,15 @@ vmm_cmd_destroy(VmmCli *cli, int argc, char **argv)
     vctx.state_dir = cli->state_dir;
     for (int i = 1; i < argc; i++) {
         g_autoptr(GError) one = NULL;
-        if (!vmm_sandbox_destroy(&vctx, argv[i], force, &one)) {
+        g_autofree char *archive = NULL;
+        VmmDestroyFlags flags = (force ? VMM_DESTROY_FORCE : 0) |
+                                (no_evidence ? VMM_DESTROY_NO_EVIDENCE : 0);
+        if (!vmm_sandbox_destroy(&vctx, argv[i], flags, &archive, &one)) {
             int code = vmm_cli_fail(one);
             if (rc == AIRLOCK_EXIT_OK)
                 rc = code;
+        } else if (archive && cli->tty) {
+            printf("sandbox '%s' destroyed; evidence in archive '%s'\n", argv[i], archive);
         }
     }
     return rc;
