@@ -16,7 +16,8 @@ airlock_SOURCES = \
 	vmm/cli/image.c \
 	vmm/cli/sandbox.c \
 	vmm/cli/snapshot.c \
-	vmm/cli/archive.c
+	vmm/cli/archive.c \
+	vmm/cli/audit.c
 airlock_LDADD = libvmm.a $(VMM_LIBS)
 libvmm_a_SOURCES += \
 	vmm/metadata.c vmm/metadata.h \
@@ -26,4 +27,5 @@ libvmm_a_SOURCES += \
 	vmm/spec.c vmm/spec.h \
 	vmm/sandbox.c vmm/sandbox.h \
 	vmm/snapshot.c vmm/snapshot.h \
-	vmm/archive.c vmm/archive.h
+	vmm/archive.c vmm/archive.h \
+	vmm/events.c vmm/events.h

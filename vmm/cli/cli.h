@@ -56,6 +56,9 @@ int vmm_cli_usage(const char *cmd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* Pretty-prints @node as JSON on stdout followed by a newline. Takes ownership. */
 void vmm_cli_print_json(JsonNode *node);
 
+/* Appends an audit record (see events.h); a failure is a warning on stderr. */
+void vmm_cli_event(VmmCli *cli, const char *name, const char *event, JsonObject *fields);
+
 /* Command entry points, one file per group. */
 int vmm_cmd_doctor(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_image_list(VmmCli *cli, int argc, char **argv);
@@ -71,5 +74,9 @@ int vmm_cmd_snapshots(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_archive_list(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_archive_show(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_archive_rm(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_audit_verify(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_events(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_logs(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_stats(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_exec(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_cp(VmmCli *cli, int argc, char **argv);

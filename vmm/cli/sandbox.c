@@ -197,6 +197,29 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
                             no_snapshot ? VMM_CREATE_NO_SNAPSHOT : 0, &timings, &err);
     g_clear_pointer(&secrets, vmm_secrets_free); /* wiped as soon as the seed is gone */
     progress_stop(&progress);
+    {
+        g_autoptr(JsonObject) ev = json_object_new();
+        g_autofree char *hash = vmm_spec_hash(spec);
+        json_object_set_string_member(ev, "spec_hash", hash);
+        json_object_set_string_member(ev, "image", spec->image);
+        json_object_set_string_member(ev, "accel", vmm_accel_to_string(vctx.accel));
+        if (rc) {
+            g_autoptr(JsonBuilder) tb = json_builder_new();
+            json_builder_begin_object(tb);
+            add_timings(tb, &timings);
+            json_builder_end_object(tb);
+            {
+                g_autoptr(JsonNode) tn = json_builder_get_root(tb);
+                JsonObject *to = json_node_get_object(tn);
+                json_object_set_member(ev, "timings_s",
+                                       json_node_copy(json_object_get_member(to, "timings_s")));
+            }
+            vmm_cli_event(cli, name, "ready", ev);
+        } else {
+            json_object_set_string_member(ev, "error", err->message);
+            vmm_cli_event(cli, name, "create-failed", ev);
+        }
+    }
     if (!rc)
         return vmm_cli_fail(err);
 
@@ -249,7 +272,17 @@ vmm_cmd_destroy(VmmCli *cli, int argc, char **argv)
         g_autofree char *archive = NULL;
         VmmDestroyFlags flags = (force ? VMM_DESTROY_FORCE : 0) |
                                 (no_evidence ? VMM_DESTROY_NO_EVIDENCE : 0);
-        if (!vmm_sandbox_destroy(&vctx, argv[i], flags, &archive, &one)) {
+        g_autoptr(JsonObject) ev = json_object_new();
+        gboolean ok;
+        vmm_cli_event(cli, argv[i], "destroy", NULL);
+        ok = vmm_sandbox_destroy(&vctx, argv[i], flags, &archive, &one);
+        json_object_set_boolean_member(ev, "ok", ok);
+        if (archive)
+            json_object_set_string_member(ev, "archive", archive);
+        if (!ok)
+            json_object_set_string_member(ev, "error", one->message);
+        vmm_cli_event(cli, NULL, "destroyed", ev);
+        if (!ok) {
             int code = vmm_cli_fail(one);
             if (rc == AIRLOCK_EXIT_OK)
                 rc = code;

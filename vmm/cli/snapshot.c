@@ -45,9 +45,20 @@ vmm_cmd_reset(VmmCli *cli, int argc, char **argv)
     if (argc != 2)
         return vmm_cli_usage(argv[0], "expects one sandbox NAME");
     if (!vmm_name_validate(argv[1], "sandbox name", &err) ||
-        (to && !vmm_name_validate(to, "snapshot tag", &err)) || !context(cli, &vctx, &err) ||
-        !vmm_snapshot_revert(&vctx, argv[1], to ? to : VMM_SNAPSHOT_CLEAN, &t, &err))
+        (to && !vmm_name_validate(to, "snapshot tag", &err)) || !context(cli, &vctx, &err))
         return vmm_cli_fail(err);
+    {
+        gboolean ok = vmm_snapshot_revert(&vctx, argv[1], to ? to : VMM_SNAPSHOT_CLEAN, &t, &err);
+        g_autoptr(JsonObject) ev = json_object_new();
+        json_object_set_string_member(ev, "to", to ? to : VMM_SNAPSHOT_CLEAN);
+        if (ok)
+            json_object_set_double_member(ev, "duration_s", t.total);
+        else
+            json_object_set_string_member(ev, "error", err->message);
+        vmm_cli_event(cli, argv[1], ok ? "reset" : "reset-failed", ev);
+        if (!ok)
+            return vmm_cli_fail(err);
+    }
     if (as_json) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         const struct {
@@ -101,12 +112,20 @@ vmm_cmd_snapshot(VmmCli *cli, int argc, char **argv)
     if (del) {
         if (g_strcmp0(del, VMM_SNAPSHOT_CLEAN) == 0)
             return vmm_cli_usage(argv[0], "the clean state cannot be deleted (destroy the sandbox)");
+        g_autoptr(JsonObject) ev = json_object_new();
         if (!vmm_snapshot_delete(&vctx, argv[1], del, &err))
             return vmm_cli_fail(err);
+        json_object_set_string_member(ev, "tag", del);
+        vmm_cli_event(cli, argv[1], "snapshot-deleted", ev);
         return AIRLOCK_EXIT_OK;
     }
     if (!vmm_snapshot_take(&vctx, argv[1], argv[2], FALSE, &err))
         return vmm_cli_fail(err);
+    {
+        g_autoptr(JsonObject) ev = json_object_new();
+        json_object_set_string_member(ev, "tag", argv[2]);
+        vmm_cli_event(cli, argv[1], "snapshot", ev);
+    }
     return AIRLOCK_EXIT_OK;
 }
 

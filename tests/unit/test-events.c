@@ -1,0 +1,145 @@
+/* test-events: the audit chain finds edited, removed, reordered and truncated records. */
+#include <config.h>
+
+#include "error.h"
+#include "events.h"
+
+#include <string.h>
+
+static char *
+setup_log(guint n)
+{
+    g_autoptr(GError) err = NULL;
+    char *state = g_dir_make_tmp("airlock-test-events-XXXXXX", &err);
+
+    g_assert_no_error(err);
+    for (guint i = 0; i < n; i++) {
+        g_autoptr(JsonObject) f = json_object_new();
+        json_object_set_int_member(f, "i", i);
+        g_assert_true(vmm_events_append(state, NULL, "test", f, &err));
+        g_assert_no_error(err);
+    }
+    return state;
+}
+
+static void
+rm_rf(const char *dir)
+{
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+    g_assert_cmpint(system(cmd), ==, 0);
+}
+
+/* Rewrites the log with @edit applied to its lines (and keeps the head file). */
+static void
+rewrite(const char *path, void (*edit)(GPtrArray *lines))
+{
+    g_autofree char *data = NULL;
+    g_auto(GStrv) split = NULL;
+    g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GString) out = g_string_new(NULL);
+
+    g_assert_true(g_file_get_contents(path, &data, NULL, NULL));
+    split = g_strsplit(data, "\n", -1);
+    for (char **l = split; *l; l++)
+        if (**l)
+            g_ptr_array_add(lines, g_strdup(*l));
+    edit(lines);
+    for (guint i = 0; i < lines->len; i++)
+        g_string_append_printf(out, "%s\n", (char *)g_ptr_array_index(lines, i));
+    g_assert_true(g_file_set_contents(path, out->str, out->len, NULL));
+}
+
+static void
+edit_value(GPtrArray *lines)
+{
+    char *l = g_ptr_array_index(lines, 2);
+    char *p = strstr(l, "\"i\":2");
+    g_assert_nonnull(p);
+    p[4] = '7';
+}
+static void
+remove_line(GPtrArray *lines)
+{
+    g_ptr_array_remove_index(lines, 3);
+}
+static void
+swap_lines(GPtrArray *lines)
+{
+    gpointer t = lines->pdata[1];
+    lines->pdata[1] = lines->pdata[2];
+    lines->pdata[2] = t;
+}
+static void
+drop_last(GPtrArray *lines)
+{
+    g_ptr_array_remove_index(lines, lines->len - 1);
+}
+
+static void
+check(void (*edit)(GPtrArray *), const char *line_tag)
+{
+    g_autofree char *state = setup_log(6);
+    g_autofree char *path = vmm_events_global_path(state);
+    g_autoptr(GError) err = NULL;
+    guint n = 0;
+
+    g_assert_true(vmm_events_verify(path, &n, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(n, ==, 6);
+    rewrite(path, edit);
+    g_assert_false(vmm_events_verify(path, NULL, &err));
+    g_assert_nonnull(err);
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, line_tag));
+    rm_rf(state);
+}
+
+static void
+test_intact(void)
+{
+    g_autofree char *state = setup_log(3);
+    g_autofree char *path = vmm_events_global_path(state);
+    g_autofree char *data = NULL;
+    guint n;
+
+    g_assert_true(vmm_events_verify(path, &n, NULL));
+    g_assert_cmpuint(n, ==, 3);
+    g_assert_true(g_file_get_contents(path, &data, NULL, NULL));
+    g_assert_nonnull(strstr(data, "\"prev\":\"" VMM_EVENTS_GENESIS "\""));
+    g_assert_nonnull(strstr(data, "\"event\":\"test\""));
+    g_assert_nonnull(strstr(data, "\"user\":"));
+    rm_rf(state);
+}
+
+static void
+test_edit(void)
+{
+    check(edit_value, ":4:"); /* the record after the edited one no longer chains */
+}
+static void
+test_remove(void)
+{
+    check(remove_line, ":4:");
+}
+static void
+test_reorder(void)
+{
+    check(swap_lines, ":2:");
+}
+static void
+test_truncate(void)
+{
+    check(drop_last, ":5:");
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/events/intact", test_intact);
+    g_test_add_func("/events/edited", test_edit);
+    g_test_add_func("/events/removed", test_remove);
+    g_test_add_func("/events/reordered", test_reorder);
+    g_test_add_func("/events/truncated", test_truncate);
+    return g_test_run();
+}
