@@ -8,13 +8,19 @@ set -eu
 mask=""; enable=""
 while [ $# -gt 0 ] && [ "$1" != -- ]; do mask="$mask $1"; shift; done; shift
 while [ $# -gt 0 ] && [ "$1" != -- ]; do enable="$enable $1"; shift; done; shift
-target=$1
+target=$1; shift
+[ $# -gt 0 ] && [ "$1" = -- ] && shift
+generators="$*"
 
 # shellcheck disable=SC2086
 systemctl mask $mask
 # shellcheck disable=SC2086
 systemctl enable $enable
 systemctl set-default "$target"
+mkdir -p /etc/systemd/system-generators
+for g in $generators; do
+    ln -sf /dev/null "/etc/systemd/system-generators/$g"
+done
 
 # Every sandbox gets its own machine id at first boot (an empty file: not a
 # "first boot" in systemd's sense, so no preset-all).
