@@ -52,6 +52,11 @@ gboolean vmm_agent_exec(virDomainPtr dom, const VmmAgentExec *spec, int *exit_co
 gboolean vmm_agent_run(virDomainPtr dom, const char *const *argv, guint timeout_ms, int *exit_code,
                        char **out, char **err, GError **error);
 
+/* As vmm_agent_run, with @input (at most 128 KiB, may be NULL) as the command's stdin. */
+gboolean vmm_agent_run_input(virDomainPtr dom, const char *const *argv, GBytes *input,
+                             guint timeout_ms, int *exit_code, char **out, char **err,
+                             GError **error);
+
 /*
  * Copies the host file @local into the guest at @guest_path in chunks,
  * keeping the file mode. Works for files of hundreds of MB.

@@ -35,6 +35,7 @@ vmm_metadata_free(VmmMetadata *md)
     g_free(md->bridge);
     g_free(md->mac);
     g_free(md->accel);
+    g_free(md->state_dir);
     g_strfreev(md->secret_names);
     g_strfreev(md->env_names);
     if (md->labels)
@@ -77,6 +78,7 @@ vmm_metadata_to_xml(const VmmMetadata *md, xmlNodePtr parent)
     add_text(root, ns, "spec-hash", md->spec_hash);
     add_uint(root, ns, "ttl", md->ttl_s);
     add_text(root, ns, "accel", md->accel);
+    add_text(root, ns, "state-dir", md->state_dir);
     add_uint(root, ns, "cpus", md->cpus);
     add_uint(root, ns, "memory", md->memory_mib);
     add_uint(root, ns, "disk", md->disk_gib);
@@ -184,6 +186,8 @@ vmm_metadata_parse(const char *xml, GError **error)
             md->ttl_s = node_uint(n);
         else if (!strcmp(tag, "accel"))
             md->accel = node_text(n);
+        else if (!strcmp(tag, "state-dir"))
+            md->state_dir = node_text(n);
         else if (!strcmp(tag, "cpus"))
             md->cpus = node_uint(n);
         else if (!strcmp(tag, "memory"))

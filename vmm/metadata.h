@@ -19,6 +19,7 @@ typedef struct {
     char *bridge;       /* "alXXXXXXXX" or NULL */
     char *mac;          /* or NULL */
     char *accel;        /* "kvm" | "tcg" */
+    char *state_dir;    /* the state directory that owns it: gc and list stay inside their own */
     guint cpus;
     guint memory_mib;
     guint disk_gib;     /* 0 = the image's size */

@@ -332,6 +332,20 @@ vmm_snapshot_revert(VmmContext *ctx, const char *name, const char *tag, VmmReset
     }
     if (!g_file_get_contents(xml_path, &xml, NULL, error))
         return FALSE;
+    {
+        /* The layers sit on the base image by path: a rebuilt image would corrupt them. */
+        g_autoptr(VmmMetadata) md = vmm_sandbox_metadata(dom, error);
+        g_autoptr(VmmImage) image = md ? vmm_image_load(ctx->state_dir, md->image, error) : NULL;
+        if (!image)
+            return FALSE;
+        if (g_strcmp0(image->digest, md->image_digest) != 0) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_IMAGE,
+                        "image '%s' changed since sandbox '%s' was created (%.19s… now, %.19s… "
+                        "then): its snapshots cannot be used (destroy and create it again)",
+                        md->image, name, image->digest, md->image_digest);
+            return FALSE;
+        }
+    }
     if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 &&
         vmm_error_libvirt_last_code() != VIR_ERR_OPERATION_INVALID)
         return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot stop '%s'", name);

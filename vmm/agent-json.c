@@ -1,0 +1,295 @@
+/* agent-json.c: guest agent commands as JSON, reply parsing, the exec wrapper (pure). */
+#include <config.h>
+
+#include "agent-json.h"
+#include "error.h"
+
+#include <string.h>
+
+/*
+ * The streamed-exec wrapper. Positional parameters: DIR ID WORKDIR WITH_ENV
+ * UNLINK N ENV1..ENVn ARGV... Values are only ever expanded inside double quotes.
+ * With UNLINK=1 the caller already holds both files open, so the wrapper
+ * removes their names at once: nothing is left behind, whatever happens next.
+ * `exec setsid` keeps the pid the agent reported and makes it the leader of
+ * a new session and process group, so a timeout can kill the whole group.
+ */
+static const char stream_script[] =
+    "d=$1 id=$2 wd=$3 we=$4 ul=$5\n"
+    "shift 5\n"
+    "umask 077\n"
+    "[ -d \"$d\" ] || mkdir -p -m 0700 -- \"$d\" || exit 125\n"
+    "exec >>\"$d/$id.out\" 2>>\"$d/$id.err\"\n"
+    "if [ \"$ul\" = 1 ]; then rm -f -- \"$d/$id.out\" \"$d/$id.err\"; fi\n"
+    "if [ -n \"$wd\" ]; then cd -- \"$wd\" || exit 126; fi\n"
+    "n=$1\n"
+    "if [ \"$n\" -gt 0 ]; then\n"
+    "  set -- /bin/sh -c 'n=$1; shift; while [ \"$n\" -gt 0 ]; do export \"$1\"; shift;"
+    " n=$((n-1)); done; exec \"$@\"' airlock-env \"$@\"\n"
+    "else\n"
+    "  shift\n"
+    "fi\n"
+    "if [ -n \"$we\" ] && [ -x \"$we\" ]; then set -- \"$we\" \"$@\"; fi\n"
+    "exec setsid -- \"$@\"\n";
+
+static const char kill_script[] =
+    "kill -s KILL -- \"-$1\" 2>/dev/null || kill -s KILL -- \"$1\"";
+
+char *
+vmm_agent_json_command(const char *execute, JsonNode *arguments)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "execute");
+    json_builder_add_string_value(b, execute);
+    if (arguments) {
+        json_builder_set_member_name(b, "arguments");
+        json_builder_add_value(b, arguments); /* takes ownership */
+    }
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    return json_generator_to_data(gen, NULL);
+}
+
+static void
+add_string_array(JsonBuilder *b, const char *member, const char *const *strv)
+{
+    json_builder_set_member_name(b, member);
+    json_builder_begin_array(b);
+    for (; strv && *strv; strv++)
+        json_builder_add_string_value(b, *strv);
+    json_builder_end_array(b);
+}
+
+char *
+vmm_agent_json_exec(const char *path, const char *const *args, const char *const *env,
+                    GBytes *input, gboolean capture_output)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "path");
+    json_builder_add_string_value(b, path);
+    add_string_array(b, "arg", args);
+    if (env)
+        add_string_array(b, "env", env);
+    if (input) {
+        gsize len = 0;
+        const guchar *data = g_bytes_get_data(input, &len);
+        g_autofree char *b64 = g_base64_encode(data, len);
+        json_builder_set_member_name(b, "input-data");
+        json_builder_add_string_value(b, b64);
+    }
+    json_builder_set_member_name(b, "capture-output");
+    json_builder_add_boolean_value(b, capture_output);
+    json_builder_end_object(b);
+    return vmm_agent_json_command("guest-exec", json_builder_get_root(b));
+}
+
+JsonNode *
+vmm_agent_json_return(const char *reply, GError **error)
+{
+    g_autoptr(JsonParser) parser = json_parser_new_immutable();
+    g_autoptr(GError) perr = NULL;
+    JsonNode *root;
+    JsonObject *obj;
+
+    if (!reply || !json_parser_load_from_data(parser, reply, -1, &perr)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "guest agent sent a reply that is not JSON: %s",
+                    perr ? perr->message : "empty reply");
+        return NULL;
+    }
+    root = json_parser_get_root(parser);
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "guest agent reply is not a JSON object");
+        return NULL;
+    }
+    obj = json_node_get_object(root);
+    if (json_object_has_member(obj, "error")) {
+        JsonNode *e = json_object_get_member(obj, "error");
+        const char *desc = NULL;
+        if (JSON_NODE_HOLDS_OBJECT(e))
+            desc = json_object_get_string_member_with_default(json_node_get_object(e), "desc",
+                                                              NULL);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "guest agent error: %s",
+                    desc ? desc : "unknown");
+        return NULL;
+    }
+    if (!json_object_has_member(obj, "return")) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "guest agent reply has no \"return\"");
+        return NULL;
+    }
+    return json_node_ref(json_object_get_member(obj, "return"));
+}
+
+static JsonObject *
+ret_object(JsonNode *ret, GError **error)
+{
+    if (!ret || !JSON_NODE_HOLDS_OBJECT(ret)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "guest agent returned no object");
+        return NULL;
+    }
+    return json_node_get_object(ret);
+}
+
+gboolean
+vmm_agent_json_get_int(JsonNode *ret, const char *member, gint64 *value, GError **error)
+{
+    JsonObject *obj = ret_object(ret, error);
+    JsonNode *m;
+
+    if (!obj)
+        return FALSE;
+    m = json_object_get_member(obj, member);
+    if (!m || !JSON_NODE_HOLDS_VALUE(m) || json_node_get_value_type(m) != G_TYPE_INT64) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "guest agent reply lacks integer \"%s\"",
+                    member);
+        return FALSE;
+    }
+    *value = json_node_get_int(m);
+    return TRUE;
+}
+
+static GBytes *
+b64_member(JsonObject *obj, const char *member)
+{
+    const char *b64 = json_object_get_string_member_with_default(obj, member, NULL);
+    gsize len = 0;
+    guchar *data;
+
+    if (!b64 || !*b64)
+        return g_bytes_new(NULL, 0);
+    data = g_base64_decode(b64, &len);
+    return g_bytes_new_take(data, len);
+}
+
+void
+vmm_agent_exec_status_clear(VmmAgentExecStatus *st)
+{
+    g_clear_pointer(&st->out, g_bytes_unref);
+    g_clear_pointer(&st->err, g_bytes_unref);
+    memset(st, 0, sizeof(*st));
+}
+
+gboolean
+vmm_agent_json_exec_status(JsonNode *ret, VmmAgentExecStatus *st, GError **error)
+{
+    JsonObject *obj = ret_object(ret, error);
+
+    memset(st, 0, sizeof(*st));
+    if (!obj)
+        return FALSE;
+    if (!json_object_has_member(obj, "exited")) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "guest-exec-status reply lacks \"exited\"");
+        return FALSE;
+    }
+    st->exited = json_object_get_boolean_member(obj, "exited");
+    if (!st->exited)
+        return TRUE;
+    if (json_object_has_member(obj, "signal"))
+        st->exit_code = 128 + (int)json_object_get_int_member(obj, "signal");
+    else
+        st->exit_code = (int)json_object_get_int_member_with_default(obj, "exitcode", 0);
+    st->out = b64_member(obj, "out-data");
+    st->err = b64_member(obj, "err-data");
+    st->truncated = json_object_get_boolean_member_with_default(obj, "out-truncated", FALSE) ||
+                    json_object_get_boolean_member_with_default(obj, "err-truncated", FALSE);
+    return TRUE;
+}
+
+GBytes *
+vmm_agent_json_file_read(JsonNode *ret, gboolean *eof, GError **error)
+{
+    JsonObject *obj = ret_object(ret, error);
+    GBytes *data;
+    gint64 count;
+
+    if (!obj)
+        return NULL;
+    count = json_object_get_int_member_with_default(obj, "count", -1);
+    data = b64_member(obj, "buf-b64");
+    if (count < 0 || (gsize)count != g_bytes_get_size(data)) {
+        g_bytes_unref(data);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
+                    "guest-file-read reply: count does not match the data");
+        return NULL;
+    }
+    *eof = json_object_get_boolean_member_with_default(obj, "eof", FALSE);
+    return data;
+}
+
+gboolean
+vmm_agent_env_valid(const char *kv, GError **error)
+{
+    const char *eq = kv ? strchr(kv, '=') : NULL;
+
+    if (!eq || eq == kv || !(g_ascii_isalpha(kv[0]) || kv[0] == '_'))
+        goto bad;
+    for (const char *p = kv; p < eq; p++)
+        if (!(g_ascii_isalnum(*p) || *p == '_'))
+            goto bad;
+    return TRUE;
+bad: {
+    g_autofree char *shown = g_strescape(kv ? kv : "", NULL);
+    g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                "environment entry '%s' is not KEY=VALUE with KEY like [A-Za-z_][A-Za-z0-9_]*",
+                shown);
+    return FALSE;
+}
+}
+
+char **
+vmm_agent_stream_argv(const char *dir, const char *id, const char *const *argv,
+                      const char *const *env, const char *workdir, const char *with_env_path,
+                      gboolean unlink_files, GError **error)
+{
+    g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(g_free);
+    guint n_env = env ? g_strv_length((char **)env) : 0;
+
+    if (!argv || !argv[0] || !*argv[0]) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "no command to run");
+        return NULL;
+    }
+    for (guint i = 0; i < n_env; i++)
+        if (!vmm_agent_env_valid(env[i], error))
+            return NULL;
+    if (workdir && *workdir != '/') {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "working directory '%s' is not absolute",
+                    workdir);
+        return NULL;
+    }
+
+    g_ptr_array_add(a, g_strdup("/bin/sh"));
+    g_ptr_array_add(a, g_strdup("-c"));
+    g_ptr_array_add(a, g_strdup(stream_script));
+    g_ptr_array_add(a, g_strdup("airlock-exec")); /* $0 */
+    g_ptr_array_add(a, g_strdup(dir));
+    g_ptr_array_add(a, g_strdup(id));
+    g_ptr_array_add(a, g_strdup(workdir ? workdir : ""));
+    g_ptr_array_add(a, g_strdup(with_env_path ? with_env_path : ""));
+    g_ptr_array_add(a, g_strdup(unlink_files ? "1" : "0"));
+    g_ptr_array_add(a, g_strdup_printf("%u", n_env));
+    for (guint i = 0; i < n_env; i++)
+        g_ptr_array_add(a, g_strdup(env[i]));
+    for (const char *const *p = argv; *p; p++)
+        g_ptr_array_add(a, g_strdup(*p));
+    g_ptr_array_add(a, NULL);
+    return (char **)g_ptr_array_free(g_steal_pointer(&a), FALSE);
+}
+
+char **
+vmm_agent_kill_argv(gint64 pid)
+{
+    char **a = g_new0(char *, 6);
+
+    a[0] = g_strdup("/bin/sh");
+    a[1] = g_strdup("-c");
+    a[2] = g_strdup(kill_script);
+    a[3] = g_strdup("airlock-kill");
+    a[4] = g_strdup_printf("%" G_GINT64_FORMAT, pid);
+    return a;
+}

@@ -1,0 +1,819 @@
+/* agent.c: qemu-guest-agent over libvirt-qemu: ping, exec (streamed), files, time. */
+#include <config.h>
+
+#include "agent.h"
+#include "agent-json.h"
+#include "error.h"
+#include "seed.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libvirt/libvirt-qemu.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PING_TIMEOUT_S 2       /* one guest-ping; short so a booting guest is polled promptly */
+#define CMD_TIMEOUT_S 60       /* any other command: moves at most CHUNK bytes under TCG */
+/*
+ * Bytes per guest-file-read. Replies of 1-2 MiB (base64) pass fine. Requests
+ * do not: measured with libvirt 9.0 / QEMU 7.2, a guest-file-write carrying
+ * 192 KiB or more (JSON above ~200 KB, about a host socket buffer) is
+ * corrupted on the way ("JSON parse error") or never answered, while 128 KiB
+ * (175 KB of JSON) always works. Hence the asymmetric sizes and the cap on
+ * stdin (input-data travels the same way).
+ */
+#define CHUNK (1024 * 1024)
+#define WRITE_CHUNK (128 * 1024)
+#define MAX_STDIN (128 * 1024)
+#define POLL_FIRST_US 20000    /* first status poll: short commands finish fast */
+#define POLL_MIN_US 50000
+#define POLL_MAX_US 200000
+#define KILL_WAIT_US (10 * G_USEC_PER_SEC)
+#define HELPER_TIMEOUT_MS 30000 /* rm, chmod, mv, stat, kill in the guest */
+#define WAIT_RETRY_US 250000
+#define PUMP_CHUNKS 8           /* reads per stream per poll */
+#define MAX_DRAIN_ROUNDS 64     /* after exit: at most 64 * 8 MiB more per stream */
+
+/* Sends @cmd; libvirt failures go through the choke point with @what as the prefix. */
+static JsonNode *
+agent_call(virDomainPtr dom, const char *cmd, int timeout_s, const char *what, GError **error)
+{
+    char *reply = virDomainQemuAgentCommand(dom, cmd, timeout_s, 0);
+    JsonNode *ret;
+
+    if (!reply) {
+        vmm_error_libvirt(error, VMM_ERROR_AGENT, "%s", what);
+        return NULL;
+    }
+    ret = vmm_agent_json_return(reply, error);
+    free(reply);
+    return ret;
+}
+
+char *
+vmm_agent_command(virDomainPtr dom, const char *json_cmd, int timeout_s, GError **error)
+{
+    g_autoptr(JsonNode) ret = agent_call(dom, json_cmd, timeout_s, "guest agent command failed",
+                                         error);
+    g_autoptr(JsonGenerator) gen = NULL;
+
+    if (!ret)
+        return NULL;
+    gen = json_generator_new();
+    json_generator_set_root(gen, ret);
+    return json_generator_to_data(gen, NULL);
+}
+
+gboolean
+vmm_agent_ping(virDomainPtr dom, GError **error)
+{
+    g_autofree char *cmd = vmm_agent_json_command("guest-ping", NULL);
+    g_autoptr(JsonNode) ret = agent_call(dom, cmd, PING_TIMEOUT_S, "guest agent did not answer",
+                                         error);
+
+    return ret != NULL;
+}
+
+gboolean
+vmm_agent_wait(virDomainPtr dom, guint timeout_ms, GError **error)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    for (;;) {
+        g_autoptr(GError) last = NULL;
+        gint64 now;
+
+        if (vmm_agent_ping(dom, &last))
+            return TRUE;
+        if (virDomainIsActive(dom) == 0) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
+                        "the guest stopped while waiting for its agent");
+            return FALSE;
+        }
+        now = g_get_monotonic_time();
+        if (now >= deadline) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_TIMEOUT,
+                        "guest agent did not answer within %g s (%s)", timeout_ms / 1000.0,
+                        last->message);
+            return FALSE;
+        }
+        g_usleep(MIN(WAIT_RETRY_US, deadline - now));
+    }
+}
+
+/* --- guest-exec ------------------------------------------------------------------------ */
+
+static gboolean
+exec_start(virDomainPtr dom, const char *const *argv, const char *const *env, GBytes *input,
+           gboolean capture, gint64 *pid, GError **error)
+{
+    if (input && g_bytes_get_size(input) > MAX_STDIN) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "stdin for a guest command is limited to %d KiB (copy larger input in first)",
+                    MAX_STDIN / 1024);
+        return FALSE;
+    }
+    {
+        g_autofree char *cmd = vmm_agent_json_exec(argv[0], argv + 1, env, input, capture);
+        g_autofree char *what = g_strdup_printf("cannot start '%s' in the guest", argv[0]);
+        g_autoptr(JsonNode) ret = agent_call(dom, cmd, CMD_TIMEOUT_S, what, error);
+
+        return ret && vmm_agent_json_get_int(ret, "pid", pid, error);
+    }
+}
+
+static gboolean
+exec_status(virDomainPtr dom, gint64 pid, VmmAgentExecStatus *st, GError **error)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *cmd = NULL;
+    g_autoptr(JsonNode) ret = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "pid");
+    json_builder_add_int_value(b, pid);
+    json_builder_end_object(b);
+    cmd = vmm_agent_json_command("guest-exec-status", json_builder_get_root(b));
+    ret = agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot get a command's status from the guest",
+                     error);
+    return ret && vmm_agent_json_exec_status(ret, st, error);
+}
+
+/* SIGKILLs process group @pid in the guest (the pid itself when it leads no group). */
+static gboolean
+exec_kill(virDomainPtr dom, gint64 pid, GError **error)
+{
+    g_auto(GStrv) argv = vmm_agent_kill_argv(pid);
+    gint64 kpid;
+    VmmAgentExecStatus st = {0};
+    gint64 deadline = g_get_monotonic_time() + (gint64)HELPER_TIMEOUT_MS * 1000;
+
+    if (!exec_start(dom, (const char *const *)argv, NULL, NULL, FALSE, &kpid, error))
+        return FALSE;
+    /* Reap the helper so the agent forgets it; the kill itself is already done or under way. */
+    while (g_get_monotonic_time() < deadline) {
+        if (!exec_status(dom, kpid, &st, error))
+            return FALSE;
+        if (st.exited)
+            break;
+        g_usleep(10000);
+    }
+    vmm_agent_exec_status_clear(&st);
+    return TRUE;
+}
+
+/*
+ * Runs @argv with captured output until it exits or @timeout_ms (0: no
+ * limit) passes; then the process is killed and a TIMEOUT error returned.
+ */
+static gboolean
+run_capture(virDomainPtr dom, const char *const *argv, GBytes *input, guint timeout_ms,
+            VmmAgentExecStatus *st, GError **error)
+{
+    gint64 pid, start = g_get_monotonic_time();
+    gulong delay = 5000;
+
+    memset(st, 0, sizeof(*st));
+    if (!argv || !argv[0] || !*argv[0]) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "no command to run");
+        return FALSE;
+    }
+    if (!exec_start(dom, argv, NULL, input, TRUE, &pid, error))
+        return FALSE;
+    for (;;) {
+        if (!exec_status(dom, pid, st, error))
+            return FALSE;
+        if (st->exited)
+            return TRUE;
+        if (timeout_ms && g_get_monotonic_time() - start >= (gint64)timeout_ms * 1000) {
+            gint64 kill_at = g_get_monotonic_time();
+            if (!exec_kill(dom, pid, error))
+                return FALSE;
+            while (!st->exited && g_get_monotonic_time() - kill_at < KILL_WAIT_US) {
+                g_usleep(20000);
+                if (!exec_status(dom, pid, st, error))
+                    return FALSE;
+            }
+            vmm_agent_exec_status_clear(st);
+            g_set_error(error, VMM_ERROR, VMM_ERROR_TIMEOUT,
+                        "'%s' did not finish within %g s and was killed", argv[0],
+                        timeout_ms / 1000.0);
+            return FALSE;
+        }
+        g_usleep(delay);
+        delay = MIN(delay * 2, 100000);
+    }
+}
+
+static char *
+bytes_to_string(GBytes *bytes)
+{
+    gsize len = 0;
+    const char *data = bytes ? g_bytes_get_data(bytes, &len) : NULL;
+    char *s = g_malloc(len + 1);
+
+    if (len)
+        memcpy(s, data, len);
+    s[len] = '\0';
+    return s;
+}
+
+/* One line of a helper's stderr for an error message. Caller frees. */
+static char *
+helper_stderr(const VmmAgentExecStatus *st)
+{
+    g_autofree char *s = bytes_to_string(st->err);
+    char *nl;
+
+    g_strstrip(s);
+    if ((nl = strchr(s, '\n')))
+        *nl = '\0';
+    if (!*s)
+        return g_strdup("no message");
+    /* One line, no control bytes; UTF-8 (quotes in messages) stays readable. */
+    for (char *p = s; *p; p++)
+        if ((guchar)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return g_steal_pointer(&s);
+}
+
+gboolean
+vmm_agent_run(virDomainPtr dom, const char *const *argv, guint timeout_ms, int *exit_code,
+              char **out, char **err, GError **error)
+{
+    return vmm_agent_run_input(dom, argv, NULL, timeout_ms, exit_code, out, err, error);
+}
+
+gboolean
+vmm_agent_run_input(virDomainPtr dom, const char *const *argv, GBytes *input, guint timeout_ms,
+                    int *exit_code, char **out, char **err, GError **error)
+{
+    VmmAgentExecStatus st = {0};
+
+    if (!run_capture(dom, argv, input, timeout_ms, &st, error))
+        return FALSE;
+    if (exit_code)
+        *exit_code = st.exit_code;
+    if (out)
+        *out = bytes_to_string(st.out);
+    if (err)
+        *err = bytes_to_string(st.err);
+    vmm_agent_exec_status_clear(&st);
+    return TRUE;
+}
+
+/* Runs a fixed /bin/sh script with @args as "$1"...; an error quoting its stderr unless it exits 0. */
+static gboolean
+guest_sh(virDomainPtr dom, const char *script, const char *const *args, const char *what,
+         char **out, GError **error)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    VmmAgentExecStatus st = {0};
+    gboolean ok;
+
+    g_ptr_array_add(argv, (char *)"/bin/sh");
+    g_ptr_array_add(argv, (char *)"-c");
+    g_ptr_array_add(argv, (char *)script);
+    g_ptr_array_add(argv, (char *)"airlock");
+    for (; args && *args; args++)
+        g_ptr_array_add(argv, (char *)*args);
+    g_ptr_array_add(argv, NULL);
+    if (!run_capture(dom, (const char *const *)argv->pdata, NULL, HELPER_TIMEOUT_MS, &st, error)) {
+        g_prefix_error(error, "%s: ", what);
+        return FALSE;
+    }
+    ok = st.exit_code == 0;
+    if (!ok) {
+        g_autofree char *msg = helper_stderr(&st);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "%s: %s", what, msg);
+    } else if (out) {
+        *out = bytes_to_string(st.out);
+    }
+    vmm_agent_exec_status_clear(&st);
+    return ok;
+}
+
+/* --- guest-file-* ---------------------------------------------------------------------- */
+
+static gboolean
+file_open(virDomainPtr dom, const char *path, const char *mode, gint64 *handle, GError **error)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *cmd = NULL;
+    g_autofree char *what = g_strdup_printf("cannot open '%s' in the guest", path);
+    g_autoptr(JsonNode) ret = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "path");
+    json_builder_add_string_value(b, path);
+    json_builder_set_member_name(b, "mode");
+    json_builder_add_string_value(b, mode);
+    json_builder_end_object(b);
+    cmd = vmm_agent_json_command("guest-file-open", json_builder_get_root(b));
+    ret = agent_call(dom, cmd, CMD_TIMEOUT_S, what, error);
+    if (!ret)
+        return FALSE;
+    /* The agent returns the handle as a bare integer. */
+    if (!JSON_NODE_HOLDS_VALUE(ret) || json_node_get_value_type(ret) != G_TYPE_INT64) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "%s: reply has no file handle", what);
+        return FALSE;
+    }
+    *handle = json_node_get_int(ret);
+    return TRUE;
+}
+
+static JsonNode *
+handle_args(gint64 handle)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "handle");
+    json_builder_add_int_value(b, handle);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+static gboolean
+file_close(virDomainPtr dom, gint64 handle, GError **error)
+{
+    g_autofree char *cmd = vmm_agent_json_command("guest-file-close", handle_args(handle));
+    g_autoptr(JsonNode) ret = agent_call(dom, cmd, CMD_TIMEOUT_S,
+                                         "cannot close a file in the guest", error);
+
+    return ret != NULL;
+}
+
+static GBytes *
+file_read(virDomainPtr dom, gint64 handle, gint64 count, gboolean *eof, GError **error)
+{
+    JsonNode *args = handle_args(handle);
+    g_autofree char *cmd = NULL;
+    g_autoptr(JsonNode) ret = NULL;
+
+    json_object_set_int_member(json_node_get_object(args), "count", count);
+    cmd = vmm_agent_json_command("guest-file-read", args);
+    ret = agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot read a file in the guest", error);
+    return ret ? vmm_agent_json_file_read(ret, eof, error) : NULL;
+}
+
+static gboolean
+file_write(virDomainPtr dom, gint64 handle, const guchar *data, gsize len, GError **error)
+{
+    JsonNode *args = handle_args(handle);
+    g_autofree char *b64 = g_base64_encode(data, len);
+    g_autofree char *cmd = NULL;
+    g_autoptr(JsonNode) ret = NULL;
+    gint64 count = -1;
+
+    json_object_set_string_member(json_node_get_object(args), "buf-b64", b64);
+    cmd = vmm_agent_json_command("guest-file-write", args);
+    ret = agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot write a file in the guest", error);
+    if (!ret || !vmm_agent_json_get_int(ret, "count", &count, error))
+        return FALSE;
+    if (count != (gint64)len) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
+                    "short write in the guest (%" G_GINT64_FORMAT " of %zu bytes; disk full?)",
+                    count, len);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* --- streamed exec --------------------------------------------------------------------- */
+
+typedef struct {
+    char *path;         /* the output file in the guest */
+    gint64 handle;      /* -1 until opened */
+    VmmAgentOutputFunc fn;
+} Stream;
+
+/*
+ * Passes what @s's file gained since the last call to its callback, at most
+ * @max_chunks reads so a fast writer cannot starve the status and timeout
+ * checks. *@caught_up says whether the last read reached the end of the file.
+ */
+static gboolean
+stream_pump(virDomainPtr dom, Stream *s, gpointer user_data, int max_chunks, gboolean *got,
+            gboolean *caught_up, GError **error)
+{
+    *caught_up = TRUE;
+    if (!s->fn)
+        return TRUE;
+    for (int i = 0; i < max_chunks; i++) {
+        gboolean eof = FALSE;
+        g_autoptr(GBytes) data = file_read(dom, s->handle, CHUNK, &eof, error);
+        gsize len = 0;
+        const char *p;
+
+        if (!data)
+            return FALSE;
+        p = g_bytes_get_data(data, &len);
+        if (len) {
+            s->fn(p, len, user_data);
+            *got = TRUE;
+        }
+        if (eof || len < CHUNK)
+            return TRUE;
+    }
+    *caught_up = FALSE;
+    return TRUE;
+}
+
+/*
+ * Creates and opens both output files ("a+": created empty, read from the
+ * start) before the command runs, so the wrapper can drop their names at once
+ * and a crash of airlock leaves nothing behind. The directory is made on the
+ * first exec after boot.
+ */
+static gboolean
+streams_open(virDomainPtr dom, Stream *s, GError **error)
+{
+    for (int i = 0; i < 2; i++) {
+        g_autoptr(GError) oerr = NULL;
+        if (file_open(dom, s[i].path, "a+", &s[i].handle, &oerr))
+            continue;
+        if (i == 0) {
+            const char *args[] = {VMM_AGENT_EXEC_DIR, NULL};
+            if (guest_sh(dom, "umask 077; mkdir -p -m 0700 -- \"$1\"", args,
+                         "cannot create " VMM_AGENT_EXEC_DIR " in the guest", NULL, error) &&
+                file_open(dom, s[i].path, "a+", &s[i].handle, error))
+                continue;
+        } else {
+            g_propagate_error(error, g_steal_pointer(&oerr));
+        }
+        s[i].handle = -1;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+streams_close(virDomainPtr dom, Stream *s, gboolean remove)
+{
+    const char *rm_args[3] = {s[0].path, s[1].path, NULL};
+
+    for (int i = 0; i < 2; i++) {
+        g_autoptr(GError) err = NULL;
+        if (s[i].handle >= 0 && !file_close(dom, s[i].handle, &err))
+            g_debug("closing %s: %s", s[i].path, err->message);
+        s[i].handle = -1;
+    }
+    if (remove) {
+        g_autoptr(GError) err = NULL;
+        if (!guest_sh(dom, "rm -f -- \"$1\" \"$2\"", rm_args, "cannot remove exec output", NULL,
+                      &err))
+            g_debug("%s", err->message);
+    }
+}
+
+gboolean
+vmm_agent_exec(virDomainPtr dom, const VmmAgentExec *spec, int *exit_code, GError **error)
+{
+    g_autofree char *id = g_uuid_string_random();
+    g_auto(GStrv) argv = NULL;
+    g_autofree char *out_path = NULL, *err_path = NULL;
+    Stream s[2];
+    VmmAgentExecStatus st = {0};
+    gint64 pid, start, kill_at = 0;
+    gulong delay = POLL_FIRST_US;
+    gboolean ok = FALSE, killed = FALSE, exited = FALSE;
+    int drain_rounds = 0;
+
+    argv = vmm_agent_stream_argv(VMM_AGENT_EXEC_DIR, id, spec->argv, spec->env, spec->workdir,
+                                 spec->with_sandbox_env ? VMM_SEED_WITH_ENV : NULL, TRUE, error);
+    if (!argv)
+        return FALSE;
+    out_path = g_strdup_printf("%s/%s.out", VMM_AGENT_EXEC_DIR, id);
+    err_path = g_strdup_printf("%s/%s.err", VMM_AGENT_EXEC_DIR, id);
+    s[0] = (Stream){out_path, -1, spec->on_stdout};
+    s[1] = (Stream){err_path, -1, spec->on_stderr};
+
+    g_debug("exec %s (id %s)", spec->argv[0], id);
+    if (!streams_open(dom, s, error)) {
+        streams_close(dom, s, TRUE);
+        return FALSE;
+    }
+    if (!exec_start(dom, (const char *const *)argv, NULL, spec->input, TRUE, &pid, error)) {
+        streams_close(dom, s, TRUE);
+        return FALSE;
+    }
+    start = g_get_monotonic_time();
+
+    for (;;) {
+        gboolean got = FALSE, up0 = TRUE, up1 = TRUE;
+        gint64 now, sleep_us;
+
+        /* Status first: once it says exited, the reads below see all the output. */
+        if (!exited) {
+            vmm_agent_exec_status_clear(&st);
+            if (!exec_status(dom, pid, &st, error))
+                goto out;
+            exited = st.exited;
+        }
+        if (!stream_pump(dom, &s[0], spec->user_data, PUMP_CHUNKS, &got, &up0, error) ||
+            !stream_pump(dom, &s[1], spec->user_data, PUMP_CHUNKS, &got, &up1, error))
+            goto out;
+        if (exited && ((up0 && up1) || ++drain_rounds > MAX_DRAIN_ROUNDS))
+            break; /* a background process may still write; it is not ours to wait for */
+        now = g_get_monotonic_time();
+        if (spec->timeout_ms && !killed && now - start >= (gint64)spec->timeout_ms * 1000) {
+            g_debug("exec %s: timeout, killing process group %" G_GINT64_FORMAT, id, pid);
+            if (!exec_kill(dom, pid, error))
+                goto out;
+            killed = TRUE;
+            kill_at = now;
+            delay = POLL_FIRST_US;
+            continue;
+        }
+        if (exited)
+            continue; /* still draining */
+        if (killed && now - kill_at > KILL_WAIT_US) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
+                        "the command did not end after SIGKILL to its process group");
+            goto out;
+        }
+        sleep_us = got ? POLL_MIN_US : delay;
+        if (spec->timeout_ms && !killed)
+            sleep_us = MIN(sleep_us, start + (gint64)spec->timeout_ms * 1000 - now);
+        if (sleep_us > 0)
+            g_usleep(sleep_us);
+        delay = got ? POLL_MIN_US : MIN(MAX(delay, POLL_MIN_US) * 5 / 4, POLL_MAX_US);
+    }
+
+    /* Anything on the wrapper's own stderr means it failed before running the command. */
+    if (st.err && g_bytes_get_size(st.err) > 0) {
+        g_autofree char *msg = helper_stderr(&st);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "cannot start the command in the guest: %s",
+                    msg);
+        goto out;
+    }
+    if (exit_code)
+        *exit_code = st.exit_code;
+    if (killed) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_TIMEOUT, "command timed out after %g s and was killed",
+                    spec->timeout_ms / 1000.0);
+        goto out;
+    }
+    ok = TRUE;
+
+out:
+    /* The wrapper removed the names; after an agent failure, skip the closes if it is gone. */
+    if (ok || killed || vmm_agent_ping(dom, NULL))
+        streams_close(dom, s, FALSE);
+    vmm_agent_exec_status_clear(&st);
+    return ok;
+}
+
+/* --- copy in / out --------------------------------------------------------------------- */
+
+static gboolean
+check_guest_path(const char *guest_path, GError **error)
+{
+    if (!guest_path || guest_path[0] != '/' || strlen(guest_path) < 2 ||
+        g_str_has_suffix(guest_path, "/")) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "guest path '%s' must be an absolute path to a file",
+                    guest_path ? guest_path : "");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Reads up to @len bytes, short only at end of file. */
+static gssize
+read_full(int fd, guchar *buf, gsize len)
+{
+    gsize done = 0;
+
+    while (done < len) {
+        gssize n = read(fd, buf + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        done += n;
+    }
+    return done;
+}
+
+static gboolean
+write_full(int fd, const guchar *buf, gsize len)
+{
+    while (len > 0) {
+        gssize n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return FALSE;
+        buf += n;
+        len -= n;
+    }
+    return TRUE;
+}
+
+gboolean
+vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path, GError **error)
+{
+    g_autofree guchar *buf = NULL;
+    g_autofree char *tmp = NULL, *mode = NULL;
+    struct stat sb;
+    gint64 handle = -1;
+    gboolean ok = FALSE;
+    int fd;
+
+    if (!check_guest_path(guest_path, error))
+        return FALSE;
+    fd = open(local, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        int e = errno;
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot read '%s': %s", local,
+                    g_strerror(e));
+        if (fd >= 0)
+            close(fd);
+        return FALSE;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "'%s' is not a regular file", local);
+        close(fd);
+        return FALSE;
+    }
+    /* Permission bits only: no setuid/setgid/sticky across the boundary. */
+    mode = g_strdup_printf("%o", (unsigned)(sb.st_mode & 0777));
+    {
+        /* mktemp: an unguessable name, created 0600 (the agent would create it 0666). */
+        const char *args[] = {guest_path, NULL};
+        g_autofree char *what = g_strdup_printf("cannot create a file next to '%s' in the guest",
+                                                guest_path);
+        if (!guest_sh(dom, "umask 077; exec mktemp -- \"$1.airlock-XXXXXX\"", args, what, &tmp,
+                      error))
+            goto out;
+        g_strchomp(tmp);
+    }
+    if (!file_open(dom, tmp, "w", &handle, error))
+        goto out;
+    buf = g_malloc(WRITE_CHUNK);
+    for (;;) {
+        gssize n = read_full(fd, buf, WRITE_CHUNK);
+        if (n < 0) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot read '%s': %s", local,
+                        g_strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (!file_write(dom, handle, buf, n, error))
+            goto out;
+        if (n < WRITE_CHUNK)
+            break;
+    }
+    if (!file_close(dom, handle, error))
+        goto out;
+    handle = -1;
+    {
+        const char *args[] = {mode, tmp, guest_path, NULL};
+        g_autofree char *what = g_strdup_printf("cannot put '%s' in place in the guest", guest_path);
+        if (!guest_sh(dom, "chmod \"$1\" \"$2\" && mv -f -T -- \"$2\" \"$3\"", args, what, NULL,
+                      error))
+            goto out;
+    }
+    ok = TRUE;
+
+out:
+    close(fd);
+    if (!ok && tmp && vmm_agent_ping(dom, NULL)) {
+        /* Best effort: leave no half-written temp file behind. */
+        const char *args[] = {tmp, NULL};
+        if (handle >= 0)
+            file_close(dom, handle, NULL);
+        guest_sh(dom, "rm -f -- \"$1\"", args, "cleanup", NULL, NULL);
+    }
+    return ok;
+}
+
+gboolean
+vmm_agent_copy_out(virDomainPtr dom, const char *guest_path, const char *local, GError **error)
+{
+    g_autofree char *stat_out = NULL, *dir = NULL, *base = NULL, *tmp = NULL;
+    g_autofree char *what = g_strdup_printf("cannot stat '%s' in the guest", guest_path);
+    const char *args[] = {guest_path, NULL};
+    gint64 handle = -1;
+    guint64 mode;
+    char *end = NULL;
+    gboolean ok = FALSE;
+    int fd = -1;
+
+    if (!check_guest_path(guest_path, error))
+        return FALSE;
+    if (!guest_sh(dom, "exec stat -L -c '%a %F' -- \"$1\"", args, what, &stat_out, error))
+        return FALSE;
+    g_strstrip(stat_out);
+    mode = g_ascii_strtoull(stat_out, &end, 8);
+    if (end == stat_out || *end != ' ') {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "%s: unexpected output '%s'", what,
+                    stat_out);
+        return FALSE;
+    }
+    if (strcmp(end + 1, "regular file") != 0 && strcmp(end + 1, "regular empty file") != 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "'%s' in the guest is a %s, not a file",
+                    guest_path, end + 1);
+        return FALSE;
+    }
+    if (!file_open(dom, guest_path, "r", &handle, error))
+        return FALSE;
+
+    dir = g_path_get_dirname(local);
+    base = g_path_get_basename(local);
+    tmp = g_strdup_printf("%s/.%s.airlock-XXXXXX", dir, base);
+    fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot create a file in '%s': %s", dir,
+                    g_strerror(errno));
+        g_clear_pointer(&tmp, g_free);
+        goto out;
+    }
+    for (;;) {
+        gboolean eof = FALSE;
+        g_autoptr(GBytes) data = file_read(dom, handle, CHUNK, &eof, error);
+        gsize len = 0;
+        const guchar *p;
+
+        if (!data)
+            goto out;
+        p = g_bytes_get_data(data, &len);
+        if (len && !write_full(fd, p, len)) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot write '%s': %s", tmp,
+                        g_strerror(errno));
+            goto out;
+        }
+        if (eof || len == 0)
+            break;
+    }
+    if (fchmod(fd, (mode_t)(mode & 0777)) < 0 || close(fd) < 0) {
+        fd = -1;
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot finish '%s': %s", tmp,
+                    g_strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, local) < 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot rename '%s' to '%s': %s", tmp,
+                    local, g_strerror(errno));
+        goto out;
+    }
+    ok = TRUE;
+
+out:
+    if (handle >= 0) {
+        g_autoptr(GError) cerr = NULL;
+        if (!file_close(dom, handle, &cerr))
+            g_debug("%s", cerr->message);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (!ok && tmp)
+        unlink(tmp);
+    return ok;
+}
+
+/* --- time ------------------------------------------------------------------------------ */
+
+gboolean
+vmm_agent_set_time(virDomainPtr dom, GError **error)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *cmd = NULL;
+    g_autoptr(JsonNode) ret = NULL;
+    g_autoptr(GError) err = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "time");
+    json_builder_add_int_value(b, g_get_real_time() * 1000);
+    json_builder_end_object(b);
+    cmd = vmm_agent_json_command("guest-set-time", json_builder_get_root(b));
+    ret = agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot set the guest clock", &err);
+    if (ret)
+        return TRUE;
+    /*
+     * qemu-ga refuses guest-set-time without /sbin/hwclock (util-linux-extra
+     * since bookworm); date(1) sets the system clock just the same.
+     */
+    {
+        gint64 now = g_get_real_time();
+        g_autofree char *when = g_strdup_printf("@%" G_GINT64_FORMAT ".%06d", now / G_USEC_PER_SEC,
+                                                (int)(now % G_USEC_PER_SEC));
+        const char *args[] = {when, NULL};
+        g_autoptr(GError) derr = NULL;
+
+        if (guest_sh(dom, "exec date -u -s \"$1\" >/dev/null", args, "date", NULL, &derr))
+            return TRUE;
+        g_debug("date fallback: %s", derr->message);
+    }
+    g_propagate_error(error, g_steal_pointer(&err));
+    return FALSE;
+}
