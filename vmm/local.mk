@@ -17,7 +17,8 @@ airlock_SOURCES = \
 	vmm/cli/sandbox.c \
 	vmm/cli/snapshot.c \
 	vmm/cli/archive.c \
-	vmm/cli/audit.c
+	vmm/cli/audit.c \
+	vmm/cli/gc.c
 airlock_LDADD = libvmm.a $(VMM_LIBS)
 libvmm_a_SOURCES += \
 	vmm/metadata.c vmm/metadata.h \
@@ -28,4 +29,6 @@ libvmm_a_SOURCES += \
 	vmm/sandbox.c vmm/sandbox.h \
 	vmm/snapshot.c vmm/snapshot.h \
 	vmm/archive.c vmm/archive.h \
-	vmm/events.c vmm/events.h
+	vmm/events.c vmm/events.h \
+	vmm/journal.c vmm/journal.h \
+	vmm/gc.c vmm/gc.h

@@ -8,6 +8,7 @@
 #include "domain-xml.h"
 #include "error.h"
 #include "image.h"
+#include "journal.h"
 #include "names.h"
 #include "network.h"
 #include "seed.h"
@@ -128,7 +129,7 @@ dom_cmp(gconstpointer a, gconstpointer b)
 }
 
 GPtrArray *
-vmm_sandbox_list(virConnectPtr conn, GError **error)
+vmm_sandbox_list(virConnectPtr conn, const char *state_dir, GError **error)
 {
     virDomainPtr *doms = NULL;
     GPtrArray *out;
@@ -141,10 +142,11 @@ vmm_sandbox_list(virConnectPtr conn, GError **error)
     out = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_virDomainFree);
     for (int i = 0; i < n; i++) {
         g_autofree char *name = vmm_name_from_object(virDomainGetName(doms[i]));
-        g_autofree char *md =
+        g_autofree char *xml =
             name ? virDomainGetMetadata(doms[i], VIR_DOMAIN_METADATA_ELEMENT, VMM_METADATA_NS, 0)
                  : NULL;
-        if (md)
+        g_autoptr(VmmMetadata) md = xml ? vmm_metadata_parse(xml, NULL) : NULL;
+        if (md && (!state_dir || !md->state_dir || g_strcmp0(md->state_dir, state_dir) == 0))
             g_ptr_array_add(out, doms[i]);
         else
             virDomainFree(doms[i]);
@@ -156,8 +158,8 @@ vmm_sandbox_list(virConnectPtr conn, GError **error)
 
 /* ---- locking: one airlock command per sandbox at a time ---- */
 
-static int
-lock_sandbox(const char *state_dir, const char *name, GError **error)
+int
+vmm_sandbox_lock(const char *state_dir, const char *name, GError **error)
 {
     g_autofree char *dir = g_build_filename(state_dir, "locks", NULL);
     g_autofree char *path = NULL;
@@ -315,6 +317,21 @@ remove_domain(virConnectPtr conn, const char *name, gboolean *existed, GError **
     return TRUE;
 }
 
+static gboolean destroy_locked(VmmContext *ctx, const char *name, gboolean *found, GError **error);
+
+gboolean
+vmm_sandbox_remove_locked(VmmContext *ctx, const char *name, gboolean *found, GError **error)
+{
+    gboolean any = FALSE;
+
+    if (!destroy_locked(ctx, name, &any, error))
+        return FALSE;
+    vmm_journal_end(ctx->state_dir, name);
+    if (found)
+        *found = any;
+    return TRUE;
+}
+
 /* Removes everything named after @name; the caller holds the sandbox lock. */
 static gboolean
 destroy_locked(VmmContext *ctx, const char *name, gboolean *found, GError **error)
@@ -343,7 +360,7 @@ vmm_sandbox_destroy(VmmContext *ctx, const char *name, VmmDestroyFlags flags, ch
 
     if (!vmm_name_validate(name, "sandbox name", error))
         return FALSE;
-    lock = lock_sandbox(ctx->state_dir, name, error);
+    lock = vmm_sandbox_lock(ctx->state_dir, name, error);
     if (lock < 0)
         return FALSE;
     if (!(flags & VMM_DESTROY_NO_EVIDENCE)) {
@@ -359,7 +376,10 @@ vmm_sandbox_destroy(VmmContext *ctx, const char *name, VmmDestroyFlags flags, ch
         }
     }
     if (ok)
-        ok = destroy_locked(ctx, name, &found, error);
+        ok = vmm_journal_begin(ctx->state_dir, name, "destroy", error) &&
+             destroy_locked(ctx, name, &found, error);
+    if (ok)
+        vmm_journal_end(ctx->state_dir, name);
     close(lock);
     if (ok && !found && !(flags & VMM_DESTROY_FORCE)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
@@ -542,6 +562,8 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     /* Leftovers of a create that died half-way carry our name and nobody owns them. */
     if (!destroy_locked(ctx, name, &had, error))
         return FALSE;
+    if (!vmm_journal_begin(ctx->state_dir, name, "create", error))
+        return FALSE;
     if (had)
         g_debug("removed leftovers of an earlier create of '%s'", name);
 
@@ -557,6 +579,7 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     md->ttl_s = spec->ttl_s;
     md->net_mode = g_strdup(vmm_net_mode_to_string(spec->net_mode));
     md->accel = g_strdup(vmm_accel_to_string(ctx->accel));
+    md->state_dir = g_strdup(ctx->state_dir);
     md->cpus = spec->cpus;
     md->memory_mib = spec->memory_mib;
     md->disk_gib = spec->disk_gib;
@@ -577,12 +600,17 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     if (!make_sandbox_dir(ctx->conn, dir, error) ||
         !vmm_image_create_overlay(base, overlay, spec->disk_gib, error))
         goto fail;
+    vmm_journal_crash_point("overlay");
 
     if (spec->net_mode != VMM_NET_MODE_NONE) {
         stage(&st, "network", &t->network);
         md->mac = random_mac();
-        if (!vmm_network_create(ctx->conn, name, md, error))
+        /* network isolation (issue 5): the filter's allow list, DNS questions into dns.log */
+        g_autofree char *dns_log = g_build_filename(dir, "dns.log", NULL);
+        VmmNetworkPolicy policy = {.allow = (const char *const *)spec->allow, .dns_log = dns_log};
+        if (!vmm_network_create(ctx->conn, name, md, &policy, error))
             goto fail;
+        vmm_journal_crash_point("network");
     }
 
     stage(&st, "seed", &t->seed);
@@ -604,6 +632,7 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
         vmm_seed_bytes_wipe_free(iso);
         if (!ok)
             goto fail;
+        vmm_journal_crash_point("seed");
     }
 
     stage(&st, "define", &t->define);
@@ -619,6 +648,8 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
                               .seed = seed_path,
                               .network = spec->net_mode != VMM_NET_MODE_NONE ? obj : NULL,
                               .mac = md->mac,
+                              .filter = spec->net_mode != VMM_NET_MODE_NONE ? obj : NULL, /* issue 5 */
+                              .filter_ip = md->address,
                               .console_log = console,
                               .metadata = md};
     xml = vmm_domain_xml_build(&dc, error);
@@ -629,12 +660,14 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
         vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot define sandbox '%s'", name);
         goto fail;
     }
+    vmm_journal_crash_point("define");
 
     stage(&st, "boot", &t->boot);
     if (virDomainCreate(dom) < 0) {
         vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot start sandbox '%s'", name);
         goto fail;
     }
+    vmm_journal_crash_point("boot");
     if (vmm_conn_is_test(ctx->conn)) {
         /* The test driver has no guest: there is no agent to wait for. */
         stage(&st, "cloud-init", &t->cloud_init);
@@ -674,16 +707,21 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
         if (!wait_detached(dom, VMM_SEED_TARGET, error) ||
             !vmm_snapshot_take(ctx, name, VMM_SNAPSHOT_CLEAN, TRUE, error))
             goto fail;
+        vmm_journal_crash_point("snapshot");
     }
     stage(&st, NULL, NULL);
     t->total = (g_get_monotonic_time() - st.start) / 1e6;
+    vmm_journal_end(ctx->state_dir, name);
     return TRUE;
 
 fail: {
     g_autoptr(GError) cleanup_err = NULL;
     gboolean found;
     if (!destroy_locked(ctx, name, &found, &cleanup_err))
-        g_prefix_error(error, "(cleanup also failed: %s) ", cleanup_err->message);
+        g_prefix_error(error, "(cleanup also failed: %s; airlock gc retries it) ",
+                       cleanup_err->message);
+    else
+        vmm_journal_end(ctx->state_dir, name);
     return FALSE;
 }
 }
@@ -699,7 +737,7 @@ vmm_sandbox_create(VmmContext *ctx, const char *name, const VmmSpec *spec,
 
     if (!vmm_name_validate(name, "sandbox name", error))
         return FALSE;
-    lock = lock_sandbox(ctx->state_dir, name, error);
+    lock = vmm_sandbox_lock(ctx->state_dir, name, error);
     if (lock < 0)
         return FALSE;
     ok = create_locked(ctx, name, spec, secrets, timeout_s, flags, timings ? timings : &local,

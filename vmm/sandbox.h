@@ -56,6 +56,20 @@ typedef enum {
 gboolean vmm_sandbox_destroy(VmmContext *ctx, const char *name, VmmDestroyFlags flags,
                              char **archive_id, GError **error);
 
+/*
+ * Takes @name's lock (flock on <state>/locks/<name>.lock) without waiting:
+ * EXISTS error ("busy") when another airlock command holds it. Returns the
+ * fd to close to release it, or -1.
+ */
+int vmm_sandbox_lock(const char *state_dir, const char *name, GError **error);
+
+/*
+ * With @name's lock held: removes its domain, network and files and its
+ * journal intent, without evidence. For gc's rollbacks.
+ */
+gboolean vmm_sandbox_remove_locked(VmmContext *ctx, const char *name, gboolean *found,
+                                   GError **error);
+
 /* Looks up the domain of sandbox @name: NOT_FOUND error with a hint. Caller frees. */
 virDomainPtr vmm_sandbox_lookup(virConnectPtr conn, const char *name, GError **error);
 
@@ -65,8 +79,11 @@ VmmMetadata *vmm_sandbox_metadata(virDomainPtr dom, GError **error);
 /* "running", "stopped", "paused", "crashed", ... */
 const char *vmm_sandbox_state(virDomainPtr dom);
 
-/* Every airlock domain (one with airlock metadata), sorted by name. Caller frees the array. */
-GPtrArray *vmm_sandbox_list(virConnectPtr conn, GError **error);
+/*
+ * Every airlock domain (one with airlock metadata) of @state_dir (NULL: of
+ * any), sorted by name. Caller frees the array.
+ */
+GPtrArray *vmm_sandbox_list(virConnectPtr conn, const char *state_dir, GError **error);
 
 /*
  * Creates @dir (parent must exist) mode 0700, owned by the user qemu runs as

@@ -164,7 +164,7 @@ test_create_destroy(Fixture *f, gconstpointer data)
     g_assert_null(strstr(xml, CANARY));
     g_assert_null(strstr(xml, "seed.iso"));
 
-    list = vmm_sandbox_list(f->conn, &err);
+    list = vmm_sandbox_list(f->conn, f->state, &err);
     g_assert_no_error(err);
     g_assert_cmpuint(list->len, ==, 1);
 

@@ -78,5 +78,8 @@ int vmm_cmd_audit_verify(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_events(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_logs(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_stats(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_gc(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_exec(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_cp(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv);   /* issue 8 */
+int vmm_cmd_batch_check(VmmCli *cli, int argc, char **argv); /* issue 8 */

@@ -5,6 +5,7 @@
 #include "conn.h"
 #include "error.h"
 #include "names.h"
+#include "port.h" /* issue 5: airlock port */
 
 #include <locale.h>
 #include <stdio.h>
@@ -21,10 +22,14 @@ static const VmmCliCommand commands[] = {
     {NULL, "list", vmm_cmd_list, "list sandboxes"},
     {NULL, "inspect", vmm_cmd_inspect, "show a sandbox's details"},
     {NULL, "console", vmm_cmd_console, "print a sandbox's serial console"},
+    {NULL, "port", vmm_cmd_port, "print GUEST_IP:PORT to reach a port in a sandbox"},
     {NULL, "destroy", vmm_cmd_destroy, "stop and remove sandboxes"},
     {"archive", "list", vmm_cmd_archive_list, "list evidence archives"},
     {"archive", "show", vmm_cmd_archive_show, "show an archive's manifest"},
     {"archive", "rm", vmm_cmd_archive_rm, "remove evidence archives"},
+    {"batch", "run", vmm_cmd_batch_run, "run a plan of jobs, each in a clean sandbox (issue 8)"},
+    {"batch", "check", vmm_cmd_batch_check, "parse a batch plan and list its jobs"},
+    {NULL, "gc", vmm_cmd_gc, "destroy expired sandboxes and remove orphans"},
     {NULL, "events", vmm_cmd_events, "show the audit trail; --follow for live events"},
     {NULL, "logs", vmm_cmd_logs, "print a sandbox's console, events or DNS log"},
     {NULL, "stats", vmm_cmd_stats, "CPU, memory, block and network figures"},

@@ -5,7 +5,9 @@
 #include "cli.h"
 #include "conn.h"
 #include "error.h"
+#include "events.h"
 #include "names.h"
+#include "port.h" /* issue 5: network status in inspect */
 #include "sandbox.h"
 #include "secrets.h"
 #include "spec.h"
@@ -100,6 +102,7 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     g_autofree char *ttl = NULL;
     g_auto(GStrv) envs = NULL;
     g_auto(GStrv) labels = NULL;
+    g_auto(GStrv) allows = NULL; /* issue 5: --allow HOST:PORT */
     gint cpus = -1, memory = -1, disk = -1, timeout = -1;
     gboolean quiet = FALSE, as_json = FALSE, no_snapshot = FALSE;
     GOptionEntry entries[] = {
@@ -113,7 +116,12 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
          "Test secrets file (KEY=VALUE lines, mode 0600)", "FILE"},
         {"env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &envs, "Environment variable (repeatable)",
          "K=V"},
-        {"network", 0, 0, G_OPTION_ARG_STRING, &network, "isolated (default) or none", "MODE"},
+        {"network", 0, 0, G_OPTION_ARG_STRING, &network, "isolated (default), allow or none",
+         "MODE"},
+        {"allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allows,
+         "Let the guest open TCP connections to HOST:PORT (repeatable; host = the host side of "
+         "the sandbox's bridge; implies --network allow)",
+         "HOST:PORT"},
         {"ttl", 0, 0, G_OPTION_ARG_STRING, &ttl, "Time to live, e.g. 2h", "DURATION"},
         {"label", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &labels, "Label (repeatable)", "K=V"},
         {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout,
@@ -159,6 +167,11 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
         spec->disk_gib = disk;
     if (network && !vmm_net_mode_from_string(network, &spec->net_mode, &err))
         return vmm_cli_fail(err);
+    for (char **a = allows; a && *a; a++) /* issue 5 */
+        if (!vmm_spec_add_allow(spec, *a, &err))
+            return vmm_cli_fail(err);
+    if (allows && !network)
+        spec->net_mode = VMM_NET_MODE_ALLOW;
     if (ttl && !vmm_spec_parse_duration(ttl, &spec->ttl_s, &err))
         return vmm_cli_fail(err);
     for (char **e = envs; e && *e; e++)
@@ -363,6 +376,7 @@ build_sandbox_json(JsonBuilder *b, VmmCli *cli, virDomainPtr dom, const VmmMetad
     add_str(b, "host_address", md->host_address);
     add_str(b, "bridge", md->bridge);
     add_str(b, "mac", md->mac);
+    vmm_cli_network_status(b, cli, dom, md); /* issue 5: allow list, drop counters */
     json_builder_end_object(b);
     add_str(b, "owner", md->owner);
     add_str(b, "created", md->created);
@@ -384,6 +398,29 @@ build_sandbox_json(JsonBuilder *b, VmmCli *cli, virDomainPtr dom, const VmmMetad
     json_builder_end_object(b);
 }
 
+/*
+ * Nothing watches sandboxes between commands: when one is seen crashed and
+ * its audit trail does not say so yet, record it now.
+ */
+static void
+note_crash(VmmCli *cli, virDomainPtr dom, const char *name)
+{
+    g_autofree char *path = NULL;
+    g_autofree char *data = NULL;
+    const char *last;
+
+    if (g_strcmp0(vmm_sandbox_state(dom), "crashed") != 0)
+        return;
+    path = vmm_events_sandbox_path(cli->state_dir, name);
+    if (g_file_get_contents(path, &data, NULL, NULL)) {
+        g_strchomp(data);
+        last = strrchr(data, '\n');
+        if (strstr(last ? last : data, "\"event\":\"crashed\""))
+            return;
+    }
+    vmm_cli_event(cli, name, "crashed", NULL);
+}
+
 int
 vmm_cmd_list(VmmCli *cli, int argc, char **argv)
 {
@@ -402,7 +439,7 @@ vmm_cmd_list(VmmCli *cli, int argc, char **argv)
         return rc;
     if (argc > 1)
         return vmm_cli_usage(argv[0], "unexpected argument '%s'", argv[1]);
-    if (!(conn = vmm_cli_conn(cli, &err)) || !(doms = vmm_sandbox_list(conn, &err)))
+    if (!(conn = vmm_cli_conn(cli, &err)) || !(doms = vmm_sandbox_list(conn, cli->state_dir, &err)))
         return vmm_cli_fail(err);
     if (as_json)
         json_builder_begin_array(b);
@@ -413,6 +450,7 @@ vmm_cmd_list(VmmCli *cli, int argc, char **argv)
         g_autoptr(VmmMetadata) md = vmm_sandbox_metadata(dom, NULL);
         if (!md)
             continue;
+        note_crash(cli, dom, md->name);
         if (as_json)
             build_sandbox_json(b, cli, dom, md);
         else
@@ -451,6 +489,7 @@ vmm_cmd_inspect(VmmCli *cli, int argc, char **argv)
         !(dom = vmm_sandbox_lookup(conn, argv[1], &err)) ||
         !(md = vmm_sandbox_metadata(dom, &err)))
         return vmm_cli_fail(err);
+    note_crash(cli, dom, md->name);
     build_sandbox_json(b, cli, dom, md);
     root = json_builder_get_root(b);
     if (as_json) {
