@@ -9,6 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+char *
+vmm_xml_safe_text(const char *text)
+{
+    g_autofree char *valid = g_utf8_make_valid(text ? text : "", -1);
+    GString *out = g_string_sized_new(strlen(valid));
+
+    for (const char *p = valid; *p; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        gboolean ok = c == 0x9 || c == 0xA || c == 0xD || (c >= 0x20 && c <= 0xD7FF) ||
+                      (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
+        g_string_append_unichar(out, ok ? c : 0xFFFD);
+    }
+    return g_string_free(out, FALSE);
+}
+
 VmmMetadata *
 vmm_metadata_new(void)
 {
@@ -46,8 +61,18 @@ vmm_metadata_free(VmmMetadata *md)
 static void
 add_text(xmlNodePtr parent, xmlNsPtr ns, const char *name, const char *value)
 {
-    if (value)
-        xmlNewTextChild(parent, ns, BAD_CAST name, BAD_CAST value);
+    g_autofree char *safe = value ? vmm_xml_safe_text(value) : NULL;
+
+    if (safe)
+        xmlNewTextChild(parent, ns, BAD_CAST name, BAD_CAST safe);
+}
+
+static void
+add_prop(xmlNodePtr node, const char *name, const char *value)
+{
+    g_autofree char *safe = vmm_xml_safe_text(value);
+
+    xmlNewProp(node, BAD_CAST name, BAD_CAST safe);
 }
 
 static void
@@ -72,9 +97,9 @@ vmm_metadata_to_xml(const VmmMetadata *md, xmlNodePtr parent)
     add_text(root, ns, "created", md->created);
     node = xmlNewChild(root, ns, BAD_CAST "image", NULL);
     if (md->image)
-        xmlNewProp(node, BAD_CAST "name", BAD_CAST md->image);
+        add_prop(node, "name", md->image);
     if (md->image_digest)
-        xmlNewProp(node, BAD_CAST "digest", BAD_CAST md->image_digest);
+        add_prop(node, "digest", md->image_digest);
     add_text(root, ns, "spec-hash", md->spec_hash);
     add_uint(root, ns, "ttl", md->ttl_s);
     add_text(root, ns, "accel", md->accel);
@@ -83,25 +108,26 @@ vmm_metadata_to_xml(const VmmMetadata *md, xmlNodePtr parent)
     add_uint(root, ns, "memory", md->memory_mib);
     add_uint(root, ns, "disk", md->disk_gib);
     node = xmlNewChild(root, ns, BAD_CAST "network", NULL);
-    xmlNewProp(node, BAD_CAST "mode", BAD_CAST(md->net_mode ? md->net_mode : "none"));
+    add_prop(node, "mode", md->net_mode ? md->net_mode : "none");
     if (md->address)
-        xmlNewProp(node, BAD_CAST "address", BAD_CAST md->address);
+        add_prop(node, "address", md->address);
     if (md->host_address)
-        xmlNewProp(node, BAD_CAST "host", BAD_CAST md->host_address);
+        add_prop(node, "host", md->host_address);
     if (md->bridge)
-        xmlNewProp(node, BAD_CAST "bridge", BAD_CAST md->bridge);
+        add_prop(node, "bridge", md->bridge);
     if (md->mac)
-        xmlNewProp(node, BAD_CAST "mac", BAD_CAST md->mac);
+        add_prop(node, "mac", md->mac);
     for (char **s = md->secret_names; s && *s; s++)
-        xmlNewProp(xmlNewChild(root, ns, BAD_CAST "secret", NULL), BAD_CAST "name", BAD_CAST * s);
+        add_prop(xmlNewChild(root, ns, BAD_CAST "secret", NULL), "name", *s);
     for (char **s = md->env_names; s && *s; s++)
-        xmlNewProp(xmlNewChild(root, ns, BAD_CAST "env", NULL), BAD_CAST "name", BAD_CAST * s);
+        add_prop(xmlNewChild(root, ns, BAD_CAST "env", NULL), "name", *s);
     for (guint i = 0; md->labels && i < md->labels->len; i++) {
         const char *kv = g_ptr_array_index(md->labels, i);
         const char *eq = strchr(kv, '=');
         g_autofree char *key = eq ? g_strndup(kv, eq - kv) : g_strdup(kv);
-        node = xmlNewTextChild(root, ns, BAD_CAST "label", BAD_CAST(eq ? eq + 1 : ""));
-        xmlNewProp(node, BAD_CAST "key", BAD_CAST key);
+        g_autofree char *value = vmm_xml_safe_text(eq ? eq + 1 : "");
+        node = xmlNewTextChild(root, ns, BAD_CAST "label", BAD_CAST value);
+        add_prop(node, "key", key);
     }
 }
 

@@ -28,6 +28,14 @@ typedef struct {
     GPtrArray *labels;   /* "K=V" strings */
 } VmmMetadata;
 
+/*
+ * @text as XML 1.0 character data: invalid UTF-8 and characters XML forbids
+ * (control characters other than tab, LF, CR) become U+FFFD, so whatever a
+ * user passes cannot produce a document libvirt (or anyone) refuses. libxml2
+ * escapes the rest. Caller frees.
+ */
+char *vmm_xml_safe_text(const char *text);
+
 VmmMetadata *vmm_metadata_new(void);
 void vmm_metadata_free(VmmMetadata *md);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmMetadata, vmm_metadata_free)

@@ -109,8 +109,8 @@ test_network(void)
     g_autoptr(GError) err = NULL;
     VmmNetworkConfig cfg = {.name = "eval-3", .bridge = "al12345678", .subnet = 7, .metadata = md};
     g_autofree char *xml = vmm_network_xml_build(&cfg, &err);
-    g_autofree char *host = vmm_network_host_address(7);
-    g_autofree char *guest = vmm_network_guest_address(7);
+    g_autofree char *host = vmm_network_host_address(NULL, 7);
+    g_autofree char *guest = vmm_network_guest_address(NULL, 7);
 
     g_assert_no_error(err);
     golden_check(xml, "xml", "network.xml");
@@ -143,6 +143,19 @@ test_metadata_roundtrip(void)
     g_assert_cmpstr(back->env_names[0], ==, "MODE");
     g_assert_cmpuint(back->labels->len, ==, 1);
     g_assert_cmpstr(g_ptr_array_index(back->labels, 0), ==, "team=<red & \"blue\">");
+    {
+        /* Control bytes and invalid UTF-8 cannot break the document. */
+        g_autoptr(VmmMetadata) odd = vmm_metadata_new();
+        g_autofree char *oxml = NULL;
+        g_autoptr(VmmMetadata) oback = NULL;
+        odd->name = g_strdup("odd");
+        odd->owner = g_strdup("a\x01" "b\xff");
+        g_ptr_array_add(odd->labels, g_strdup("k=\x02v"));
+        oxml = vmm_metadata_format(odd);
+        oback = vmm_metadata_parse(oxml, &err);
+        g_assert_no_error(err);
+        g_assert_cmpstr(oback->owner, ==, "a\xef\xbf\xbd" "b\xef\xbf\xbd");
+    }
     g_assert_null(vmm_metadata_parse("<other/>", NULL));
     g_assert_null(vmm_metadata_parse("not xml", NULL));
 }
