@@ -5,6 +5,7 @@
 #include "autoptr.h"
 #include "error.h"
 #include "names.h"
+#include "network-xml.h"
 
 /* Spare PCIe root ports: q35 needs a free one per hot-plugged device. */
 #define SPARE_ROOT_PORTS 2
@@ -12,13 +13,17 @@
 static xmlNodePtr
 child(xmlNodePtr parent, const char *name, const char *text)
 {
-    return xmlNewTextChild(parent, NULL, BAD_CAST name, text ? BAD_CAST text : NULL);
+    g_autofree char *safe = text ? vmm_xml_safe_text(text) : NULL;
+
+    return xmlNewTextChild(parent, NULL, BAD_CAST name, safe ? BAD_CAST safe : NULL);
 }
 
 static xmlNodePtr
 prop(xmlNodePtr node, const char *name, const char *value)
 {
-    xmlNewProp(node, BAD_CAST name, BAD_CAST value);
+    g_autofree char *safe = vmm_xml_safe_text(value);
+
+    xmlNewProp(node, BAD_CAST name, BAD_CAST safe);
     return node;
 }
 
@@ -107,6 +112,11 @@ vmm_domain_xml_build(const VmmDomainConfig *cfg, GError **error)
         prop(child(node, "source", NULL), "network", cfg->network);
         prop(child(node, "mac", NULL), "address", cfg->mac);
         prop(child(node, "model", NULL), "type", "virtio");
+        {
+            /* A fixed host-side name: the sandbox's nftables rules match it (see nft.h). */
+            g_autofree char *tap = vmm_network_tap_name(cfg->name);
+            prop(child(node, "target", NULL), "dev", tap);
+        }
     }
     node = prop(child(devices, "serial", NULL), "type", "file");
     prop(prop(child(node, "source", NULL), "path", cfg->console_log), "append", "on");

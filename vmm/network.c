@@ -6,6 +6,8 @@
 #include "error.h"
 #include "names.h"
 #include "network-xml.h"
+#include "nft.h"
+#include "conn.h"
 
 #include <libvirt/virterror.h>
 #include <stdio.h>
@@ -13,7 +15,7 @@
 
 /* Marks in @used every pool subnet some libvirt network already has. */
 static gboolean
-collect_used(virConnectPtr conn, gboolean *used, GError **error)
+collect_used(virConnectPtr conn, const char *pool, gboolean *used, GError **error)
 {
     virNetworkPtr *nets = NULL;
     int n = virConnectListAllNetworks(conn, &nets, 0);
@@ -36,9 +38,10 @@ collect_used(virConnectPtr conn, gboolean *used, GError **error)
         obj = xmlXPathEvalExpression(BAD_CAST "//ip/@address", ctx);
         for (int j = 0; obj && obj->nodesetval && j < obj->nodesetval->nodeNr; j++) {
             xmlChar *addr = xmlNodeGetContent(obj->nodesetval->nodeTab[j]);
+            g_autofree char *dot = g_strdup_printf("%s.", pool);
             guint a, b, c, d;
             if (addr && sscanf((const char *)addr, "%u.%u.%u.%u", &a, &b, &c, &d) == 4 &&
-                g_str_has_prefix((const char *)addr, VMM_NET_POOL_PREFIX ".") && c < VMM_NET_POOL_SIZE)
+                g_str_has_prefix((const char *)addr, dot) && c < VMM_NET_POOL_SIZE)
                 used[c] = TRUE;
             xmlFree(addr);
         }
@@ -47,22 +50,67 @@ collect_used(virConnectPtr conn, gboolean *used, GError **error)
     return TRUE;
 }
 
+/* Installs the sandbox's nftables tables for the subnet just chosen. */
+static gboolean
+install_filter(virConnectPtr conn, const char *name, const VmmMetadata *md,
+               const VmmNetworkPolicy *policy, GError **error)
+{
+    g_autofree char *tap = vmm_network_tap_name(name);
+    g_autofree char *rules = NULL;
+    VmmNftConfig fc = {.name = name,
+                       .bridge = md->bridge,
+                       .tap = tap,
+                       .mac = md->mac,
+                       .guest_ip = md->address,
+                       .host_ip = md->host_address,
+                       .dns = policy && policy->dns_log,
+                       .allow = policy ? policy->allow : NULL};
+
+    if (!(rules = vmm_nft_ruleset_build(&fc, error)))
+        return FALSE;
+    if (vmm_conn_is_test(conn)) {
+        /* test:/// has no guest that could send anything: the host's firewall is left alone. */
+        g_debug("test driver: firewall for '%s' built, not installed", name);
+        return TRUE;
+    }
+    if (!vmm_nft_apply(rules, error)) {
+        g_prefix_error(error, "cannot install the firewall of '%s', not creating it: ", name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean
-vmm_network_create(virConnectPtr conn, const char *name, VmmMetadata *md, GError **error)
+vmm_network_create(virConnectPtr conn, const char *name, VmmMetadata *md,
+                   const VmmNetworkPolicy *policy, GError **error)
 {
     gboolean used[VMM_NET_POOL_SIZE] = {FALSE};
+    const char *pool_env = g_getenv("AIRLOCK_SUBNET_POOL");
+    g_autofree char *pool = pool_env && *pool_env ? vmm_network_pool_parse(pool_env, error)
+                                                  : g_strdup(VMM_NET_POOL_PREFIX);
+    g_autofree char *dns_log =
+        policy && policy->dns_log ? g_canonicalize_filename(policy->dns_log, NULL) : NULL;
     g_autofree char *bridge = vmm_name_bridge(name);
     g_autofree char *hex = g_compute_checksum_for_string(G_CHECKSUM_SHA256, name, -1);
     guint start = (guint)g_ascii_strtoull(hex + 8, NULL, 16) % VMM_NET_POOL_SIZE;
     int attempts = 0;
 
-    if (!collect_used(conn, used, error))
+    if (!pool) {
+        g_prefix_error(error, "AIRLOCK_SUBNET_POOL: ");
+        return FALSE;
+    }
+    if (!collect_used(conn, pool, used, error))
         return FALSE;
     for (guint k = 0; k < VMM_NET_POOL_SIZE && attempts < 8; k++) {
         guint subnet = (start + k) % VMM_NET_POOL_SIZE;
         g_autofree char *xml = NULL;
         g_autoptr(virNetwork) net = NULL;
-        VmmNetworkConfig cfg = {.name = name, .bridge = bridge, .subnet = subnet, .metadata = md};
+        VmmNetworkConfig cfg = {.name = name,
+                                .bridge = bridge,
+                                .pool = pool,
+                                .subnet = subnet,
+                                .dns_log = dns_log,
+                                .metadata = md};
 
         /* .0 and .255 look like broadcast/network numbers to some tools. */
         if (used[subnet] || subnet == 0 || subnet == 255)
@@ -70,8 +118,8 @@ vmm_network_create(virConnectPtr conn, const char *name, VmmMetadata *md, GError
         g_free(md->address);
         g_free(md->host_address);
         g_free(md->bridge);
-        md->address = vmm_network_guest_address(subnet);
-        md->host_address = vmm_network_host_address(subnet);
+        md->address = vmm_network_guest_address(pool, subnet);
+        md->host_address = vmm_network_host_address(pool, subnet);
         md->bridge = g_strdup(bridge);
         xml = vmm_network_xml_build(&cfg, error);
         if (!xml)
@@ -83,8 +131,7 @@ vmm_network_create(virConnectPtr conn, const char *name, VmmMetadata *md, GError
         if (virNetworkCreate(net) < 0) {
             /* Someone else took this subnet between our look and our start: try the next. */
             g_autoptr(GError) start_err = NULL;
-            vmm_error_libvirt(&start_err, VMM_ERROR_LIBVIRT, "cannot start network for '%s'",
-                              name);
+            vmm_error_libvirt(&start_err, VMM_ERROR_LIBVIRT, "cannot start network for '%s'", name);
             virNetworkUndefine(net);
             attempts++;
             if (!strstr(start_err->message, "in use") && !strstr(start_err->message, "collision")) {
@@ -95,12 +142,13 @@ vmm_network_create(virConnectPtr conn, const char *name, VmmMetadata *md, GError
             continue;
         }
         virNetworkSetAutostart(net, 1);
-        return TRUE;
+        /* Fail closed: the caller's cleanup (vmm_network_remove) takes the network down. */
+        return install_filter(conn, name, md, policy, error);
     }
     g_set_error(error, VMM_ERROR, VMM_ERROR_HOST,
-                "no free subnet in " VMM_NET_POOL_PREFIX ".0.0/16 for '%s' (destroy unused "
-                "sandboxes)",
-                name);
+                "no free subnet in %s.0.0/16 for '%s' (destroy unused sandboxes, or set "
+                "AIRLOCK_SUBNET_POOL)",
+                pool, name);
     return FALSE;
 }
 
@@ -109,19 +157,24 @@ vmm_network_remove(virConnectPtr conn, const char *name, gboolean *existed, GErr
 {
     g_autofree char *obj = vmm_name_object(name);
     g_autoptr(virNetwork) net = virNetworkLookupByName(conn, obj);
+    gboolean had_filter = FALSE;
 
     if (existed)
         *existed = net != NULL;
-    if (!net) {
-        if (vmm_error_libvirt_last_code() == VIR_ERR_NO_NETWORK)
-            return TRUE;
+    if (!net && vmm_error_libvirt_last_code() != VIR_ERR_NO_NETWORK)
         return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot look up network '%s'", obj);
+    if (net) {
+        if (virNetworkIsActive(net) == 1 && virNetworkDestroy(net) < 0 &&
+            vmm_error_libvirt_last_code() != VIR_ERR_NO_NETWORK)
+            return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot stop network '%s'", obj);
+        if (virNetworkUndefine(net) < 0 && vmm_error_libvirt_last_code() != VIR_ERR_NO_NETWORK &&
+            vmm_error_libvirt_last_code() != VIR_ERR_OPERATION_INVALID)
+            return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot undefine network '%s'", obj);
     }
-    if (virNetworkIsActive(net) == 1 && virNetworkDestroy(net) < 0 &&
-        vmm_error_libvirt_last_code() != VIR_ERR_NO_NETWORK)
-        return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot stop network '%s'", obj);
-    if (virNetworkUndefine(net) < 0 && vmm_error_libvirt_last_code() != VIR_ERR_NO_NETWORK &&
-        vmm_error_libvirt_last_code() != VIR_ERR_OPERATION_INVALID)
-        return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot undefine network '%s'", obj);
+    /* The sandbox's firewall goes with its network (test:/// never installs one). */
+    if (!vmm_conn_is_test(conn) && !vmm_nft_remove(name, &had_filter, error))
+        return FALSE;
+    if (existed && had_filter)
+        *existed = TRUE;
     return TRUE;
 }

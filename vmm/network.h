@@ -6,17 +6,28 @@
 
 #include "metadata.h"
 
-/*
- * Defines and starts network airlock-<name> on a free /24 of the pool (one
- * not used by any libvirt network, retried when libvirt reports a route
- * collision). Fills @md's address, host_address and bridge. Autostarted so
- * a host reboot brings it back.
- */
-gboolean vmm_network_create(virConnectPtr conn, const char *name, VmmMetadata *md,
-                            GError **error);
+/* How a sandbox's network is fenced (see docs/security.md). */
+typedef struct {
+    const char *const *allow; /* mode allow: "HOST:PORT" entries ("host" = the bridge), or NULL */
+    const char *dns_log;      /* file recording the guest's DNS questions; NULL: no DNS service */
+} VmmNetworkPolicy;
 
 /*
- * Stops and undefines network airlock-<name>. Already gone is success;
+ * Defines and starts network airlock-<name> on a free /24 of the pool
+ * ($AIRLOCK_SUBNET_POOL, a /16, default 10.213.0.0/16; one not used by any
+ * libvirt network, retried when libvirt reports a route collision), then
+ * installs the sandbox's nftables tables (see nft.h; the domain's NIC must
+ * use vmm_network_tap_name()) from @policy. Fills @md's address,
+ * host_address and bridge; @md->mac must be set. Fails closed: without the
+ * firewall there is no network (test:/// has no guest: nothing is installed
+ * on the host there).
+ */
+gboolean vmm_network_create(virConnectPtr conn, const char *name, VmmMetadata *md,
+                            const VmmNetworkPolicy *policy, GError **error);
+
+/*
+ * Stops and undefines network airlock-<name> and deletes its nftables
+ * tables. Already gone is success;
  * *@existed (may be NULL) says whether there was one.
  */
 gboolean vmm_network_remove(virConnectPtr conn, const char *name, gboolean *existed,

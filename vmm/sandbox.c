@@ -648,8 +648,6 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
                               .seed = seed_path,
                               .network = spec->net_mode != VMM_NET_MODE_NONE ? obj : NULL,
                               .mac = md->mac,
-                              .filter = spec->net_mode != VMM_NET_MODE_NONE ? obj : NULL, /* issue 5 */
-                              .filter_ip = md->address,
                               .console_log = console,
                               .metadata = md};
     xml = vmm_domain_xml_build(&dc, error);

@@ -6,6 +6,7 @@
 #include "names.h"
 #include "secrets.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *const net_modes[VMM_NET_MODE_LAST] = {
@@ -57,6 +58,7 @@ vmm_spec_free(VmmSpec *spec)
     g_free(spec->secrets_file);
     g_ptr_array_unref(spec->labels);
     g_ptr_array_unref(spec->env);
+    g_strfreev(spec->allow);
     g_free(spec);
 }
 
@@ -129,6 +131,52 @@ vmm_spec_add_kv(GPtrArray *list, const char *kv, const char *what, GError **erro
     return TRUE;
 }
 
+gboolean
+vmm_spec_parse_allow(const char *entry, char **host, guint *port, GError **error)
+{
+    const char *colon = entry ? strrchr(entry, ':') : NULL;
+    g_autofree char *h = colon ? g_strndup(entry, colon - entry) : NULL;
+    char *end = NULL;
+    guint64 p = 0;
+    guint a, b, c, d;
+    char tail;
+
+    if (colon && g_ascii_isdigit(colon[1]))
+        p = g_ascii_strtoull(colon + 1, &end, 10);
+    if (!h || !end || *end || p < 1 || p > 65535)
+        goto bad;
+    /* Strict dotted quad: no hostnames (nothing to resolve them safely at create). */
+    if (strcmp(h, "host") != 0 &&
+        (sscanf(h, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 ||
+         c > 255 || d > 255 || a == 0 || strspn(h, "0123456789.") != strlen(h)))
+        goto bad;
+    if (host)
+        *host = g_steal_pointer(&h);
+    if (port)
+        *port = p;
+    return TRUE;
+bad:
+    g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                "allow entry '%s' is invalid (use host:PORT or IPV4:PORT, e.g. host:8080)",
+                entry ? entry : "");
+    return FALSE;
+}
+
+gboolean
+vmm_spec_add_allow(VmmSpec *spec, const char *entry, GError **error)
+{
+    guint n = spec->allow ? g_strv_length(spec->allow) : 0;
+
+    if (!vmm_spec_parse_allow(entry, NULL, NULL, error))
+        return FALSE;
+    if (spec->allow && g_strv_contains((const char *const *)spec->allow, entry))
+        return TRUE;
+    spec->allow = g_renew(char *, spec->allow, n + 2);
+    spec->allow[n] = g_strdup(entry);
+    spec->allow[n + 1] = NULL;
+    return TRUE;
+}
+
 static gboolean
 get_uint(GKeyFile *kf, const char *path, const char *group, const char *key, guint *out,
          GError **error)
@@ -153,7 +201,7 @@ gboolean
 vmm_spec_load_file(VmmSpec *spec, const char *path, GError **error)
 {
     static const char *const sandbox_keys[] = {"image", "cpus", "memory", "disk", "ttl", "labels", NULL};
-    static const char *const network_keys[] = {"mode", NULL};
+    static const char *const network_keys[] = {"mode", "allow", NULL};
     static const char *const secrets_keys[] = {"file", NULL};
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) local = NULL;
@@ -227,6 +275,20 @@ vmm_spec_load_file(VmmSpec *spec, const char *path, GError **error)
         }
         g_clear_pointer(&s, g_free);
     }
+    {
+        /* [network] allow = HOST:PORT;...  (implies mode=allow unless mode says otherwise) */
+        g_auto(GStrv) allow = g_key_file_get_string_list(kf, "network", "allow", NULL, NULL);
+        for (char **a = allow; a && *a; a++) {
+            if (!*g_strstrip(*a))
+                continue;
+            if (!vmm_spec_add_allow(spec, *a, error)) {
+                g_prefix_error(error, "%s: [network] allow: ", path);
+                return FALSE;
+            }
+        }
+        if (spec->allow && !g_key_file_has_key(kf, "network", "mode", NULL))
+            spec->net_mode = VMM_NET_MODE_ALLOW;
+    }
     if ((s = g_key_file_get_string(kf, "secrets", "file", NULL))) {
         g_autofree char *dir = g_path_get_dirname(path);
         g_free(spec->secrets_file);
@@ -257,9 +319,15 @@ vmm_spec_validate(const VmmSpec *spec, GError **error)
                     "--disk-size %u GiB is out of range (use 1-1024)", spec->disk_gib);
         return FALSE;
     }
-    if (spec->net_mode == VMM_NET_MODE_ALLOW) {
+    if (spec->net_mode == VMM_NET_MODE_ALLOW && !(spec->allow && spec->allow[0])) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                    "network mode 'allow' is not available yet (use isolated or none)");
+                    "network mode 'allow' needs at least one --allow HOST:PORT");
+        return FALSE;
+    }
+    if (spec->net_mode != VMM_NET_MODE_ALLOW && spec->allow && spec->allow[0]) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "--allow '%s' needs network mode 'allow', not '%s'", spec->allow[0],
+                    vmm_net_mode_to_string(spec->net_mode));
         return FALSE;
     }
     return TRUE;
@@ -295,5 +363,7 @@ vmm_spec_hash(const VmmSpec *spec)
         g_string_append_printf(s, "label=%s\n", (char *)g_ptr_array_index(labels, i));
     for (guint i = 0; i < env->len; i++)
         g_string_append_printf(s, "env=%s\n", (char *)g_ptr_array_index(env, i));
+    for (char **a = spec->allow; a && *a; a++)
+        g_string_append_printf(s, "allow=%s\n", *a);
     return g_compute_checksum_for_string(G_CHECKSUM_SHA256, s->str, s->len);
 }

@@ -28,6 +28,7 @@ typedef struct {
     GPtrArray *labels;  /* "K=V" */
     GPtrArray *env;     /* "K=V", not secret */
     char *secrets_file; /* or NULL */
+    char **allow;       /* mode allow: NULL-terminated "HOST:PORT" list, or NULL */
 } VmmSpec;
 
 /* A spec with the defaults. */
@@ -37,7 +38,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmSpec, vmm_spec_free)
 
 /*
  * Reads a spec file into @spec ([sandbox] image cpus memory disk ttl labels,
- * [network] mode, [secrets] file, [env] K=V). Unknown groups or keys and bad
+ * [network] mode allow (HOST:PORT;...), [secrets] file, [env] K=V). Unknown groups or keys and bad
  * values are INVALID errors naming FILE and the key. A relative secrets
  * file is resolved against the spec file's directory.
  */
@@ -48,6 +49,16 @@ gboolean vmm_spec_parse_duration(const char *str, gint64 *seconds, GError **erro
 
 /* Adds "K=V" to @list after checking K (@what names it in errors: "label", "env"). */
 gboolean vmm_spec_add_kv(GPtrArray *list, const char *kv, const char *what, GError **error);
+
+/*
+ * Checks one allow-list entry "HOST:PORT": HOST is "host" (the host side of
+ * the sandbox's own bridge) or an IPv4 address, PORT 1-65535. Fills @host
+ * (caller frees) and @port when not NULL.
+ */
+gboolean vmm_spec_parse_allow(const char *entry, char **host, guint *port, GError **error);
+
+/* Checks @entry and appends it to spec->allow (duplicates are kept once). */
+gboolean vmm_spec_add_allow(VmmSpec *spec, const char *entry, GError **error);
 
 /* Checks ranges: cpus 1..64, memory >= 128 MiB, disk <= 1024 GiB, names valid. */
 gboolean vmm_spec_validate(const VmmSpec *spec, GError **error);

@@ -27,7 +27,7 @@ static const VmmCliCommand commands[] = {
     {"archive", "list", vmm_cmd_archive_list, "list evidence archives"},
     {"archive", "show", vmm_cmd_archive_show, "show an archive's manifest"},
     {"archive", "rm", vmm_cmd_archive_rm, "remove evidence archives"},
-    {"batch", "run", vmm_cmd_batch_run, "run a plan of jobs, each in a clean sandbox (issue 8)"},
+    {"batch", "run", vmm_cmd_batch_run, "run a plan of jobs, each in a clean sandbox"},
     {"batch", "check", vmm_cmd_batch_check, "parse a batch plan and list its jobs"},
     {NULL, "gc", vmm_cmd_gc, "destroy expired sandboxes and remove orphans"},
     {NULL, "events", vmm_cmd_events, "show the audit trail; --follow for live events"},

@@ -1,0 +1,237 @@
+/* nft.c: the sandbox's own nftables tables. Building the ruleset is pure; the rest runs nft. */
+#include <config.h>
+
+#include "nft.h"
+#include "error.h"
+#include "names.h"
+#include "spec.h"
+
+#include <gio/gio.h>
+#include <stdio.h>
+#include <string.h>
+
+char *
+vmm_nft_table_name(const char *name)
+{
+    char *t = g_strdup_printf("airlock_%s", name);
+
+    g_strdelimit(t, "-", '_');
+    return t;
+}
+
+static gboolean
+valid_ifname(const char *s)
+{
+    return s && g_regex_match_simple("^[a-z][a-z0-9]{1,14}$", s, 0, 0);
+}
+
+static gboolean
+valid_ip(const char *s)
+{
+    guint a, b, c, d;
+    char tail;
+
+    return s && strspn(s, "0123456789.") == strlen(s) &&
+           sscanf(s, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) == 4 && a < 256 && b < 256 &&
+           c < 256 && d < 256;
+}
+
+char *
+vmm_nft_ruleset_build(const VmmNftConfig *cfg, GError **error)
+{
+    g_autofree char *table = NULL;
+    g_autofree char *guest = NULL;
+    g_autoptr(GString) s = g_string_new(NULL);
+    g_autoptr(GString) allow = g_string_new(NULL);
+
+    if (!vmm_name_validate(cfg->name, "sandbox name", error))
+        return NULL;
+    guest = cfg->guest_ip ? g_strndup(cfg->guest_ip, strcspn(cfg->guest_ip, "/")) : NULL;
+    /* Everything below lands in an nft script: only checked shapes get there. */
+    if (!valid_ifname(cfg->bridge) || !valid_ifname(cfg->tap) || !valid_ip(guest) ||
+        !valid_ip(cfg->host_ip) || !cfg->mac ||
+        !g_regex_match_simple("^([0-9a-f]{2}:){5}[0-9a-f]{2}$", cfg->mac, 0, 0)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "incomplete firewall configuration");
+        return NULL;
+    }
+    for (const char *const *a = cfg->allow; a && *a; a++) {
+        g_autofree char *host = NULL;
+        guint port = 0;
+
+        if (!vmm_spec_parse_allow(*a, &host, &port, error))
+            return NULL;
+        g_string_append_printf(
+            allow, "\t\tip daddr %s tcp dport %u ct state new accept comment \"allow\"\n",
+            strcmp(host, "host") == 0 ? cfg->host_ip : host, port);
+    }
+    table = vmm_nft_table_name(cfg->name);
+
+    /* "add" then "delete": replaces the tables whether or not they exist, in one transaction. */
+    g_string_append_printf(s, "add table bridge %s\ndelete table bridge %s\n", table, table);
+    g_string_append_printf(s, "add table inet %s\ndelete table inet %s\n\n", table, table);
+
+    g_string_append_printf(s, "# Layer 2: what the guest sends on its NIC.\n");
+    g_string_append_printf(s, "table bridge %s {\n\tcounter dropped_l2 {\n\t}\n\n", table);
+    g_string_append_printf(s, "\tchain guest {\n\t\ttype filter hook prerouting priority -300; "
+                              "policy accept;\n");
+    g_string_append_printf(s, "\t\tiifname != \"%s\" accept\n", cfg->tap);
+    g_string_append_printf(s, "\t\tether saddr != %s counter name \"dropped_l2\" drop\n", cfg->mac);
+    g_string_append_printf(
+        s, "\t\tether type arp arp saddr ether != %s counter name \"dropped_l2\" drop\n", cfg->mac);
+    g_string_append_printf(
+        s, "\t\tether type arp arp saddr ip != %s counter name \"dropped_l2\" drop\n", guest);
+    g_string_append_printf(s, "\t\tether type ip ip saddr != %s counter name \"dropped_l2\" drop\n",
+                           guest);
+    g_string_append_printf(s, "\t\tether type != { ip, arp } counter name \"dropped_l2\" drop\n");
+    g_string_append_printf(s, "\t}\n}\n\n");
+
+    g_string_append_printf(s, "# Layer 3: what reaches the host or would be routed on.\n");
+    g_string_append_printf(s, "table inet %s {\n\tcounter dropped {\n\t}\n", table);
+    for (int hook = 0; hook < 2; hook++) {
+        g_string_append_printf(s,
+                               "\n\tchain %s {\n\t\ttype filter hook %s priority filter - 10; "
+                               "policy accept;\n",
+                               hook == 0 ? "input" : "forward", hook == 0 ? "input" : "forward");
+        g_string_append_printf(s, "\t\tiifname != \"%s\" accept\n", cfg->bridge);
+        g_string_append_printf(s, "\t\tct state established,related accept\n");
+        g_string_append_printf(s, "\t\tip saddr != %s counter name \"dropped\" drop\n", guest);
+        if (cfg->dns && hook == 0) {
+            g_string_append_printf(
+                s, "\t\tip daddr %s udp dport 53 ct state new accept comment \"dns\"\n",
+                cfg->host_ip);
+            g_string_append_printf(
+                s, "\t\tip daddr %s tcp dport 53 ct state new accept comment \"dns\"\n",
+                cfg->host_ip);
+        }
+        g_string_append(s, allow->str);
+        g_string_append_printf(s, "\t\tcounter name \"dropped\" drop\n\t}\n");
+    }
+    g_string_append_printf(s, "}\n");
+    return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* Runs nft with @argv (NULL-terminated, after "nft"), @input on stdin; stdout returned. */
+static char *
+run_nft(const char *const *args, const char *input, int *status, GError **error)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+
+    g_ptr_array_add(argv, (gpointer) "nft");
+    for (const char *const *a = args; *a; a++)
+        g_ptr_array_add(argv, (gpointer)*a);
+    g_ptr_array_add(argv, NULL);
+    g_autoptr(GError) spawn_err = NULL;
+
+    proc = g_subprocess_newv((const char *const *)argv->pdata,
+                             G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE |
+                                 (input ? G_SUBPROCESS_FLAGS_STDIN_PIPE : 0),
+                             &spawn_err);
+    if (!proc) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST,
+                    "cannot run nft (install the Debian package nftables): %s", spawn_err->message);
+        return NULL;
+    }
+    if (!g_subprocess_communicate_utf8(proc, input, NULL, &out, &err, error))
+        return NULL;
+    *status = g_subprocess_get_exit_status(proc);
+    if (*status != 0) {
+        g_autofree char *first = g_strdup(err ? g_strstrip(err) : "");
+        char *nl = strchr(first, '\n');
+        if (nl)
+            *nl = '\0';
+        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "nft failed: %s", first);
+        return NULL;
+    }
+    return g_steal_pointer(&out);
+}
+
+gboolean
+vmm_nft_apply(const char *ruleset, GError **error)
+{
+    const char *args[] = {"-f", "-", NULL};
+    int status = 0;
+    g_autofree char *out = run_nft(args, ruleset, &status, error);
+
+    return out != NULL;
+}
+
+gboolean
+vmm_nft_remove(const char *name, gboolean *existed, GError **error)
+{
+    g_autofree char *table = vmm_nft_table_name(name);
+    g_autofree char *script = g_strdup_printf("add table bridge %s\ndelete table bridge %s\n"
+                                              "add table inet %s\ndelete table inet %s\n",
+                                              table, table, table, table);
+    const char *list[] = {"list", "table", "inet", table, NULL};
+    const char *apply[] = {"-f", "-", NULL};
+    g_autofree char *listed = NULL;
+    g_autofree char *out = NULL;
+    int status = 0;
+
+    if (!vmm_name_validate(name, "sandbox name", error))
+        return FALSE;
+    listed = run_nft(list, NULL, &status, NULL);
+    if (existed)
+        *existed = listed != NULL;
+    out = run_nft(apply, script, &status, error);
+    return out != NULL;
+}
+
+gint64
+vmm_nft_parse_counter(const char *listing)
+{
+    const char *p = listing ? strstr(listing, "packets ") : NULL;
+
+    return p ? g_ascii_strtoll(p + 8, NULL, 10) : -1;
+}
+
+char **
+vmm_nft_parse_allow(const char *listing)
+{
+    g_auto(GStrv) lines = g_strsplit(listing ? listing : "", "\n", -1);
+    g_autoptr(GRegex) re =
+        g_regex_new("ip daddr ([0-9.]+) tcp dport ([0-9]+) .*comment \"allow\"", 0, 0, NULL);
+    GPtrArray *out = g_ptr_array_new();
+
+    for (char **l = lines; *l; l++) {
+        g_autoptr(GMatchInfo) m = NULL;
+        if (g_regex_match(re, *l, 0, &m)) {
+            g_autofree char *ip = g_match_info_fetch(m, 1);
+            g_autofree char *port = g_match_info_fetch(m, 2);
+            g_ptr_array_add(out, g_strdup_printf("%s:%s", ip, port));
+        }
+    }
+    g_ptr_array_add(out, NULL);
+    return (char **)g_ptr_array_free(out, FALSE);
+}
+
+gboolean
+vmm_nft_drops(const char *name, gint64 *ip_packets, gint64 *l2_frames, GError **error)
+{
+    g_autofree char *table = vmm_nft_table_name(name);
+    const char *ip[] = {"list", "counter", "inet", table, "dropped", NULL};
+    const char *l2[] = {"list", "counter", "bridge", table, "dropped_l2", NULL};
+    g_autofree char *a = NULL;
+    g_autofree char *b = NULL;
+    int status = 0;
+
+    if (!(a = run_nft(ip, NULL, &status, error)) || !(b = run_nft(l2, NULL, &status, error)))
+        return FALSE;
+    *ip_packets = vmm_nft_parse_counter(a);
+    *l2_frames = vmm_nft_parse_counter(b);
+    return TRUE;
+}
+
+char **
+vmm_nft_allow_list(const char *name, GError **error)
+{
+    g_autofree char *table = vmm_nft_table_name(name);
+    const char *args[] = {"list", "chain", "inet", table, "input", NULL};
+    int status = 0;
+    g_autofree char *out = run_nft(args, NULL, &status, error);
+
+    return out ? vmm_nft_parse_allow(out) : NULL;
+}
