@@ -620,6 +620,7 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
                             .hostname = name,
                             .mac = md->mac,
                             .address = md->address,
+                            .nameserver = md->host_address, /* the DNS recorder (security.md) */
                             .secrets = secrets};
         for (guint i = 0; i < spec->env->len; i++)
             g_ptr_array_add(env, g_ptr_array_index(spec->env, i));

@@ -131,6 +131,14 @@ seed_validate(const VmmSeedConfig *cfg, GError **error)
                     "MAC address '%.40s' is invalid (expected xx:xx:xx:xx:xx:xx)", shown);
         return FALSE;
     }
+    if (cfg->nameserver) {
+        g_autofree char *with_prefix = g_strdup_printf("%s/32", cfg->nameserver);
+        if (!cfg->mac || !valid_address(with_prefix)) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                        "nameserver is invalid (expected an IPv4 address, and a NIC)");
+            return FALSE;
+        }
+    }
     if (cfg->address && !valid_address(cfg->address)) {
         g_autofree char *shown = g_strescape(cfg->address, NULL);
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
@@ -359,7 +367,12 @@ vmm_seed_network_config(const VmmSeedConfig *cfg)
     mac = g_ascii_strdown(cfg->mac, -1);
     {
         const Subst subst[] = {{"MAC", mac}, {"ADDRESS", cfg->address}, {NULL, NULL}};
-        return template_render("network-config.in", subst);
+        g_autofree char *text = template_render("network-config.in", subst);
+        if (!text || !cfg->nameserver)
+            return g_steal_pointer(&text);
+        /* Validated above: a dotted quad needs no quoting beyond the template's. */
+        return g_strdup_printf("%s    nameservers:\n      addresses:\n        - \"%s\"\n", text,
+                               cfg->nameserver);
     }
 }
 
@@ -367,6 +380,7 @@ char *
 vmm_seed_user_data(const VmmSeedConfig *cfg)
 {
     g_autofree char *env_b64 = NULL, *with_env_b64 = NULL, *profile_b64 = NULL;
+    g_autofree char *resolv = NULL, *resolv_b64 = NULL;
     char *secrets_b64, *text;
 
     if (!seed_validate(cfg, NULL))
@@ -374,6 +388,12 @@ vmm_seed_user_data(const VmmSeedConfig *cfg)
     env_b64 = env_file_b64(cfg->env);
     with_env_b64 = script_b64("with-env.sh");
     profile_b64 = script_b64("profile.sh");
+    /* The only DNS server a sandbox knows is the host's recorder, which answers nothing. */
+    resolv = cfg->nameserver ? g_strdup_printf("# airlock: DNS questions are recorded, never "
+                                               "answered (docs/security.md)\nnameserver %s\n",
+                                               cfg->nameserver)
+                             : g_strdup("# airlock: no network, no DNS\n");
+    resolv_b64 = g_base64_encode((const guchar *)resolv, strlen(resolv));
     secrets_b64 = secrets_file_b64(cfg->secrets);
     {
         const Subst subst[] = {{"HOSTNAME", cfg->hostname},
@@ -384,6 +404,7 @@ vmm_seed_user_data(const VmmSeedConfig *cfg)
                                {"SECRETS_B64", secrets_b64},
                                {"WITH_ENV_B64", with_env_b64},
                                {"PROFILE_B64", profile_b64},
+                               {"RESOLV_B64", resolv_b64},
                                {NULL, NULL}};
         text = template_render("user-data.in", subst);
     }

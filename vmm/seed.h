@@ -15,6 +15,7 @@ typedef struct {
     const char *hostname;    /* the sandbox name */
     const char *mac;         /* "52:54:00:xx:xx:xx"; NULL when there is no NIC */
     const char *address;     /* "10.77.3.2/24"; NULL when there is no NIC */
+    const char *nameserver;  /* "10.77.3.1": where the guest sends DNS questions, or NULL */
     const char *const *env;  /* NULL-terminated "K=V" list (not secret), or NULL */
     const VmmSecrets *secrets; /* may be NULL or empty */
 } VmmSeedConfig;
@@ -24,7 +25,7 @@ char *vmm_seed_meta_data(const VmmSeedConfig *cfg);
 
 /*
  * network-config v2 text: the NIC matched by MAC, renamed eth0, static
- * address, no gateway, no DNS. With no NIC: "version: 2\nethernets: {}\n".
+ * address, no gateway, @nameserver as its only DNS server (if set). With no NIC: "version: 2\nethernets: {}\n".
  * Caller frees.
  */
 char *vmm_seed_network_config(const VmmSeedConfig *cfg);

@@ -85,6 +85,22 @@ test_golden_network_config(void)
 }
 
 static void
+test_golden_network_dns(void)
+{
+    g_autoptr(VmmSecrets) s = golden_secrets();
+    VmmSeedConfig cfg = golden_config(s);
+    g_autofree char *text = NULL;
+
+    cfg.nameserver = "10.77.3.1";
+    text = vmm_seed_network_config(&cfg);
+    check_golden("network-config-dns", text);
+    cfg.nameserver = "10.77.3.1\nruncmd: [x]";
+    g_assert_null(vmm_seed_network_config(&cfg));
+    cfg.nameserver = "example.com";
+    g_assert_null(vmm_seed_network_config(&cfg));
+}
+
+static void
 test_golden_network_none(void)
 {
     g_autoptr(VmmSecrets) s = golden_secrets();
@@ -546,6 +562,7 @@ main(int argc, char **argv)
     g_test_add_func("/seed/golden/meta-data", test_golden_meta_data);
     g_test_add_func("/seed/golden/network-config", test_golden_network_config);
     g_test_add_func("/seed/golden/network-config-none", test_golden_network_none);
+    g_test_add_func("/seed/golden/network-config-dns", test_golden_network_dns);
     g_test_add_func("/seed/golden/user-data", test_golden_user_data);
     g_test_add_func("/seed/user-data/secrets-only-base64", test_user_data_secrets);
     g_test_add_func("/seed/user-data/empty", test_user_data_empty);
