@@ -3,11 +3,13 @@
 
 #include "gc.h"
 #include "autoptr.h"
+#include "conn.h"
 #include "error.h"
 #include "journal.h"
 #include "metadata.h"
 #include "names.h"
 
+#include <gio/gio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -65,6 +67,37 @@ known_names(VmmContext *ctx)
         virNetworkFree(nets[i]);
     }
     free(nets);
+    /* nftables tables airlock_<name> ('-' written '_') with neither domain nor network
+     * fence nothing: a crash between installing them and defining the domain. */
+    {
+        g_autoptr(GSubprocess) p = vmm_conn_is_test(ctx->conn)
+                                       ? NULL
+                                       : g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                              G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                                                          NULL, "nft", "list", "tables", NULL);
+        g_autofree char *out = NULL;
+        if (p && g_subprocess_communicate_utf8(p, NULL, NULL, &out, NULL, NULL) && out) {
+            g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+            for (char **l = lines; *l; l++) {
+                const char *t = strstr(*l, " airlock_");
+                g_autofree char *name = NULL;
+                g_autofree char *obj = NULL;
+                g_autoptr(virDomain) dom = NULL;
+                g_autoptr(virNetwork) net = NULL;
+                if (!g_str_has_prefix(*l, "table ") || !t)
+                    continue;
+                name = g_strdup(t + strlen(" airlock_"));
+                g_strdelimit(name, "_", '-');
+                if (!vmm_name_validate(name, "name", NULL))
+                    continue;
+                obj = vmm_name_object(name);
+                dom = virDomainLookupByName(ctx->conn, obj);
+                net = dom ? NULL : virNetworkLookupByName(ctx->conn, obj);
+                if (!dom && !net)
+                    g_hash_table_add(names, g_steal_pointer(&name));
+            }
+        }
+    }
     /* A filter named like a sandbox that has neither domain nor network is used by nothing. */
     n = virConnectListAllNWFilters(ctx->conn, &filters, 0);
     for (int i = 0; i < n; i++) {

@@ -53,6 +53,7 @@ vmm_metadata_free(VmmMetadata *md)
     g_free(md->state_dir);
     g_strfreev(md->secret_names);
     g_strfreev(md->env_names);
+    g_strfreev(md->allow);
     if (md->labels)
         g_ptr_array_unref(md->labels);
     g_free(md);
@@ -119,6 +120,8 @@ vmm_metadata_to_xml(const VmmMetadata *md, xmlNodePtr parent)
         add_prop(node, "mac", md->mac);
     for (char **s = md->secret_names; s && *s; s++)
         add_prop(xmlNewChild(root, ns, BAD_CAST "secret", NULL), "name", *s);
+    for (char **s = md->allow; s && *s; s++)
+        add_text(root, ns, "allow", *s);
     for (char **s = md->env_names; s && *s; s++)
         add_prop(xmlNewChild(root, ns, BAD_CAST "env", NULL), "name", *s);
     for (guint i = 0; md->labels && i < md->labels->len; i++) {
@@ -182,6 +185,7 @@ vmm_metadata_parse(const char *xml, GError **error)
     g_autoptr(VmmMetadata) md = vmm_metadata_new();
     g_autoptr(GPtrArray) secrets = g_ptr_array_new();
     g_autoptr(GPtrArray) envs = g_ptr_array_new();
+    g_autoptr(GPtrArray) allow = g_ptr_array_new();
     xmlNodePtr root;
 
     doc = xmlReadMemory(xml, strlen(xml), "metadata.xml", NULL,
@@ -230,6 +234,8 @@ vmm_metadata_parse(const char *xml, GError **error)
             g_ptr_array_add(secrets, node_prop(n, "name"));
         else if (!strcmp(tag, "env"))
             g_ptr_array_add(envs, node_prop(n, "name"));
+        else if (!strcmp(tag, "allow"))
+            g_ptr_array_add(allow, node_text(n));
         else if (!strcmp(tag, "label")) {
             g_autofree char *k = node_prop(n, "key");
             g_autofree char *v = node_text(n);
@@ -240,6 +246,10 @@ vmm_metadata_parse(const char *xml, GError **error)
     g_ptr_array_add(envs, NULL);
     md->secret_names = (char **)g_ptr_array_steal(secrets, NULL);
     md->env_names = (char **)g_ptr_array_steal(envs, NULL);
+    if (allow->len) {
+        g_ptr_array_add(allow, NULL);
+        md->allow = (char **)g_ptr_array_steal(allow, NULL);
+    }
     if (!md->name || !vmm_name_validate(md->name, "name", NULL)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "airlock metadata has no valid name");
         return NULL;

@@ -25,6 +25,7 @@ typedef struct {
     guint disk_gib;     /* 0 = the image's size */
     char **secret_names; /* NULL-terminated or NULL */
     char **env_names;    /* NULL-terminated or NULL */
+    char **allow;        /* mode allow: "HOST:PORT" entries, NULL-terminated or NULL */
     GPtrArray *labels;   /* "K=V" strings */
 } VmmMetadata;
 

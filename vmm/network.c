@@ -81,6 +81,27 @@ install_filter(virConnectPtr conn, const char *name, const VmmMetadata *md,
 }
 
 gboolean
+vmm_network_ensure_firewall(virConnectPtr conn, const char *state_dir, const VmmMetadata *md,
+                            GError **error)
+{
+    g_autofree char *dir = NULL;
+    g_autofree char *dns_log = NULL;
+    gint64 ip = 0, l2 = 0;
+    VmmNetworkPolicy policy = {0};
+
+    if (!md->net_mode || g_str_equal(md->net_mode, "none") || vmm_conn_is_test(conn))
+        return TRUE;
+    if (vmm_nft_drops(md->name, &ip, &l2, NULL))
+        return TRUE; /* installed */
+    dir = vmm_path_sandbox_dir(state_dir, md->name);
+    dns_log = g_build_filename(dir, "dns.log", NULL);
+    policy.allow = (const char *const *)md->allow;
+    policy.dns_log = dns_log;
+    g_debug("firewall of '%s' missing (host rebooted?): reinstalling", md->name);
+    return install_filter(conn, md->name, md, &policy, error);
+}
+
+gboolean
 vmm_network_create(virConnectPtr conn, const char *name, VmmMetadata *md,
                    const VmmNetworkPolicy *policy, GError **error)
 {

@@ -26,6 +26,15 @@ gboolean vmm_network_create(virConnectPtr conn, const char *name, VmmMetadata *m
                             const VmmNetworkPolicy *policy, GError **error);
 
 /*
+ * Makes sure sandbox @md's nftables tables are installed (a host reboot
+ * drops them; libvirt brings the network back by itself): reinstalls them
+ * from the metadata when missing, leaves them (and their counters) alone
+ * otherwise. Called before anything starts the guest again.
+ */
+gboolean vmm_network_ensure_firewall(virConnectPtr conn, const char *state_dir,
+                                     const VmmMetadata *md, GError **error);
+
+/*
  * Stops and undefines network airlock-<name> and deletes its nftables
  * tables. Already gone is success;
  * *@existed (may be NULL) says whether there was one.

@@ -580,6 +580,7 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     md->net_mode = g_strdup(vmm_net_mode_to_string(spec->net_mode));
     md->accel = g_strdup(vmm_accel_to_string(ctx->accel));
     md->state_dir = g_strdup(ctx->state_dir);
+    md->allow = spec->allow ? g_strdupv(spec->allow) : NULL;
     md->cpus = spec->cpus;
     md->memory_mib = spec->memory_mib;
     md->disk_gib = spec->disk_gib;

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "image.h"
 #include "names.h"
+#include "network.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -370,6 +371,9 @@ vmm_snapshot_revert(VmmContext *ctx, const char *name, const char *tag, VmmReset
                         md->image, name, image->digest, md->image_digest);
             return FALSE;
         }
+        /* Never let the guest run unfenced, e.g. after a host reboot dropped the tables. */
+        if (!vmm_network_ensure_firewall(ctx->conn, ctx->state_dir, md, error))
+            return FALSE;
     }
     if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 &&
         vmm_error_libvirt_last_code() != VIR_ERR_OPERATION_INVALID)

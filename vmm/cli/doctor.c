@@ -174,27 +174,27 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
         g_clear_error(&err);
     }
 
-    if (conn) {
-        virNWFilterPtr *filters = NULL;
-        int n = virConnectListAllNWFilters(conn, &filters, 0);
-        gboolean clean = FALSE;
-        for (int i = 0; i < n; i++) {
-            if (g_strcmp0(virNWFilterGetName(filters[i]), "clean-traffic") == 0)
-                clean = TRUE;
-            virNWFilterFree(filters[i]);
-        }
-        free(filters);
-        if (n < 0) {
-            vmm_error_libvirt(&err, VMM_ERROR_LIBVIRT, "nwfilter driver unusable");
-            report(&d, "nwfilter", CHECK_FAIL, err->message,
-                   "install libvirt-daemon-driver-nwfilter and restart libvirtd");
-            g_clear_error(&err);
-        } else if (!clean && !vmm_conn_is_test(conn)) {
-            report(&d, "nwfilter", CHECK_FAIL, "the clean-traffic filter is missing",
-                   "reinstall libvirt-daemon-config-nwfilter and restart libvirtd");
+    {
+        /* Sandbox networks are fenced by nftables tables (docs/security.md). */
+        g_autofree char *nft = g_find_program_in_path("nft");
+        g_autofree char *out = NULL;
+        g_autofree char *errout = NULL;
+        int status = -1;
+        const char *nft_argv[] = {"nft", "list", "tables", NULL};
+        if (!nft) {
+            report(&d, "firewall", CHECK_FAIL, "nft not found: sandbox networks cannot be fenced",
+                   "apt-get install nftables");
+        } else if (!g_spawn_sync(NULL, (char **)nft_argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                                 &errout, &status, NULL) ||
+                   !g_spawn_check_wait_status(status, NULL)) {
+            g_autofree char *detail = g_strdup_printf(
+                "nft cannot read the ruleset (%s)",
+                errout && *g_strstrip(errout) ? errout : "needs root and nf_tables");
+            report(&d, "firewall", CHECK_FAIL, detail,
+                   "run airlock as root on a kernel with nf_tables (modprobe nf_tables)");
         } else {
-            g_autofree char *detail = g_strdup_printf("%d filters, clean-traffic present", n);
-            report(&d, "nwfilter", CHECK_OK, detail, NULL);
+            g_autofree char *detail = g_strdup_printf("nftables usable (%s)", nft);
+            report(&d, "firewall", CHECK_OK, detail, NULL);
         }
     }
 
