@@ -1,0 +1,11 @@
+# Batches (issue 8): plan parsing and reports (pure), the runner, `airlock batch`, tests.
+libvmm_a_SOURCES += vmm/batch.c vmm/batch.h vmm/batch-report.c vmm/batch-run.c vmm/batch-run.h \
+	vmm/batch-libvirt.c
+airlock_SOURCES += vmm/cli/batch.c
+
+check_PROGRAMS += tests/unit/test-batch
+tests_unit_test_batch_SOURCES = tests/unit/test-batch.c tests/unit/golden.h
+tests_unit_test_batch_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-batch
+
+dist_noinst_DATA += docs/batch.md
