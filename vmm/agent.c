@@ -81,6 +81,8 @@ gboolean
 vmm_agent_wait(virDomainPtr dom, guint timeout_ms, GError **error)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    /* Short first: right after a restore the agent reconnects within tens of ms. */
+    gint64 delay = 10000;
 
     for (;;) {
         g_autoptr(GError) last = NULL;
@@ -100,7 +102,8 @@ vmm_agent_wait(virDomainPtr dom, guint timeout_ms, GError **error)
                         last->message);
             return FALSE;
         }
-        g_usleep(MIN(WAIT_RETRY_US, deadline - now));
+        g_usleep(MIN(delay, deadline - now));
+        delay = MIN(delay * 2, WAIT_RETRY_US);
     }
 }
 

@@ -236,9 +236,8 @@ vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean d
         /* Drop the page cache, then fill free memory with zeros once: qemu saves a zero
          * page as a few bytes, so the saved image halves (226 -> 112 MB for 512 MiB). */
         const char *argv[] = {
-            "perl", "-e",
-            "system('sync'); open(my $d, '>', '/proc/sys/vm/drop_caches') and print $d \"3\\n\";"
-            "close $d; open(my $m, '<', '/proc/meminfo') or exit 0;"
+            "/bin/sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches; exec perl -e \"$1\"", "sh",
+            "open(my $m, '<', '/proc/meminfo') or exit 0;"
             "my ($a) = map { /MemAvailable:\\s+(\\d+)/ ? $1 : () } <$m>;"
             "my $n = ($a - 32768) * 1024; my $x = \"\\0\" x $n if $n > 0;",
             NULL};
@@ -246,6 +245,8 @@ vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean d
         g_autoptr(GError) ignored = NULL;
         if (!vmm_agent_run(dom, argv, DROP_CACHES_MS, &code, NULL, NULL, &ignored))
             g_debug("drop_caches failed: %s", ignored->message);
+        else if (code != 0)
+            g_debug("drop_caches/zeroing exited %d", code);
     }
     /* Warm what every revert runs, so it is in the saved page cache. */
     if (!fixup_guest(dom, error))
