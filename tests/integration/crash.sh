@@ -26,7 +26,7 @@ host_state() {
 before=$(host_state)
 is "nothing of $NAME before" "$before" ""
 
-for stage in overlay network seed define boot; do
+for stage in overlay network seed define boot snapshot; do
     AIRLOCK_CRASH_AT=$stage "$AIRLOCK" create "$NAME" --quiet >/dev/null 2>&1; rc=$?
     is "create killed at $stage (SIGKILL)" "$rc" 137
     ok "journal has the unfinished create ($stage)" -- test -e "$AIRLOCK_STATE_DIR/journal/$NAME.json"
