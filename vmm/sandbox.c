@@ -557,7 +557,19 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
         return FALSE;
     }
     image = vmm_image_load(ctx->state_dir, spec->image, error);
-    if (!image || !vmm_image_verify(image, TRUE, error))
+    if (!image)
+        return FALSE;
+    /* issue 6: a pinned digest must be the installed image's; deny-listed secrets, leaky parts */
+    if (spec->image_digest && g_strcmp0(spec->image_digest, image->digest) != 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_IMAGE,
+                    "image '%s' is %.19s…, the spec pins %.19s… (rebuild or import the pinned "
+                    "image, or update the pin)",
+                    image->name, image->digest ? image->digest : "sha256:?", spec->image_digest);
+        return FALSE;
+    }
+    if (!vmm_image_verify(image, TRUE, error) ||
+        !vmm_secrets_check_deny(secrets, (const char *const *)spec->deny, error) ||
+        !vmm_seed_check_parts(spec->parts, secrets, error))
         return FALSE;
     /* Leftovers of a create that died half-way carry our name and nobody owns them. */
     if (!destroy_locked(ctx, name, &had, error))
@@ -575,7 +587,8 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     md->created = now_iso8601();
     md->image = g_strdup(image->name);
     md->image_digest = g_strdup(image->digest);
-    md->spec_hash = vmm_spec_hash(spec);
+    md->secret_names = secrets ? vmm_secrets_names(secrets) : NULL;
+    md->spec_hash = vmm_spec_hash_full(spec, (const char *const *)md->secret_names);
     md->ttl_s = spec->ttl_s;
     md->net_mode = g_strdup(vmm_net_mode_to_string(spec->net_mode));
     md->accel = g_strdup(vmm_accel_to_string(ctx->accel));
@@ -584,7 +597,6 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     md->cpus = spec->cpus;
     md->memory_mib = spec->memory_mib;
     md->disk_gib = spec->disk_gib;
-    md->secret_names = secrets ? vmm_secrets_names(secrets) : NULL;
     for (guint i = 0; i < spec->labels->len; i++)
         g_ptr_array_add(md->labels, g_strdup(g_ptr_array_index(spec->labels, i)));
     for (guint i = 0; i < spec->env->len; i++) {
@@ -622,7 +634,8 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
                             .mac = md->mac,
                             .address = md->address,
                             .nameserver = md->host_address, /* the DNS recorder (security.md) */
-                            .secrets = secrets};
+                            .secrets = secrets,
+                            .parts = spec->parts}; /* issue 6: [cloud-init] parts */
         for (guint i = 0; i < spec->env->len; i++)
             g_ptr_array_add(env, g_ptr_array_index(spec->env, i));
         g_ptr_array_add(env, NULL);
@@ -678,6 +691,20 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     }
 
     stage(&st, "finish", &t->finish);
+    if (!vmm_conn_is_test(ctx->conn) && vmm_secrets_count(secrets) > 0) {
+        /* issue 6: cloud-init's on-disk copies of the user-data hold the secrets (base64) */
+        const char *scrub_argv[] = {VMM_SEED_SCRUB, NULL};
+        g_autofree char *so = NULL, *se = NULL;
+        int code = -1;
+        if (!vmm_agent_run(dom, scrub_argv, 120 * 1000, &code, &so, &se, error))
+            goto fail;
+        if (code != 0) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
+                        "sandbox '%s': %s exited %d (%.200s)", name, VMM_SEED_SCRUB, code,
+                        se ? g_strstrip(se) : "");
+            goto fail;
+        }
+    }
     seed_disk = vmm_domain_xml_seed_disk(seed_path);
     if (virDomainDetachDeviceFlags(dom, seed_disk,
                                    VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG) < 0) {

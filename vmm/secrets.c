@@ -17,6 +17,8 @@
 struct _VmmSecrets {
     GPtrArray *keys;   /* char *, g_free */
     GPtrArray *values; /* char *, wiped then g_free; same index as keys */
+    GArray *lines;     /* guint: line in @path (0: added by code); same index */
+    char *path;        /* the file loaded, or NULL */
 };
 
 static void
@@ -35,6 +37,7 @@ vmm_secrets_new(void)
 
     s->keys = g_ptr_array_new_with_free_func(g_free);
     s->values = g_ptr_array_new();
+    s->lines = g_array_new(FALSE, TRUE, sizeof(guint));
     return s;
 }
 
@@ -47,6 +50,8 @@ vmm_secrets_free(VmmSecrets *secrets)
         wipe_free(g_ptr_array_index(secrets->values, i));
     g_ptr_array_free(secrets->values, TRUE);
     g_ptr_array_free(secrets->keys, TRUE);
+    g_array_free(secrets->lines, TRUE);
+    g_free(secrets->path);
     g_free(secrets);
 }
 
@@ -83,7 +88,7 @@ find_key(const VmmSecrets *secrets, const char *key)
 
 /* Takes ownership of @value (wiped on every path). */
 static gboolean
-secrets_add_take(VmmSecrets *secrets, const char *key, char *value, GError **error)
+secrets_add_take(VmmSecrets *secrets, const char *key, char *value, guint line, GError **error)
 {
     gint i;
 
@@ -99,10 +104,12 @@ secrets_add_take(VmmSecrets *secrets, const char *key, char *value, GError **err
     if (i >= 0) {
         wipe_free(g_ptr_array_index(secrets->values, i));
         g_ptr_array_index(secrets->values, i) = value;
+        g_array_index(secrets->lines, guint, i) = line;
         return TRUE;
     }
     g_ptr_array_add(secrets->keys, g_strdup(key));
     g_ptr_array_add(secrets->values, value);
+    g_array_append_val(secrets->lines, line);
     return TRUE;
 }
 
@@ -110,7 +117,7 @@ gboolean
 vmm_secrets_add(VmmSecrets *secrets, const char *key, const char *value, GError **error)
 {
     g_return_val_if_fail(secrets != NULL && value != NULL, FALSE);
-    return secrets_add_take(secrets, key, g_strdup(value), error);
+    return secrets_add_take(secrets, key, g_strdup(value), 0, error);
 }
 
 guint
@@ -274,7 +281,8 @@ parse_buffer(VmmSecrets *secrets, const char *buf, size_t len, const char *path,
             return FALSE;
         }
         g_hash_table_insert(seen, g_strdup(key), GUINT_TO_POINTER(lineno));
-        if (!secrets_add_take(secrets, key, g_strndup(eq + 1, line_len - key_len - 1), error))
+        if (!secrets_add_take(secrets, key, g_strndup(eq + 1, line_len - key_len - 1), lineno,
+                              error))
             return FALSE;
     }
     return TRUE;
@@ -322,8 +330,8 @@ vmm_secrets_load(const char *path, GError **error)
     if (st.st_uid != geteuid()) {
         close(fd);
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                    "secrets file '%s' is owned by uid %u, not by you (uid %u)", path,
-                    (unsigned)st.st_uid, (unsigned)geteuid());
+                    "secrets file '%s' is owned by uid %u, not by you (chown %u %s)", path,
+                    (unsigned)st.st_uid, (unsigned)geteuid(), path);
         return NULL;
     }
     if ((st.st_mode & 077) != 0) {
@@ -349,5 +357,107 @@ vmm_secrets_load(const char *path, GError **error)
     g_free(buf);
     if (!ok)
         return NULL;
+    secrets->path = g_strdup(path);
     return g_steal_pointer(&secrets);
+}
+
+/* ---- deny list and leak checks ---- */
+
+static const char *const default_deny[] = {
+    "AKIA[0-9A-Z]{16}",                               /* AWS access key id */
+    "ASIA[0-9A-Z]{16}",                               /* AWS temporary access key id */
+    "gh[pousr]_[A-Za-z0-9]{36}",                      /* GitHub tokens */
+    "github_pat_[A-Za-z0-9_]{22,}",                   /* GitHub fine-grained tokens */
+    "glpat-[A-Za-z0-9_-]{20}",                        /* GitLab personal access tokens */
+    "xox[baprs]-[A-Za-z0-9-]{10,}",                   /* Slack tokens */
+    "sk-[A-Za-z0-9]{20,}",                            /* OpenAI-style API keys */
+    "sk-(proj|svcacct|admin|ant)-[A-Za-z0-9_-]{20,}", /* project/service/Anthropic keys */
+    "AIza[0-9A-Za-z_-]{35}",                          /* Google API keys */
+    "-----BEGIN .*PRIVATE KEY-----",                  /* PEM private keys */
+    NULL};
+
+const char *const *
+vmm_secrets_default_deny(void)
+{
+    return default_deny;
+}
+
+static GRegex *
+deny_compile(const char *pattern, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    /* Byte mode: a value need not be UTF-8, and a match must never depend on it. */
+    GRegex *re = g_regex_new(pattern, G_REGEX_RAW | G_REGEX_OPTIMIZE, 0, &local);
+
+    if (!re) {
+        g_autofree char *shown = g_strescape(pattern, NULL);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "deny pattern '%s' is not a valid regular expression (%s)", shown,
+                    local->message);
+    }
+    return re;
+}
+
+gboolean
+vmm_secrets_deny_valid(const char *pattern, GError **error)
+{
+    g_autoptr(GRegex) re = deny_compile(pattern, error);
+
+    return re != NULL;
+}
+
+static void
+where(const VmmSecrets *secrets, guint i, char *buf, size_t size)
+{
+    guint line = g_array_index(secrets->lines, guint, i);
+
+    if (secrets->path && line)
+        g_snprintf(buf, size, "%s:%u: ", secrets->path, line);
+    else
+        buf[0] = '\0';
+}
+
+gboolean
+vmm_secrets_check_deny(const VmmSecrets *secrets, const char *const *deny, GError **error)
+{
+    if (!deny)
+        deny = default_deny;
+    for (const char *const *d = deny; *d; d++) {
+        g_autoptr(GRegex) re = deny_compile(*d, error);
+        if (!re)
+            return FALSE;
+        for (guint i = 0; i < vmm_secrets_count(secrets); i++) {
+            if (g_regex_match(re, g_ptr_array_index(secrets->values, i), 0, NULL)) {
+                char at[512];
+                where(secrets, i, at, sizeof(at));
+                g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                            "%ssecret '%s' looks like a real credential (it matches a deny "
+                            "pattern): use a test value, or change [secrets] deny= in the spec",
+                            at, vmm_secrets_key(secrets, i));
+                return FALSE;
+            }
+        }
+    }
+    return TRUE;
+}
+
+gboolean
+vmm_secrets_check_absent(const VmmSecrets *secrets, const char *text, const char *what,
+                         GError **error)
+{
+    for (guint i = 0; text && i < vmm_secrets_count(secrets); i++) {
+        const char *v = g_ptr_array_index(secrets->values, i);
+        const char *hit = strlen(v) >= 4 ? strstr(text, v) : NULL;
+        if (hit) {
+            guint line = 1;
+            for (const char *p = text; p < hit; p++)
+                line += *p == '\n';
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                        "%s:%u: holds the value of secret '%s' (secrets reach the guest only in "
+                        "%s: read them there)",
+                        what, line, vmm_secrets_key(secrets, i), "/run/airlock/secrets.env");
+            return FALSE;
+        }
+    }
+    return TRUE;
 }

@@ -46,5 +46,30 @@ char *vmm_secrets_redact(const VmmSecrets *secrets, const char *text);
 void vmm_secrets_free(VmmSecrets *secrets);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmSecrets, vmm_secrets_free)
 
+/*
+ * The deny list used when a spec gives no [secrets] deny=: regular expressions
+ * for real credentials (AWS AKIA/ASIA keys, GitHub ghp_/github_pat_, Slack xox?-,
+ * OpenAI-style sk-, Google AIza, GitLab glpat-, PEM private keys). Static.
+ */
+const char *const *vmm_secrets_default_deny(void);
+
+/* Checks that @pattern compiles as a deny regex (GRegex, byte mode). */
+gboolean vmm_secrets_deny_valid(const char *pattern, GError **error);
+
+/*
+ * Refuses (INVALID) the first secret whose value matches any of @deny (NULL:
+ * the defaults; empty: nothing is denied). The error names the key and, for a
+ * loaded file, FILE:LINE, never the value or the pattern's match.
+ */
+gboolean vmm_secrets_check_deny(const VmmSecrets *secrets, const char *const *deny, GError **error);
+
+/*
+ * Refuses (INVALID) when any secret value of 4 bytes or more occurs in @text
+ * (a cloud-init part, say, named @what in the error with the line). The error
+ * names the key, never the value.
+ */
+gboolean vmm_secrets_check_absent(const VmmSecrets *secrets, const char *text, const char *what,
+                                  GError **error);
+
 /* Checks an environment variable name ^[A-Za-z_][A-Za-z0-9_]{0,63}$ (for --env too). */
 gboolean vmm_secrets_valid_key(const char *key);

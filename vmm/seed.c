@@ -164,6 +164,19 @@ seed_validate(const VmmSeedConfig *cfg, GError **error)
             return FALSE;
         }
     }
+    return vmm_seed_check_parts(cfg->parts, cfg->secrets, error);
+}
+
+gboolean
+vmm_seed_check_parts(const GPtrArray *parts, const VmmSecrets *secrets, GError **error)
+{
+    for (guint i = 0; parts && i < parts->len; i++) {
+        const VmmCloudPart *part = g_ptr_array_index(parts, i);
+        if (!part || !part->text || !part->path ||
+            !vmm_cloud_part_check(part->path, part->text, strlen(part->text), error) ||
+            !vmm_secrets_check_absent(secrets, part->text, part->path, error))
+            return FALSE;
+    }
     return TRUE;
 }
 
@@ -376,10 +389,64 @@ vmm_seed_network_config(const VmmSeedConfig *cfg)
     }
 }
 
+#define MIME_BOUNDARY "==airlock-cloud-config=="
+#define MIME_PART_HEAD                                                                             \
+    "--" MIME_BOUNDARY "\n"                                                                        \
+    "Content-Type: text/cloud-config; charset=\"utf-8\"\n"                                         \
+    "MIME-Version: 1.0\n"                                                                          \
+    "Content-Transfer-Encoding: base64\n"
+
+/*
+ * Wraps airlock's own document @own (consumed and wiped) and the extra parts
+ * into one multipart/mixed user-data. Every part is base64, so no line of any
+ * part can look like the boundary; the file names in the headers are ours,
+ * never the user's. One allocation for the result (it holds the secrets).
+ */
+static char *
+multipart(char *own, const GPtrArray *parts)
+{
+    char *own_b64 = g_base64_encode((const guchar *)own, strlen(own));
+    g_autoptr(GPtrArray) pieces = g_ptr_array_new_with_free_func(g_free);
+    char *out;
+
+    vmm_seed_wipe_free(own);
+    g_ptr_array_add(pieces,
+                    g_strdup("Content-Type: multipart/mixed; boundary=\"" MIME_BOUNDARY
+                             "\"\nMIME-Version: 1.0\n\n" MIME_PART_HEAD
+                             "Content-Disposition: attachment; filename=\"airlock.cfg\"\n\n"));
+    g_ptr_array_add(pieces, NULL); /* own_b64 goes here; not owned by @pieces */
+    for (guint i = 0; i < parts->len; i++) {
+        const VmmCloudPart *part = g_ptr_array_index(parts, i);
+        g_autofree char *b64 = g_base64_encode((const guchar *)part->text, strlen(part->text));
+        g_ptr_array_add(pieces,
+                        g_strdup_printf("\n" MIME_PART_HEAD "Content-Disposition: attachment; "
+                                        "filename=\"part-%u.cfg\"\n"
+                                        "Merge-Type: " VMM_SEED_MERGE_TYPE "\n\n%s",
+                                        i + 1, b64));
+    }
+    g_ptr_array_add(pieces, g_strdup("\n--" MIME_BOUNDARY "--\n"));
+    {
+        size_t total = 0, pos = 0;
+        for (guint i = 0; i < pieces->len; i++)
+            total += strlen(i == 1 ? own_b64 : (char *)g_ptr_array_index(pieces, i));
+        out = g_malloc(total + 1);
+        for (guint i = 0; i < pieces->len; i++) {
+            const char *piece = i == 1 ? own_b64 : g_ptr_array_index(pieces, i);
+            size_t n = strlen(piece);
+            memcpy(out + pos, piece, n);
+            pos += n;
+        }
+        out[pos] = '\0';
+    }
+    vmm_seed_wipe_free(own_b64);
+    return out;
+}
+
 char *
 vmm_seed_user_data(const VmmSeedConfig *cfg)
 {
     g_autofree char *env_b64 = NULL, *with_env_b64 = NULL, *profile_b64 = NULL;
+    g_autofree char *scrub_b64 = NULL;
     g_autofree char *resolv = NULL, *resolv_b64 = NULL;
     char *secrets_b64, *text;
 
@@ -388,6 +455,7 @@ vmm_seed_user_data(const VmmSeedConfig *cfg)
     env_b64 = env_file_b64(cfg->env);
     with_env_b64 = script_b64("with-env.sh");
     profile_b64 = script_b64("profile.sh");
+    scrub_b64 = script_b64("scrub-seed.sh");
     /* The only DNS server a sandbox knows is the host's recorder, which answers nothing. */
     resolv = cfg->nameserver ? g_strdup_printf("# airlock: DNS questions are recorded, never "
                                                "answered (docs/security.md)\nnameserver %s\n",
@@ -405,10 +473,14 @@ vmm_seed_user_data(const VmmSeedConfig *cfg)
                                {"WITH_ENV_B64", with_env_b64},
                                {"PROFILE_B64", profile_b64},
                                {"RESOLV_B64", resolv_b64},
+                               {"SCRUB_PATH", VMM_SEED_SCRUB},
+                               {"SCRUB_B64", scrub_b64},
                                {NULL, NULL}};
         text = template_render("user-data.in", subst);
     }
     vmm_seed_wipe_free(secrets_b64);
+    if (cfg->parts && cfg->parts->len)
+        return multipart(text, cfg->parts);
     return text;
 }
 

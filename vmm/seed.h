@@ -4,29 +4,47 @@
 #include <glib.h>
 
 #include "secrets.h"
+#include "spec.h"
 
 /* Where the guest finds what airlock put there. */
 #define VMM_SEED_SECRETS_PATH "/run/airlock/secrets.env"
 #define VMM_SEED_ENV_PATH "/run/airlock/env"
 #define VMM_SEED_WITH_ENV "/usr/local/sbin/airlock-with-env"
+/*
+ * Run through the agent once cloud-init is done (before the clean state): overwrites
+ * cloud-init's on-disk copies of the user-data (user-data.txt*, cloud-config.txt, the
+ * user-data in obj.pkl), which hold the secrets in base64, so the disk, the clean
+ * state and the evidence archive do not.
+ */
+#define VMM_SEED_SCRUB "/usr/local/sbin/airlock-scrub-seed"
 
 typedef struct {
-    const char *instance_id; /* fresh per create, e.g. "airlock-<uuid>" */
-    const char *hostname;    /* the sandbox name */
-    const char *mac;         /* "52:54:00:xx:xx:xx"; NULL when there is no NIC */
-    const char *address;     /* "10.77.3.2/24"; NULL when there is no NIC */
-    const char *nameserver;  /* "10.77.3.1": where the guest sends DNS questions, or NULL */
-    const char *const *env;  /* NULL-terminated "K=V" list (not secret), or NULL */
+    const char *instance_id;   /* fresh per create, e.g. "airlock-<uuid>" */
+    const char *hostname;      /* the sandbox name */
+    const char *mac;           /* "52:54:00:xx:xx:xx"; NULL when there is no NIC */
+    const char *address;       /* "10.77.3.2/24"; NULL when there is no NIC */
+    const char *nameserver;    /* "10.77.3.1": where the guest sends DNS questions, or NULL */
+    const char *const *env;    /* NULL-terminated "K=V" list (not secret), or NULL */
     const VmmSecrets *secrets; /* may be NULL or empty */
+    const GPtrArray *parts;    /* VmmCloudPart*: extra #cloud-config documents, or NULL */
 } VmmSeedConfig;
+
+/* How each extra part merges into airlock's: lists appended, airlock's keys kept. */
+#define VMM_SEED_MERGE_TYPE "list(append)+dict(no_replace,recurse_list)+str()"
+
+/*
+ * Checks extra cloud-config parts again (vmm_cloud_part_check) and that none
+ * holds the value of any secret (errors name PART:LINE and the key, never the value).
+ */
+gboolean vmm_seed_check_parts(const GPtrArray *parts, const VmmSecrets *secrets, GError **error);
 
 /* meta-data text (YAML). Caller frees. */
 char *vmm_seed_meta_data(const VmmSeedConfig *cfg);
 
 /*
  * network-config v2 text: the NIC matched by MAC, renamed eth0, static
- * address, no gateway, @nameserver as its only DNS server (if set). With no NIC: "version: 2\nethernets: {}\n".
- * Caller frees.
+ * address, no gateway, @nameserver as its only DNS server (if set). With no NIC: "version:
+ * 2\nethernets: {}\n". Caller frees.
  */
 char *vmm_seed_network_config(const VmmSeedConfig *cfg);
 
@@ -36,7 +54,9 @@ char *vmm_seed_network_config(const VmmSeedConfig *cfg);
  * as KEY='...'; plain env into VMM_SEED_ENV_PATH; VMM_SEED_WITH_ENV is a
  * small /bin/sh wrapper that exports both files' variables and execs its
  * arguments (airlock exec runs commands through it); a profile.d hook does
- * the same for login shells. Never runcmd with a secret. Caller frees
+ * the same for login shells. Never runcmd with a secret. With extra parts,
+ * a MIME multipart/mixed of text/cloud-config parts (all base64): airlock's first,
+ * then each part with Merge-Type VMM_SEED_MERGE_TYPE. Caller frees
  * (the returned text holds secret values: wipe it with vmm_seed_wipe_free).
  */
 char *vmm_seed_user_data(const VmmSeedConfig *cfg);

@@ -9,6 +9,7 @@ SEED_TEMPLATES = \
 	cloud-init/network-config.in \
 	cloud-init/user-data.in \
 	cloud-init/with-env.sh \
+	cloud-init/scrub-seed.sh \
 	cloud-init/profile.sh
 SEED_RESOURCES = vmm/seed-resources.c vmm/seed-resources.h
 GLIB_COMPILE_RESOURCES = $(shell $(PKG_CONFIG) --variable=glib_compile_resources gio-2.0)

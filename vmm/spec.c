@@ -6,8 +6,13 @@
 #include "names.h"
 #include "secrets.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const net_modes[VMM_NET_MODE_LAST] = {
     [VMM_NET_MODE_NONE] = "none",
@@ -46,6 +51,7 @@ vmm_spec_new(void)
     spec->net_mode = VMM_NET_MODE_ISOLATED;
     spec->labels = g_ptr_array_new_with_free_func(g_free);
     spec->env = g_ptr_array_new_with_free_func(g_free);
+    spec->parts = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_cloud_part_free);
     return spec;
 }
 
@@ -55,11 +61,41 @@ vmm_spec_free(VmmSpec *spec)
     if (!spec)
         return;
     g_free(spec->image);
+    g_free(spec->image_digest);
     g_free(spec->secrets_file);
+    g_strfreev(spec->deny);
+    g_ptr_array_unref(spec->parts);
     g_ptr_array_unref(spec->labels);
     g_ptr_array_unref(spec->env);
     g_strfreev(spec->allow);
     g_free(spec);
+}
+
+gboolean
+vmm_spec_set_image(VmmSpec *spec, const char *image, GError **error)
+{
+    const char *at = image ? strchr(image, '@') : NULL;
+    g_autofree char *name = at ? g_strndup(image, (gsize)(at - image)) : g_strdup(image);
+    g_autofree char *digest = NULL;
+
+    if (!vmm_name_validate(name, "image name", error))
+        return FALSE;
+    if (at) {
+        const char *hex = at + 1 + strlen("sha256:");
+        if (!g_str_has_prefix(at + 1, "sha256:") || strlen(hex) != 64 ||
+            strspn(hex, "0123456789abcdefABCDEF") != 64) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                        "image pin after '@' is invalid (use NAME@sha256:<64 hex>, the digest "
+                        "`airlock image list` shows)");
+            return FALSE;
+        }
+        digest = g_ascii_strdown(at + 1, -1);
+    }
+    g_free(spec->image);
+    g_free(spec->image_digest);
+    spec->image = g_steal_pointer(&name);
+    spec->image_digest = g_steal_pointer(&digest);
+    return TRUE;
 }
 
 gboolean
@@ -177,45 +213,428 @@ vmm_spec_add_allow(VmmSpec *spec, const char *entry, GError **error)
     return TRUE;
 }
 
+/* ---- [cloud-init] parts: extra #cloud-config documents ---- */
+
+void
+vmm_cloud_part_free(VmmCloudPart *part)
+{
+    if (!part)
+        return;
+    g_free(part->path);
+    g_free(part->text);
+    g_free(part->sha256);
+    g_free(part);
+}
+
+/* Keys airlock sets itself or that would undo the network's DNS guarantee. */
+static const char *const part_reserved_keys[] = {
+    "merge_how",         "merge_type",         "hostname",    "fqdn",
+    "preserve_hostname", "manage_resolv_conf", "resolv_conf", NULL};
+
+/* Where secrets and the environment go in the guest (seed.h), and DNS. */
+static const char *const part_reserved_paths[] = {"/run/airlock",
+                                                  "/etc/profile.d/airlock.sh",
+                                                  "/usr/local/sbin/airlock-with-env",
+                                                  "/usr/local/sbin/airlock-scrub-seed",
+                                                  "/etc/resolv.conf",
+                                                  "/run/systemd/resolve",
+                                                  NULL};
+
+/* "/a//b/./c/../d" -> "/a/b/d"; relative paths are taken from "/"; /var/run is /run. */
+static char *
+normalize_guest_path(const char *value)
+{
+    g_auto(GStrv) parts = g_strsplit(value, "/", -1);
+    g_autoptr(GPtrArray) out = g_ptr_array_new();
+    GString *s = g_string_new(NULL);
+
+    for (char **p = parts; *p; p++) {
+        if (!**p || strcmp(*p, ".") == 0)
+            continue;
+        if (strcmp(*p, "..") == 0) {
+            if (out->len)
+                g_ptr_array_remove_index(out, out->len - 1);
+            continue;
+        }
+        g_ptr_array_add(out, *p);
+    }
+    if (out->len >= 2 && !strcmp(g_ptr_array_index(out, 0), "var") &&
+        !strcmp(g_ptr_array_index(out, 1), "run"))
+        g_ptr_array_remove_index(out, 0);
+    for (guint i = 0; i < out->len; i++)
+        g_string_append_printf(s, "/%s", (char *)g_ptr_array_index(out, i));
+    if (!s->len)
+        g_string_append_c(s, '/');
+    return g_string_free(s, FALSE);
+}
+
+static const char *
+reserved_path(const char *norm)
+{
+    for (const char *const *r = part_reserved_paths; *r; r++) {
+        size_t rl = strlen(*r), nl = strlen(norm);
+        if (strcmp(norm, *r) == 0 || (nl > rl && !strncmp(norm, *r, rl) && norm[rl] == '/') ||
+            (rl > nl && !strncmp(*r, norm, nl) && ((*r)[nl] == '/' || nl == 1)))
+            return *r;
+    }
+    return NULL;
+}
+
+static GRegex *
+part_regex(int which)
+{
+    static GRegex *re[3];
+    static gsize once;
+
+    if (g_once_init_enter(&once)) {
+        /* a `path:` key (plain or quoted), block or flow style; the value follows the match */
+        re[0] = g_regex_new("(?:^|[\\s{,\\[-])[\"']?path[\"']?\\s*:\\s*", G_REGEX_RAW, 0, NULL);
+        /* an anchor, alias or tag where a node starts; an explicit key "? " */
+        re[1] = g_regex_new("(?::\\s+|^\\s*(?:-\\s+)+|^\\s*|[\\[{,]\\s*)(?:[&*!]\\S|\\?(?:\\s|$))",
+                            G_REGEX_RAW, 0, NULL);
+        /* a top-level key */
+        re[2] = g_regex_new("^([A-Za-z_][A-Za-z0-9_-]*)\\s*:(?:\\s|$)", G_REGEX_RAW, 0, NULL);
+        g_once_init_leave(&once, 1);
+    }
+    return re[which];
+}
+
+/* Checks the value after `path:` on @line (@v points into it). */
 static gboolean
-get_uint(GKeyFile *kf, const char *path, const char *group, const char *key, guint *out,
+check_path_value(const char *v, const char *path, guint lineno, GError **error)
+{
+    g_autofree char *value = NULL, *norm = NULL;
+    const char *r;
+
+    if (*v == '"' || *v == '\'') {
+        const char *end = strchr(v + 1, *v);
+        if (*v == '"' && strchr(v, '\\')) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                        "%s:%u: a write_files path may not use escapes (write it plainly)", path,
+                        lineno);
+            return FALSE;
+        }
+        if (!end) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                        "%s:%u: a write_files path must be on one line", path, lineno);
+            return FALSE;
+        }
+        value = g_strndup(v + 1, (gsize)(end - v - 1));
+    } else {
+        size_t n = strcspn(v, ",}]#");
+        value = g_strstrip(g_strndup(v, n));
+    }
+    if (!*value)
+        return TRUE; /* `path:` opening a nested block, or an empty one cloud-init rejects */
+    norm = normalize_guest_path(value);
+    if ((r = reserved_path(norm))) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "%s:%u: path '%s' is reserved for airlock (%s holds secrets, environment or "
+                    "DNS: write elsewhere)",
+                    path, lineno, norm, r);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+vmm_cloud_part_check(const char *path, const char *text, gsize len, GError **error)
+{
+    const char *end = text + len, *p = text;
+    guint lineno = 0;
+    gint block_col = -1; /* inside a block scalar opened by a key at this column */
+    gboolean seen_key = FALSE;
+
+    if (len > VMM_SPEC_PART_MAX) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "%s: is larger than %d bytes (split it, or install files in the image)", path,
+                    VMM_SPEC_PART_MAX);
+        return FALSE;
+    }
+    if (memchr(text, '\0', len)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "%s: contains a NUL byte", path);
+        return FALSE;
+    }
+    if (!g_utf8_validate(text, (gssize)len, NULL)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "%s: is not UTF-8", path);
+        return FALSE;
+    }
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        g_autofree char *line = g_strndup(p, nl ? (size_t)(nl - p) : (size_t)(end - p));
+        g_autoptr(GMatchInfo) m = NULL;
+        size_t indent = strspn(line, " ");
+        const char *body = line + indent;
+        gint key_col;
+
+        p = nl ? nl + 1 : end;
+        lineno++;
+        g_strchomp(line);
+        if (lineno == 1) {
+            if (strcmp(line, "#cloud-config") != 0) {
+                g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                            "%s:1: must start with the line #cloud-config (only cloud-config "
+                            "documents are merged)",
+                            path);
+                return FALSE;
+            }
+            continue;
+        }
+        if (!*body)
+            continue;
+        if (block_col >= 0 && (gint)indent > block_col)
+            continue; /* text of a block scalar: a string, never structure */
+        block_col = -1;
+        if (*body == '\t' || strchr(line, '\t') == line + indent) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                        "%s:%u: tab in indentation (YAML indents with spaces)", path, lineno);
+            return FALSE;
+        }
+        if (*body == '#')
+            continue;
+        if (indent == 0 && seen_key && (body[0] == '-' && (body[1] == ' ' || !body[1]))) {
+            /* a sequence under the previous key, at its indentation: valid YAML */
+        } else if (indent == 0) {
+            g_autofree char *key = NULL;
+            if (!g_regex_match(part_regex(2), line, 0, &m)) {
+                g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                            "%s:%u: expected a top-level 'key: value' (one YAML mapping, no "
+                            "---, directives or flow style at the top)",
+                            path, lineno);
+                return FALSE;
+            }
+            key = g_match_info_fetch(m, 1);
+            seen_key = TRUE;
+            if (g_strv_contains(part_reserved_keys, key)) {
+                g_autofree char *list = g_strjoinv(", ", (char **)part_reserved_keys);
+                g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                            "%s:%u: key '%s' is set by airlock (not allowed in parts: %s)", path,
+                            lineno, key, list);
+                return FALSE;
+            }
+            g_clear_pointer(&m, g_match_info_free);
+        }
+        if (g_regex_match(part_regex(1), line, 0, NULL)) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                        "%s:%u: YAML anchors, aliases, tags and '? ' keys are not allowed in "
+                        "parts (quote a value that starts with &, * or !)",
+                        path, lineno);
+            return FALSE;
+        }
+        if (strstr(line, "\\x") || strstr(line, "\\u") || strstr(line, "\\U")) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                        "%s:%u: \\x, \\u and \\U escapes are not allowed in parts", path, lineno);
+            return FALSE;
+        }
+        /* Every `path:` on the line: a flow sequence may hold several. */
+        for (g_regex_match(part_regex(0), line, 0, &m); g_match_info_matches(m);
+             g_match_info_next(m, NULL)) {
+            gint start, stop;
+            g_match_info_fetch_pos(m, 0, &start, &stop);
+            if (!check_path_value(line + stop, path, lineno, error))
+                return FALSE;
+        }
+        /* A block scalar (| or >, with modifiers) starts after this line's last key. */
+        {
+            const char *colon = strrchr(line, ':');
+            g_autofree char *val = colon ? g_strstrip(g_strdup(colon + 1)) : NULL;
+            char *hash = val ? strstr(val, " #") : NULL;
+            if (hash)
+                *hash = '\0';
+            if (val && (val[0] == '|' || val[0] == '>') &&
+                strspn(g_strchomp(val) + 1, "-+0123456789") == strlen(val) - 1) {
+                key_col = (gint)indent;
+                for (const char *k = body; *k == '-' && (k[1] == ' ');) {
+                    k += 1 + strspn(k + 1, " ");
+                    key_col = (gint)(k - line);
+                }
+                block_col = key_col;
+            }
+        }
+    }
+    if (lineno == 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "%s:1: must start with the line #cloud-config", path);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+VmmCloudPart *
+vmm_cloud_part_load(const char *path, GError **error)
+{
+    g_autoptr(VmmCloudPart) part = g_new0(VmmCloudPart, 1);
+    g_autoptr(GError) local = NULL;
+    struct stat st;
+    gsize len = 0;
+
+    if (stat(path, &st) != 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "cloud-init part '%s': %s", path,
+                    g_strerror(errno));
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > VMM_SPEC_PART_MAX) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "cloud-init part '%s' is not a regular file of at most %d bytes", path,
+                    VMM_SPEC_PART_MAX);
+        return NULL;
+    }
+    if (!g_file_get_contents(path, &part->text, &len, &local)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "cloud-init part '%s': %s", path,
+                    local->message);
+        return NULL;
+    }
+    if (!vmm_cloud_part_check(path, part->text, len, error))
+        return NULL;
+    part->path = g_strdup(path);
+    part->sha256 = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)part->text, len);
+    return g_steal_pointer(&part);
+}
+
+/* The spec file's text, for finding where a key is (GKeyFile keeps no line numbers). */
+typedef struct {
+    const char *path;
+    const char *text;
+    GKeyFile *kf;
+} SpecSrc;
+
+/*
+ * Line (1-based) of the last "key=" in [group] (GKeyFile keeps the last one), or
+ * of the [group] header when @key is NULL; 0 if not found.
+ */
+static guint
+spec_line(const SpecSrc *src, const char *group, const char *key)
+{
+    const char *p = src->text;
+    guint lineno = 0, found = 0;
+    gboolean in = FALSE;
+
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        const char *l = p, *e = p + len;
+
+        lineno++;
+        while (l < e && (*l == ' ' || *l == '\t'))
+            l++;
+        if (l < e && *l == '[') {
+            const char *close = memchr(l, ']', (size_t)(e - l));
+            in = close && (size_t)(close - l - 1) == strlen(group) &&
+                 !memcmp(l + 1, group, strlen(group));
+            if (in && !key && !found)
+                found = lineno;
+        } else if (in && key && (size_t)(e - l) > strlen(key) && !strncmp(l, key, strlen(key))) {
+            const char *r = l + strlen(key);
+            while (r < e && (*r == ' ' || *r == '\t'))
+                r++;
+            if (r < e && (*r == '=' || *r == '['))
+                found = lineno;
+        }
+        p = nl ? nl + 1 : e;
+    }
+    return found;
+}
+
+/* Prefixes @error with "PATH:LINE: [group] key: ". */
+static gboolean
+spec_fail(const SpecSrc *src, const char *group, const char *key, GError **error)
+{
+    guint line = spec_line(src, group, key);
+
+    if (key)
+        g_prefix_error(error, "%s:%u: [%s] %s: ", src->path, line, group, key);
+    else
+        g_prefix_error(error, "%s:%u: [%s]: ", src->path, line, group);
+    return FALSE;
+}
+
+static gboolean spec_error(const SpecSrc *src, const char *group, const char *key, GError **error,
+                           const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+
+static gboolean
+spec_error(const SpecSrc *src, const char *group, const char *key, GError **error, const char *fmt,
+           ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error_literal(error, VMM_ERROR, VMM_ERROR_INVALID, msg);
+    return spec_fail(src, group, key, error);
+}
+
+/* The raw value (no GKeyFile escapes) of [group] key, stripped, or NULL. */
+static char *
+spec_raw(const SpecSrc *src, const char *group, const char *key)
+{
+    char *v = g_key_file_get_value(src->kf, group, key, NULL);
+
+    return v ? g_strstrip(v) : NULL;
+}
+
+/* Splits a raw value at ';' ("\;" is a literal ';'); empty items dropped. */
+static char **
+split_list(const char *raw)
+{
+    g_autoptr(GPtrArray) out = g_ptr_array_new();
+    GString *cur = g_string_new(NULL);
+
+    for (const char *p = raw;; p++) {
+        if (*p == '\\' && p[1] == ';') {
+            g_string_append_c(cur, ';');
+            p++;
+        } else if (*p == ';' || !*p) {
+            char *item = g_strstrip(g_strdup(cur->str));
+            if (*item)
+                g_ptr_array_add(out, item);
+            else
+                g_free(item);
+            g_string_truncate(cur, 0);
+            if (!*p)
+                break;
+        } else {
+            g_string_append_c(cur, *p);
+        }
+    }
+    g_string_free(cur, TRUE);
+    g_ptr_array_add(out, NULL);
+    return (char **)g_ptr_array_free(g_steal_pointer(&out), FALSE);
+}
+
+static gboolean
+get_uint(const SpecSrc *src, const char *group, const char *key, guint min, guint max, guint *out,
          GError **error)
 {
-    g_autofree char *s = g_key_file_get_string(kf, group, key, NULL);
+    g_autofree char *s = spec_raw(src, group, key);
     char *end = NULL;
     guint64 v;
 
     if (!s)
         return TRUE;
-    v = g_ascii_strtoull(g_strstrip(s), &end, 10);
-    if (!*s || *end || v > G_MAXUINT32) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                    "%s: [%s] %s = '%s' is not a whole number", path, group, key, s);
-        return FALSE;
-    }
-    *out = v;
+    v = g_ascii_strtoull(s, &end, 10);
+    if (!*s || !g_ascii_isdigit(*s) || *end || v < min || v > max)
+        return spec_error(src, group, key, error, "'%s' is not a whole number in %u-%u", s, min,
+                          max);
+    *out = (guint)v;
     return TRUE;
 }
 
-gboolean
-vmm_spec_load_file(VmmSpec *spec, const char *path, GError **error)
-{
-    static const char *const sandbox_keys[] = {"image", "cpus", "memory", "disk", "ttl", "labels", NULL};
-    static const char *const network_keys[] = {"mode", "allow", NULL};
-    static const char *const secrets_keys[] = {"file", NULL};
-    g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_autoptr(GError) local = NULL;
-    g_auto(GStrv) groups = NULL;
-    g_autofree char *s = NULL;
+static const char *const sandbox_keys[] = {"image", "cpus",   "memory", "disk",
+                                           "ttl",   "labels", NULL};
+static const char *const network_keys[] = {"mode", "allow", NULL};
+static const char *const secrets_keys[] = {"file", "deny", NULL};
+static const char *const cloud_init_keys[] = {"parts", NULL};
 
-    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "spec '%s': %s", path, local->message);
-        return FALSE;
-    }
-    groups = g_key_file_get_groups(kf, NULL);
+static gboolean
+check_keys(const SpecSrc *src, GError **error)
+{
+    g_auto(GStrv) groups = g_key_file_get_groups(src->kf, NULL);
+
     for (char **g = groups; *g; g++) {
         const char *const *allowed = NULL;
-        g_auto(GStrv) keys = g_key_file_get_keys(kf, *g, NULL, NULL);
+        g_auto(GStrv) keys = g_key_file_get_keys(src->kf, *g, NULL, NULL);
 
         if (!strcmp(*g, "sandbox"))
             allowed = sandbox_keys;
@@ -223,79 +642,183 @@ vmm_spec_load_file(VmmSpec *spec, const char *path, GError **error)
             allowed = network_keys;
         else if (!strcmp(*g, "secrets"))
             allowed = secrets_keys;
+        else if (!strcmp(*g, "cloud-init"))
+            allowed = cloud_init_keys;
         else if (strcmp(*g, "env") != 0) {
+            g_autofree char *shown = g_strescape(*g, NULL);
             g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                        "%s: unknown group [%s] (allowed: sandbox, network, secrets, env)", path, *g);
+                        "%s:%u: unknown group [%s] (allowed: sandbox, network, secrets, env, "
+                        "cloud-init)",
+                        src->path, spec_line(src, *g, NULL), shown);
             return FALSE;
         }
         for (char **k = keys; allowed && k && *k; k++) {
             if (!g_strv_contains(allowed, *k)) {
                 g_autofree char *list = g_strjoinv(", ", (char **)allowed);
+                g_autofree char *shown = g_strescape(*k, NULL);
                 g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                            "%s: unknown key '%s' in [%s] (allowed: %s)", path, *k, *g, list);
+                            "%s:%u: unknown key '%s' in [%s] (allowed: %s)", src->path,
+                            spec_line(src, *g, *k), shown, *g, list);
                 return FALSE;
             }
         }
-        if (!strcmp(*g, "env")) {
-            for (char **k = keys; k && *k; k++) {
-                g_autofree char *v = g_key_file_get_string(kf, *g, *k, NULL);
-                g_autofree char *kv = g_strdup_printf("%s=%s", *k, v ? v : "");
-                if (!vmm_spec_add_kv(spec->env, kv, "env", error))
-                    return FALSE;
-            }
-        }
-    }
-
-    if ((s = g_key_file_get_string(kf, "sandbox", "image", NULL))) {
-        g_free(spec->image);
-        spec->image = g_strdup(g_strstrip(s));
-        g_clear_pointer(&s, g_free);
-    }
-    if (!get_uint(kf, path, "sandbox", "cpus", &spec->cpus, error) ||
-        !get_uint(kf, path, "sandbox", "memory", &spec->memory_mib, error) ||
-        !get_uint(kf, path, "sandbox", "disk", &spec->disk_gib, error))
-        return FALSE;
-    if ((s = g_key_file_get_string(kf, "sandbox", "ttl", NULL))) {
-        if (!vmm_spec_parse_duration(g_strstrip(s), &spec->ttl_s, error)) {
-            g_prefix_error(error, "%s: [sandbox] ttl: ", path);
-            return FALSE;
-        }
-        g_clear_pointer(&s, g_free);
-    }
-    {
-        g_auto(GStrv) labels = g_key_file_get_string_list(kf, "sandbox", "labels", NULL, NULL);
-        for (char **l = labels; l && *l; l++)
-            if (!vmm_spec_add_kv(spec->labels, g_strstrip(*l), "label", error))
-                return FALSE;
-    }
-    if ((s = g_key_file_get_string(kf, "network", "mode", NULL))) {
-        if (!vmm_net_mode_from_string(g_strstrip(s), &spec->net_mode, error)) {
-            g_prefix_error(error, "%s: [network] mode: ", path);
-            return FALSE;
-        }
-        g_clear_pointer(&s, g_free);
-    }
-    {
-        /* [network] allow = HOST:PORT;...  (implies mode=allow unless mode says otherwise) */
-        g_auto(GStrv) allow = g_key_file_get_string_list(kf, "network", "allow", NULL, NULL);
-        for (char **a = allow; a && *a; a++) {
-            if (!*g_strstrip(*a))
-                continue;
-            if (!vmm_spec_add_allow(spec, *a, error)) {
-                g_prefix_error(error, "%s: [network] allow: ", path);
-                return FALSE;
-            }
-        }
-        if (spec->allow && !g_key_file_has_key(kf, "network", "mode", NULL))
-            spec->net_mode = VMM_NET_MODE_ALLOW;
-    }
-    if ((s = g_key_file_get_string(kf, "secrets", "file", NULL))) {
-        g_autofree char *dir = g_path_get_dirname(path);
-        g_free(spec->secrets_file);
-        spec->secrets_file = g_path_is_absolute(g_strstrip(s)) ? g_strdup(s)
-                                                               : g_build_filename(dir, s, NULL);
     }
     return TRUE;
+}
+
+/* The first line GKeyFile cannot have liked, for its syntax errors (it names no line). */
+static guint
+bad_line(const char *text)
+{
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
+    for (guint i = 0; lines[i]; i++) {
+        const char *l = lines[i] + strspn(lines[i], " \t");
+        if (*l && *l != '#' && *l != '\r' && !strchr(l, '=') && !(*l == '[' && strchr(l, ']')))
+            return i + 1;
+    }
+    return 1;
+}
+
+static gboolean
+load_sandbox(VmmSpec *spec, const SpecSrc *src, GError **error)
+{
+    g_autofree char *s = NULL;
+
+    if ((s = g_key_file_get_string(src->kf, "sandbox", "image", NULL))) {
+        if (!vmm_spec_set_image(spec, g_strstrip(s), error))
+            return spec_fail(src, "sandbox", "image", error);
+        g_clear_pointer(&s, g_free);
+    }
+    if (!get_uint(src, "sandbox", "cpus", 1, 64, &spec->cpus, error) ||
+        !get_uint(src, "sandbox", "memory", VMM_SPEC_MIN_MEMORY, 1024 * 1024, &spec->memory_mib,
+                  error) ||
+        !get_uint(src, "sandbox", "disk", 0, 1024, &spec->disk_gib, error))
+        return FALSE;
+    if ((s = spec_raw(src, "sandbox", "ttl"))) {
+        if (!vmm_spec_parse_duration(s, &spec->ttl_s, error))
+            return spec_fail(src, "sandbox", "ttl", error);
+        g_clear_pointer(&s, g_free);
+    }
+    if ((s = spec_raw(src, "sandbox", "labels"))) {
+        g_auto(GStrv) labels = split_list(s);
+        for (char **l = labels; *l; l++)
+            if (!vmm_spec_add_kv(spec->labels, *l, "label", error))
+                return spec_fail(src, "sandbox", "labels", error);
+    }
+    return TRUE;
+}
+
+static gboolean
+load_network(VmmSpec *spec, const SpecSrc *src, GError **error)
+{
+    g_autofree char *s = NULL;
+
+    if ((s = spec_raw(src, "network", "mode"))) {
+        if (!vmm_net_mode_from_string(s, &spec->net_mode, error))
+            return spec_fail(src, "network", "mode", error);
+        g_clear_pointer(&s, g_free);
+    }
+    /* allow = HOST:PORT;...  (implies mode=allow unless mode says otherwise) */
+    if ((s = spec_raw(src, "network", "allow"))) {
+        g_auto(GStrv) allow = split_list(s);
+        for (char **a = allow; *a; a++)
+            if (!vmm_spec_add_allow(spec, *a, error))
+                return spec_fail(src, "network", "allow", error);
+        if (spec->allow && !g_key_file_has_key(src->kf, "network", "mode", NULL))
+            spec->net_mode = VMM_NET_MODE_ALLOW;
+    }
+    return TRUE;
+}
+
+static gboolean
+load_secrets_and_parts(VmmSpec *spec, const SpecSrc *src, GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(src->path);
+    g_autofree char *s = NULL;
+
+    if ((s = spec_raw(src, "secrets", "file"))) {
+        g_free(spec->secrets_file);
+        spec->secrets_file = g_path_is_absolute(s) ? g_strdup(s) : g_build_filename(dir, s, NULL);
+        if (!*s || !g_file_test(spec->secrets_file, G_FILE_TEST_EXISTS))
+            return spec_error(src, "secrets", "file", error,
+                              "secrets file '%s' not found (paths are relative to the spec's "
+                              "directory)",
+                              spec->secrets_file);
+        g_clear_pointer(&s, g_free);
+    }
+    if ((s = spec_raw(src, "secrets", "deny"))) {
+        g_auto(GStrv) deny = split_list(s);
+        for (char **d = deny; *d; d++)
+            if (!vmm_secrets_deny_valid(*d, error))
+                return spec_fail(src, "secrets", "deny", error);
+        g_strfreev(spec->deny);
+        spec->deny = g_steal_pointer(&deny);
+        g_clear_pointer(&s, g_free);
+    }
+    if ((s = spec_raw(src, "cloud-init", "parts"))) {
+        g_auto(GStrv) parts = split_list(s);
+        if (g_strv_length(parts) > VMM_SPEC_PARTS_MAX)
+            return spec_error(src, "cloud-init", "parts", error, "more than %d parts",
+                              VMM_SPEC_PARTS_MAX);
+        for (char **p = parts; *p; p++) {
+            g_autofree char *file =
+                g_path_is_absolute(*p) ? g_strdup(*p) : g_build_filename(dir, *p, NULL);
+            VmmCloudPart *part = vmm_cloud_part_load(file, error);
+            if (!part)
+                return spec_fail(src, "cloud-init", "parts", error);
+            g_ptr_array_add(spec->parts, part);
+        }
+    }
+    return TRUE;
+}
+
+gboolean
+vmm_spec_load_file(VmmSpec *spec, const char *path, GError **error)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) local = NULL;
+    g_autofree char *text = NULL;
+    gsize len = 0;
+    SpecSrc src = {.path = path, .kf = kf};
+    struct stat st;
+
+    if (stat(path, &st) != 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "spec '%s': %s", path, g_strerror(errno));
+        return FALSE;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > 1024 * 1024) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "spec '%s' is not a regular file of at most 1 MiB", path);
+        return FALSE;
+    }
+    if (!g_file_get_contents(path, &text, &len, &local)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "spec '%s': %s", path, local->message);
+        return FALSE;
+    }
+    if (memchr(text, '\0', len) || !g_utf8_validate(text, (gssize)len, NULL)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "%s: is not UTF-8 text", path);
+        return FALSE;
+    }
+    src.text = text;
+    if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, &local)) {
+        g_autofree char *msg = g_strdelimit(g_strdup(local->message), "\r\n", ' ');
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "%s:%u: %s", path, bad_line(text), msg);
+        return FALSE;
+    }
+    if (!check_keys(&src, error))
+        return FALSE;
+    {
+        g_auto(GStrv) keys = g_key_file_get_keys(kf, "env", NULL, NULL);
+        for (char **k = keys; k && *k; k++) {
+            g_autofree char *v = g_key_file_get_string(kf, "env", *k, NULL);
+            g_autofree char *kv = g_strdup_printf("%s=%s", *k, v ? v : "");
+            if (!vmm_spec_add_kv(spec->env, kv, "env", error))
+                return spec_fail(&src, "env", *k, error);
+        }
+    }
+    return load_sandbox(spec, &src, error) && load_network(spec, &src, error) &&
+           load_secrets_and_parts(spec, &src, error);
 }
 
 gboolean
@@ -348,6 +871,12 @@ cmp_strp(gconstpointer a, gconstpointer b)
 char *
 vmm_spec_hash(const VmmSpec *spec)
 {
+    return vmm_spec_hash_full(spec, NULL);
+}
+
+char *
+vmm_spec_hash_full(const VmmSpec *spec, const char *const *secret_names)
+{
     g_autoptr(GString) s = g_string_new(NULL);
     g_autoptr(GPtrArray) labels = g_ptr_array_copy(spec->labels, copy_str, NULL);
     g_autoptr(GPtrArray) env = g_ptr_array_copy(spec->env, copy_str, NULL);
@@ -356,14 +885,28 @@ vmm_spec_hash(const VmmSpec *spec)
     g_ptr_array_set_free_func(env, g_free);
     g_ptr_array_sort(labels, cmp_strp);
     g_ptr_array_sort(env, cmp_strp);
-    g_string_append_printf(s, "image=%s\ncpus=%u\nmemory=%u\ndisk=%u\nnetwork=%s\nttl=%" G_GINT64_FORMAT "\n",
-                           spec->image, spec->cpus, spec->memory_mib, spec->disk_gib,
-                           vmm_net_mode_to_string(spec->net_mode), spec->ttl_s);
+    g_string_append_printf(
+        s, "image=%s\ncpus=%u\nmemory=%u\ndisk=%u\nnetwork=%s\nttl=%" G_GINT64_FORMAT "\n",
+        spec->image, spec->cpus, spec->memory_mib, spec->disk_gib,
+        vmm_net_mode_to_string(spec->net_mode), spec->ttl_s);
     for (guint i = 0; i < labels->len; i++)
         g_string_append_printf(s, "label=%s\n", (char *)g_ptr_array_index(labels, i));
     for (guint i = 0; i < env->len; i++)
         g_string_append_printf(s, "env=%s\n", (char *)g_ptr_array_index(env, i));
     for (char **a = spec->allow; a && *a; a++)
         g_string_append_printf(s, "allow=%s\n", *a);
+    /* Lines added later only appear when used: older specs keep their hash. */
+    if (spec->image_digest)
+        g_string_append_printf(s, "image_digest=%s\n", spec->image_digest);
+    for (guint i = 0; spec->parts && i < spec->parts->len; i++)
+        g_string_append_printf(s, "cloud_init_part=%s\n",
+                               ((VmmCloudPart *)g_ptr_array_index(spec->parts, i))->sha256);
+    {
+        g_auto(GStrv) names = g_strdupv((char **)secret_names);
+        if (names)
+            qsort(names, g_strv_length(names), sizeof(char *), cmp_strp);
+        for (char **n = names; n && *n; n++)
+            g_string_append_printf(s, "secret=%s\n", *n);
+    }
     return g_compute_checksum_for_string(G_CHECKSUM_SHA256, s->str, s->len);
 }

@@ -176,6 +176,12 @@ test_owner(Fixture *fx, gconstpointer data)
     }
     g_assert_cmpint(chown(path, 65534, 65534), ==, 0);
     expect_refused(path, "owned by uid 65534");
+    {
+        g_autoptr(GError) err = NULL;
+        g_autofree char *fix = g_strdup_printf("(chown %u %s)", (unsigned)geteuid(), path);
+        g_assert_null(vmm_secrets_load(path, &err));
+        g_assert_nonnull(strstr(err->message, fix));
+    }
 }
 
 static void
@@ -320,6 +326,110 @@ test_free(void)
     vmm_secrets_free(s);
 }
 
+/* ---- issue 6: deny list ---- */
+
+/* Values shaped like real credentials (assembled so that no scanner flags this file). */
+static char *
+fake(const char *prefix, char c, guint n)
+{
+    g_autofree char *tail = g_strnfill(n, c);
+    return g_strconcat(prefix, tail, NULL);
+}
+
+static void
+test_deny_defaults(Fixture *fx, gconstpointer data)
+{
+    struct {
+        const char *key;
+        char *value;
+    } real[] = {
+        {"AWS_ACCESS_KEY_ID", fake("AKIA", 'Q', 16)},
+        {"AWS_SESSION", fake("ASIA", '7', 16)},
+        {"GH_TOKEN", fake("ghp_", 'a', 36)},
+        {"GH_PAT", fake("github_pat_", 'b', 30)},
+        {"SLACK", fake("xoxb-", '1', 20)},
+        {"OPENAI_API_KEY", fake("sk-", 'c', 40)},
+        {"PROJECT_KEY", fake("sk-proj-", 'd', 40)},
+        {"GOOGLE", fake("AIza", 'e', 35)},
+        {"GITLAB", fake("glpat-", 'f', 20)},
+        {"PEM", g_strdup("-----BEGIN OPENSSH PRIVATE KEY-----")},
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(real); i++) {
+        g_autofree char *content =
+            g_strdup_printf("# test\nOK=fine-value\n%s=%s\n", real[i].key, real[i].value);
+        g_autofree char *path = write_file(fx, "deny.env", content, 0600);
+        g_autoptr(VmmSecrets) s = vmm_secrets_load(path, NULL);
+        g_autoptr(GError) err = NULL;
+        g_autofree char *want =
+            g_strdup_printf("%s:3: secret '%s' looks like a real credential", path, real[i].key);
+        const char *none[] = {NULL};
+
+        g_assert_nonnull(s);
+        g_assert_false(vmm_secrets_check_deny(s, NULL, &err));
+        g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
+        if (!g_str_has_prefix(err->message, want))
+            g_error("'%s' does not start with '%s'", err->message, want);
+        g_assert_null(strstr(err->message, real[i].value));
+        /* `deny=` (empty) disables the defaults */
+        g_assert_true(vmm_secrets_check_deny(s, none, NULL));
+        g_remove(path);
+        g_free(real[i].value);
+    }
+}
+
+static void
+test_deny_custom(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *path = write_file(fx, "c.env", "A=test-" CANARY "\nB=prod-" CANARY "\n", 0600);
+    g_autoptr(VmmSecrets) s = vmm_secrets_load(path, NULL);
+    g_autoptr(GError) err = NULL;
+    const char *custom[] = {"^prod-", NULL};
+    const char *bad[] = {"(", NULL};
+    g_autofree char *short_sk = fake("sk-", 'x', 10);
+
+    /* test-looking values pass the defaults */
+    g_assert_true(vmm_secrets_check_deny(s, NULL, NULL));
+    g_assert_false(vmm_secrets_check_deny(s, custom, &err));
+    g_assert_nonnull(strstr(err->message, ":2: secret 'B' looks like"));
+    g_assert_null(strstr(err->message, CANARY));
+    g_clear_error(&err);
+    g_assert_false(vmm_secrets_check_deny(s, bad, &err));
+    g_assert_nonnull(strstr(err->message, "not a valid regular expression"));
+    g_assert_true(vmm_secrets_deny_valid("AKIA[0-9A-Z]{16}", NULL));
+    g_assert_false(vmm_secrets_deny_valid("[", NULL));
+    /* every default compiles */
+    for (const char *const *d = vmm_secrets_default_deny(); *d; d++)
+        g_assert_true(vmm_secrets_deny_valid(*d, NULL));
+    /* short look-alikes and code-added secrets (no file:line) */
+    {
+        g_autoptr(VmmSecrets) t = vmm_secrets_new();
+        g_autofree char *ak = fake("AKIA", 'Z', 16);
+        g_assert_true(vmm_secrets_add(t, "SHORT", short_sk, NULL));
+        g_assert_true(vmm_secrets_check_deny(t, NULL, NULL));
+        g_assert_true(vmm_secrets_add(t, "K", ak, NULL));
+        g_clear_error(&err);
+        g_assert_false(vmm_secrets_check_deny(t, NULL, &err));
+        g_assert_true(g_str_has_prefix(err->message, "secret 'K' looks like"));
+    }
+    g_assert_true(vmm_secrets_check_deny(NULL, NULL, NULL));
+}
+
+static void
+test_check_absent(void)
+{
+    g_autoptr(VmmSecrets) s = vmm_secrets_new();
+    g_autoptr(GError) err = NULL;
+
+    g_assert_true(vmm_secrets_add(s, "TINY", "abc", NULL)); /* < 4 bytes: not searched */
+    g_assert_true(vmm_secrets_add(s, "TOKEN", CANARY, NULL));
+    g_assert_true(vmm_secrets_check_absent(s, "abc abc\nnothing here\n", "p.yaml", NULL));
+    g_assert_false(vmm_secrets_check_absent(s, "one\ntwo\nx" CANARY "y\n", "p.yaml", &err));
+    g_assert_cmpstr(err->message, ==,
+                    "p.yaml:3: holds the value of secret 'TOKEN' (secrets reach the guest only in "
+                    "/run/airlock/secrets.env: read them there)");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -336,10 +446,13 @@ main(int argc, char **argv)
     ADD_FX("/secrets/refuse/long-key", test_long_key);
     ADD_FX("/secrets/refuse/duplicate", test_duplicate);
     ADD_FX("/secrets/refuse/nul", test_nul);
+    ADD_FX("/secrets/deny/defaults", test_deny_defaults);
+    ADD_FX("/secrets/deny/custom", test_deny_custom);
 #undef ADD_FX
     g_test_add_func("/secrets/add", test_add);
     g_test_add_func("/secrets/valid-key", test_valid_key);
     g_test_add_func("/secrets/redact", test_redact);
     g_test_add_func("/secrets/free", test_free);
+    g_test_add_func("/secrets/check-absent", test_check_absent);
     return g_test_run();
 }

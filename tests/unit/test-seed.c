@@ -552,6 +552,146 @@ test_iso_files(IsoFixture *fx, gconstpointer data)
     }
 }
 
+/* ---- issue 6: extra cloud-init parts, secrets never from the environment ---- */
+
+static GPtrArray *
+golden_parts(void)
+{
+    GPtrArray *parts = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_cloud_part_free);
+    const char *texts[] = {"#cloud-config\npackages: [jq]\n",
+                           "#cloud-config\nruncmd:\n  - [sh, -c, 'echo part-2']\n"};
+
+    for (guint i = 0; i < G_N_ELEMENTS(texts); i++) {
+        VmmCloudPart *p = g_new0(VmmCloudPart, 1);
+        p->path = g_strdup_printf("part-%u.yaml", i + 1);
+        p->text = g_strdup(texts[i]);
+        p->sha256 = g_compute_checksum_for_string(G_CHECKSUM_SHA256, p->text, -1);
+        g_ptr_array_add(parts, p);
+    }
+    return parts;
+}
+
+/* The body of MIME part @n (1-based) of @mp, base64-decoded. */
+static char *
+mime_part(const char *mp, guint n, char **headers)
+{
+    g_auto(GStrv) pieces = g_strsplit(mp, "--==airlock-cloud-config==", -1);
+    const char *blank;
+    gsize len = 0;
+    guchar *raw;
+
+    g_assert_cmpuint(g_strv_length(pieces), >, n);
+    blank = strstr(pieces[n], "\n\n");
+    g_assert_nonnull(blank);
+    if (headers)
+        *headers = g_strndup(pieces[n], (gsize)(blank - pieces[n]));
+    {
+        g_autofree char *body = g_strstrip(g_strdup(blank + 2));
+        char *out;
+        raw = g_base64_decode(body, &len);
+        out = g_malloc(len + 1);
+        memcpy(out, raw, len);
+        out[len] = '\0';
+        g_free(raw);
+        return out;
+    }
+}
+
+static void
+test_user_data_parts(void)
+{
+    g_autoptr(VmmSecrets) secrets = golden_secrets();
+    g_autoptr(GPtrArray) parts = golden_parts();
+    VmmSeedConfig cfg = golden_config(secrets);
+    g_autofree char *plain = vmm_seed_user_data(&cfg);
+    g_autofree char *mp = NULL, *own = NULL, *p1 = NULL, *p2 = NULL, *h0 = NULL, *h1 = NULL;
+    g_autofree char *h2 = NULL;
+    g_auto(GStrv) pieces = NULL;
+
+    cfg.parts = parts;
+    mp = vmm_seed_user_data(&cfg);
+    check_golden("user-data-parts", mp);
+    g_assert_true(g_str_has_prefix(mp, "Content-Type: multipart/mixed; boundary="));
+    g_assert_null(strstr(mp, SECRET_VALUE));
+    pieces = g_strsplit(mp, "--==airlock-cloud-config==", -1);
+    g_assert_cmpuint(g_strv_length(pieces), ==, 5); /* preamble, 3 parts, "--" epilogue */
+    own = mime_part(mp, 1, &h0);
+    g_assert_cmpstr(own, ==, plain); /* airlock's own document first, unchanged */
+    g_assert_null(strstr(h0, "Merge-Type"));
+    p1 = mime_part(mp, 2, &h1);
+    p2 = mime_part(mp, 3, &h2);
+    g_assert_cmpstr(p1, ==, ((VmmCloudPart *)g_ptr_array_index(parts, 0))->text);
+    g_assert_cmpstr(p2, ==, ((VmmCloudPart *)g_ptr_array_index(parts, 1))->text);
+    g_assert_nonnull(strstr(h1, "Content-Type: text/cloud-config"));
+    g_assert_true(g_str_has_suffix(h2, "\nMerge-Type: " VMM_SEED_MERGE_TYPE));
+    /* the user's file names never reach a header */
+    g_assert_null(strstr(mp, "part-1.yaml"));
+}
+
+static void
+test_parts_refused(void)
+{
+    g_autoptr(VmmSecrets) secrets = golden_secrets();
+    g_autoptr(GPtrArray) parts = golden_parts();
+    VmmSeedConfig cfg = golden_config(secrets);
+    VmmCloudPart *p = g_ptr_array_index(parts, 1);
+    g_autoptr(GError) err = NULL;
+    GBytes *iso;
+
+    cfg.parts = parts;
+    g_free(p->text);
+    p->text = g_strdup("#cloud-config\nbootcmd:\n  - echo " SECRET_VALUE "\n");
+    iso = vmm_seed_build(&cfg, &err);
+    g_assert_null(iso);
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, "part-2.yaml:3: holds the value of secret 'API_TOKEN'"));
+    g_assert_null(strstr(err->message, SECRET_VALUE));
+    g_assert_null(vmm_seed_user_data(&cfg));
+    g_clear_error(&err);
+    g_free(p->text);
+    p->text = g_strdup("#cloud-config\nwrite_files:\n  - path: /run/airlock/secrets.env\n");
+    g_assert_null(vmm_seed_build(&cfg, &err));
+    g_assert_nonnull(strstr(err->message, "is reserved"));
+}
+
+/*
+ * Secrets come only from the secrets file: a credential exported in airlock's own
+ * environment never reaches the seed (no code path reads secrets from the environment).
+ */
+static void
+test_env_not_read(void)
+{
+    const char *canary = "env-canary-5b1f0e9a7c";
+    g_autoptr(VmmSecrets) secrets = golden_secrets();
+    g_autoptr(GPtrArray) parts = golden_parts();
+    VmmSeedConfig cfg = golden_config(secrets);
+    g_autofree char *b64 = g_base64_encode((const guchar *)canary, strlen(canary));
+    const char *names[] = {"API_KEY", "API_TOKEN", "AIRLOCK_SECRET_API_KEY", "OPENAI_API_KEY"};
+
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+        g_setenv(names[i], canary, TRUE);
+    for (int with = 0; with < 2; with++) {
+        g_autofree char *ud = NULL;
+        GBytes *iso;
+        gsize size = 0;
+        const char *data;
+
+        cfg.secrets = with ? secrets : NULL;
+        cfg.parts = with ? parts : NULL;
+        ud = vmm_seed_user_data(&cfg);
+        g_assert_null(strstr(ud, canary));
+        g_assert_null(strstr(ud, "API_KEY"));
+        iso = vmm_seed_build(&cfg, NULL);
+        g_assert_nonnull(iso);
+        data = g_bytes_get_data(iso, &size);
+        g_assert_false(bytes_contain(data, size, canary));
+        g_assert_false(bytes_contain(data, size, b64));
+        vmm_seed_bytes_wipe_free(iso);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+        g_unsetenv(names[i]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -567,6 +707,9 @@ main(int argc, char **argv)
     g_test_add_func("/seed/user-data/secrets-only-base64", test_user_data_secrets);
     g_test_add_func("/seed/user-data/empty", test_user_data_empty);
     g_test_add_func("/seed/user-data/shell-roundtrip", test_shell_roundtrip);
+    g_test_add_func("/seed/user-data/parts", test_user_data_parts);
+    g_test_add_func("/seed/user-data/parts-refused", test_parts_refused);
+    g_test_add_func("/seed/secrets-never-from-env", test_env_not_read);
     g_test_add_func("/seed/invalid", test_invalid);
     g_test_add_func("/seed/iso/bytes", test_iso_bytes);
 #define ADD_ISO(path, fn) g_test_add(path, IsoFixture, NULL, iso_setup, fn, iso_teardown)

@@ -83,3 +83,4 @@ int vmm_cmd_exec(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_cp(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv);   /* issue 8 */
 int vmm_cmd_batch_check(VmmCli *cli, int argc, char **argv); /* issue 8 */
+int vmm_cmd_spec_check(VmmCli *cli, int argc, char **argv);  /* issue 6 */

@@ -37,6 +37,7 @@ static const VmmCliCommand commands[] = {
     {NULL, "doctor", vmm_cmd_doctor, "check that this host can run sandboxes"},
     {"image", "list", vmm_cmd_image_list, "list base images"},
     {"image", "verify", vmm_cmd_image_verify, "check an image against its manifest"},
+    {"spec", "check", vmm_cmd_spec_check, "validate a sandbox spec file without creating anything"},
 };
 
 static void

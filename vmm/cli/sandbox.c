@@ -107,7 +107,8 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     gboolean quiet = FALSE, as_json = FALSE, no_snapshot = FALSE;
     GOptionEntry entries[] = {
         {"file", 'f', 0, G_OPTION_ARG_FILENAME, &spec_file, "Sandbox spec file", "SPEC"},
-        {"image", 0, 0, G_OPTION_ARG_STRING, &image, "Base image (default debian-12)", "NAME"},
+        {"image", 0, 0, G_OPTION_ARG_STRING, &image,
+         "Base image, optionally pinned: NAME@sha256:HEX (default debian-12)", "NAME"},
         {"cpus", 0, 0, G_OPTION_ARG_INT, &cpus, "Virtual CPUs (default 1)", "N"},
         {"memory", 0, 0, G_OPTION_ARG_INT, &memory, "Memory in MiB (default 512)", "MiB"},
         {"disk-size", 0, 0, G_OPTION_ARG_INT, &disk, "Disk size in GiB (default: the image's)",
@@ -136,6 +137,7 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     g_autoptr(GError) err = NULL;
     g_autoptr(VmmSpec) spec = vmm_spec_new();
     g_autoptr(VmmSecrets) secrets = NULL;
+    g_auto(GStrv) secret_names = NULL;
     g_autofree char *reason = NULL;
     VmmCreateTimings timings = {0};
     Progress progress = {0};
@@ -155,10 +157,8 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     /* Spec file first, then every flag given overrides it. */
     if (spec_file && !vmm_spec_load_file(spec, spec_file, &err))
         return vmm_cli_fail(err);
-    if (image) {
-        g_free(spec->image);
-        spec->image = g_strdup(image);
-    }
+    if (image && !vmm_spec_set_image(spec, image, &err)) /* NAME or NAME@sha256:HEX */
+        return vmm_cli_fail(err);
     if (cpus >= 0)
         spec->cpus = cpus;
     if (memory >= 0)
@@ -206,13 +206,14 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
         progress.thread = g_thread_new("progress", progress_thread, &progress);
     }
 
+    secret_names = secrets ? vmm_secrets_names(secrets) : NULL; /* issue 6: in the hash */
     rc = vmm_sandbox_create(&vctx, name, spec, secrets, timeout,
                             no_snapshot ? VMM_CREATE_NO_SNAPSHOT : 0, &timings, &err);
     g_clear_pointer(&secrets, vmm_secrets_free); /* wiped as soon as the seed is gone */
     progress_stop(&progress);
     {
         g_autoptr(JsonObject) ev = json_object_new();
-        g_autofree char *hash = vmm_spec_hash(spec);
+        g_autofree char *hash = vmm_spec_hash_full(spec, (const char *const *)secret_names);
         json_object_set_string_member(ev, "spec_hash", hash);
         json_object_set_string_member(ev, "image", spec->image);
         json_object_set_string_member(ev, "accel", vmm_accel_to_string(vctx.accel));
