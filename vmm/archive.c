@@ -54,28 +54,6 @@ valid_id(const char *id)
     return TRUE;
 }
 
-static char *
-sha256_file(const char *path, guint64 *size, GError **error)
-{
-    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-    g_autofree guchar *buf = g_malloc(1 << 20);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n;
-
-    *size = 0;
-    if (fd < 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot read %s: %s", path,
-                    g_strerror(errno));
-        return NULL;
-    }
-    while ((n = read(fd, buf, 1 << 20)) > 0) {
-        g_checksum_update(sum, buf, n);
-        *size += n;
-    }
-    close(fd);
-    return g_strdup(g_checksum_get_string(sum));
-}
-
 static gboolean
 copy_file(const char *src, const char *dst, GError **error)
 {
@@ -201,7 +179,7 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
             const char *f = g_ptr_array_index(names, i);
             g_autofree char *p = g_build_filename(tmp, f, NULL);
             guint64 size;
-            g_autofree char *sum = sha256_file(p, &size, error);
+            g_autofree char *sum = vmm_image_sha256_file(p, &size, error);
             if (!sum)
                 goto fail;
             chmod(p, 0400);

@@ -162,12 +162,13 @@ vmm_image_list(const char *state_dir, GError **error)
     return g_steal_pointer(&out);
 }
 
-static char *
-sha256_file(const char *path, GError **error)
+char *
+vmm_image_sha256_file(const char *path, guint64 *size, GError **error)
 {
     g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
     g_autofree guchar *buf = g_malloc(1 << 20);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    guint64 total = 0;
     ssize_t n;
 
     if (fd < 0) {
@@ -175,14 +176,18 @@ sha256_file(const char *path, GError **error)
                     g_strerror(errno));
         return NULL;
     }
-    while ((n = read(fd, buf, 1 << 20)) > 0)
+    while ((n = read(fd, buf, 1 << 20)) > 0) {
         g_checksum_update(sum, buf, n);
+        total += n;
+    }
     close(fd);
     if (n < 0) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_IMAGE, "cannot read %s: %s", path,
                     g_strerror(errno));
         return NULL;
     }
+    if (size)
+        *size = total;
     return g_strdup(g_checksum_get_string(sum));
 }
 
@@ -225,7 +230,7 @@ vmm_image_verify(VmmImage *image, gboolean use_cache, GError **error)
         g_string_append(keys, line);
         if (cached && strstr(cached, line))
             continue;
-        actual = sha256_file(f->path, error);
+        actual = vmm_image_sha256_file(f->path, NULL, error);
         if (!actual)
             return FALSE;
         if (g_strcmp0(actual, f->sha256) != 0) {

@@ -38,6 +38,9 @@ GPtrArray *vmm_image_list(const char *state_dir, GError **error);
  */
 gboolean vmm_image_verify(VmmImage *image, gboolean use_cache, GError **error);
 
+/* sha256 (hex) of the file at @path; *@size (may be NULL) gets its size. Caller frees. */
+char *vmm_image_sha256_file(const char *path, guint64 *size, GError **error);
+
 /* Path of @file ("disk.qcow2", "vmlinuz", "initrd.img") in the image. Caller frees. */
 char *vmm_image_file(VmmImage *image, const char *file);
 
