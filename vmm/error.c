@@ -65,6 +65,14 @@ vmm_error_libvirt(GError **error, VmmErrorCode code, const char *fmt, ...)
         default:
             break;
         }
+        if (err->domain == VIR_FROM_RPC || code == VMM_ERROR_CONNECT) {
+            /* The daemon went away mid-operation: say so, and what still holds. */
+            g_set_error(error, VMM_ERROR, VMM_ERROR_CONNECT,
+                        "%s: lost the connection to libvirtd (%s); sandboxes keep running, "
+                        "restart it with scripts/start-libvirt",
+                        prefix, err->message ? err->message : "no message");
+            return FALSE;
+        }
         g_set_error(error, VMM_ERROR, code, "%s: %s", prefix,
                     err->message ? err->message : "unknown libvirt error");
     } else {

@@ -50,6 +50,40 @@ ok "gc leaves a crashed but whole sandbox alone" -- virsh dominfo "airlock-$NAME
 "$AIRLOCK" reset "$NAME"; is "reset brings it back" "$?" 0
 is "running after reset" "$("$AIRLOCK" exec "$NAME" -- echo alive)" alive
 ok "reset went back to clean" -- bash -c "! $(printf '%q' "$AIRLOCK") exec $NAME -- test -e /root/after-clean"
+# Monitoring: stats, logs, and libvirt's live events.
+ok "stats --json has the sandbox's CPU time" -- bash -c "$(printf '%q' "$AIRLOCK") stats $NAME --json | grep -q '\"cpu_ns\"'"
+ok "logs --events has the ready record" -- bash -c "$(printf '%q' "$AIRLOCK") logs $NAME --events | grep -q '\"event\":\"ready\"'"
+ok "logs --console has the boot" -- bash -c "test -n \"\$($(printf '%q' "$AIRLOCK") logs $NAME --console)\""
+FOLLOW=$(mktemp /tmp/airlock-follow-XXXXXX)
+"$AIRLOCK" events "$NAME" --follow --json > "$FOLLOW" 2>&1 &
+fpid=$!
+sleep 2
+"$AIRLOCK" reset "$NAME" >/dev/null
+sleep 2
+kill -INT "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null
+ok "events --follow shows libvirt's live lifecycle events" -- grep -q '"source":"libvirt".*"lifecycle"' "$FOLLOW"
+rm -f "$FOLLOW"
+
+# libvirtd restarted during a long exec: airlock fails with one clear line (or
+# finishes), and the sandbox keeps running.
+EXECERR=$(mktemp /tmp/airlock-exec-XXXXXX)
+"$AIRLOCK" exec "$NAME" -- sleep 8 2> "$EXECERR" &
+epid=$!
+sleep 2
+if [ -d /run/systemd/system ]; then
+    systemctl restart libvirtd
+else
+    pkill -x libvirtd; for i in $(seq 50); do pgrep -x libvirtd >/dev/null || break; sleep 0.1; done
+    "$HERE/../../scripts/start-libvirt" >/dev/null
+fi
+wait "$epid"; rc=$?
+echo "# exec across a libvirtd restart: exit $rc: $(head -1 "$EXECERR")"
+ok "exec across a libvirtd restart finishes or fails with one clear line" -- \
+    bash -c "[ $rc = 0 ] || { [ $rc = 4 ] && [ \$(wc -l < $EXECERR) = 1 ] && grep -q 'lost the connection to libvirtd' $EXECERR; }"
+rm -f "$EXECERR"
+ok "the sandbox kept running through the restart" -- bash -c "virsh domstate airlock-$NAME | grep -q running"
+is "its agent answers after the restart" "$("$AIRLOCK" exec "$NAME" -- echo still-here)" still-here
+
 ok "audit chain intact" -- "$AIRLOCK" audit verify
 ok "sandbox audit chain intact" -- "$AIRLOCK" audit verify "$NAME"
 
