@@ -11,7 +11,7 @@ tests_unit_test_conn_LDADD = $(TEST_LDADD)
 
 tests_unit_test_xml_SOURCES = tests/unit/test-xml.c tests/unit/golden.h
 tests_unit_test_xml_LDADD = $(TEST_LDADD)
-tests_unit_test_lifecycle_SOURCES = tests/unit/test-lifecycle.c
+tests_unit_test_lifecycle_SOURCES = tests/unit/test-lifecycle.c tests/unit/fake-image.h
 tests_unit_test_lifecycle_LDADD = $(TEST_LDADD)
 tests_unit_test_events_SOURCES = tests/unit/test-events.c
 tests_unit_test_events_LDADD = $(TEST_LDADD)

@@ -18,6 +18,8 @@
 
 #include "unit/golden.h"
 
+#include "unit/fake-image.h"
+
 /* Checks @rules with `nft -c` (dry run in the kernel) when this is root and nft exists. */
 static void
 nft_validate(const char *rules)
@@ -290,43 +292,6 @@ test_counters(void)
     g_assert_cmpuint(g_strv_length(none), ==, 0);
 }
 
-static char *
-sha256_of(const char *path)
-{
-    g_autofree char *data = NULL;
-    gsize len;
-
-    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
-    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)data, len);
-}
-
-/* A tiny image whose files match their manifest (as in test-lifecycle). */
-static void
-make_image(const char *state)
-{
-    g_autofree char *dir = g_build_filename(state, "images", "test-img", NULL);
-    g_autofree char *disk = g_build_filename(dir, "disk.qcow2", NULL);
-    g_autofree char *kernel = g_build_filename(dir, "vmlinuz", NULL);
-    g_autofree char *initrd = g_build_filename(dir, "initrd.img", NULL);
-    g_autofree char *manifest = g_build_filename(dir, "manifest.json", NULL);
-    g_autofree char *cmd = g_strdup_printf("qemu-img create -q -f qcow2 %s 64M", disk);
-    g_autofree char *hd = NULL, *hk = NULL, *hi = NULL, *json = NULL;
-
-    g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
-    g_assert_cmpint(system(cmd), ==, 0);
-    g_assert_true(g_file_set_contents(kernel, "kernel", -1, NULL));
-    g_assert_true(g_file_set_contents(initrd, "initrd", -1, NULL));
-    hd = sha256_of(disk);
-    hk = sha256_of(kernel);
-    hi = sha256_of(initrd);
-    json = g_strdup_printf("{\"name\":\"test-img\",\"created\":\"2026-11-26T00:00:00Z\","
-                           "\"recipe_sha256\":\"x\",\"kernel_cmdline\":\"console=ttyS0\","
-                           "\"files\":{\"disk.qcow2\":{\"sha256\":\"%s\"},"
-                           "\"vmlinuz\":{\"sha256\":\"%s\"},\"initrd.img\":{\"sha256\":\"%s\"}},"
-                           "\"packages\":[]}",
-                           hd, hk, hi);
-    g_assert_true(g_file_set_contents(manifest, json, -1, NULL));
-}
 
 /*
  * Allow mode through create/destroy on test:///default: the NIC gets the
