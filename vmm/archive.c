@@ -210,17 +210,9 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
         *id_out = g_steal_pointer(&id);
     return vmm_archive_prune_default(ctx->state_dir, error);
 
-fail: {
-    g_autofree char *cmd_dir = g_strdup(tmp);
-    g_autoptr(GDir) d = g_dir_open(cmd_dir, 0, NULL);
-    const char *ent;
-    while (d && (ent = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(cmd_dir, ent, NULL);
-        unlink(p);
-    }
-    rmdir(cmd_dir);
+fail:
+    vmm_sandbox_remove_tree(tmp, NULL);
     return FALSE;
-}
 }
 
 static VmmArchiveInfo *
@@ -303,8 +295,6 @@ vmm_archive_remove(const char *state_dir, const char *id, GError **error)
 {
     g_autofree char *root = archive_root(state_dir);
     g_autofree char *dir = NULL;
-    g_autoptr(GDir) d = NULL;
-    const char *ent;
 
     if (!valid_id(id)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
@@ -312,22 +302,12 @@ vmm_archive_remove(const char *state_dir, const char *id, GError **error)
         return FALSE;
     }
     dir = g_build_filename(root, id, NULL);
-    d = g_dir_open(dir, 0, NULL);
-    if (!d) {
+    if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
                     "archive '%s' not found (airlock archive list shows what exists)", id);
         return FALSE;
     }
-    while ((ent = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(dir, ent, NULL);
-        unlink(p);
-    }
-    if (rmdir(dir) != 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot remove %s: %s", dir,
-                    g_strerror(errno));
-        return FALSE;
-    }
-    return TRUE;
+    return vmm_sandbox_remove_tree(dir, error);
 }
 
 gboolean

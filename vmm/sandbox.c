@@ -190,10 +190,9 @@ vmm_sandbox_lock(const char *state_dir, const char *name, GError **error)
 
 /* ---- files ---- */
 
-static gboolean
-rm_rf(const char *path, GError **error)
+gboolean
+vmm_sandbox_remove_tree(const char *path, GError **error)
 {
-    g_autoptr(GFile) file = NULL;
     g_autoptr(GDir) dir = NULL;
     const char *ent;
 
@@ -205,7 +204,7 @@ rm_rf(const char *path, GError **error)
             return FALSE;
         while ((ent = g_dir_read_name(dir))) {
             g_autofree char *child = g_build_filename(path, ent, NULL);
-            if (!rm_rf(child, error))
+            if (!vmm_sandbox_remove_tree(child, error))
                 return FALSE;
         }
         if (rmdir(path) != 0) {
@@ -344,7 +343,7 @@ destroy_locked(VmmContext *ctx, const char *name, gboolean *found, GError **erro
         return FALSE;
     if (!vmm_network_remove(ctx->conn, name, &had_net, error))
         return FALSE;
-    if (!rm_rf(dir, error))
+    if (!vmm_sandbox_remove_tree(dir, error))
         return FALSE;
     *found = had_dom || had_net || had_dir;
     return TRUE;

@@ -91,6 +91,12 @@ GPtrArray *vmm_sandbox_list(virConnectPtr conn, const char *state_dir, GError **
  */
 gboolean vmm_sandbox_mkdir_private(virConnectPtr conn, const char *dir, GError **error);
 
+/*
+ * Removes @path and, for a directory, everything below it (symlinks are
+ * removed, never followed). Missing is success.
+ */
+gboolean vmm_sandbox_remove_tree(const char *path, GError **error);
+
 /* The sandbox's console log path. Caller frees. */
 char *vmm_sandbox_console_path(const char *state_dir, const char *name);
 

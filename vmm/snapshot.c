@@ -187,19 +187,6 @@ read_info(const char *state_dir, const char *name, const char *tag)
 static void sweep_layers(const char *state_dir, const char *name);
 static gboolean fixup_guest(virDomainPtr dom, GError **error);
 
-static gboolean
-rm_dir_files(const char *dir)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    const char *ent;
-
-    while (d && (ent = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(dir, ent, NULL);
-        unlink(p);
-    }
-    return rmdir(dir) == 0;
-}
-
 gboolean
 vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean drop_caches,
                   GError **error)
@@ -256,7 +243,7 @@ vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean d
         return FALSE;
     if (virDomainSaveFlags(dom, memory, NULL, VIR_DOMAIN_SAVE_RUNNING) < 0) {
         vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot save the state of '%s'", name);
-        rm_dir_files(dir);
+        vmm_sandbox_remove_tree(dir, NULL);
         return FALSE;
     }
     /* The domain is stopped now: freeze its disk as this snapshot's layer. */
@@ -476,7 +463,7 @@ sweep_layers(const char *state_dir, const char *name)
             g_autofree char *kept = snap_path(state_dir, name, ent, "layer.json");
             g_autofree char *dir = snap_path(state_dir, name, ent, NULL);
             if (g_file_test(kept, G_FILE_TEST_EXISTS) && !layer_needed(state_dir, name, ent)) {
-                rm_dir_files(dir);
+                vmm_sandbox_remove_tree(dir, NULL);
                 removed = TRUE;
             }
         }
@@ -505,7 +492,7 @@ vmm_snapshot_delete(VmmContext *ctx, const char *name, const char *tag, GError *
     unlink(xml);
     /* Keep info.json (renamed) while the disk layer is still needed, for its parent link. */
     if (!layer_needed(ctx->state_dir, name, tag)) {
-        rm_dir_files(dir);
+        vmm_sandbox_remove_tree(dir, NULL);
     } else {
         g_autofree char *info = snap_path(ctx->state_dir, name, tag, "info.json");
         g_autofree char *kept = snap_path(ctx->state_dir, name, tag, "layer.json");
