@@ -34,6 +34,7 @@
 #define KILL_WAIT_US (10 * G_USEC_PER_SEC)
 #define HELPER_TIMEOUT_MS 30000 /* rm, chmod, mv, stat, kill in the guest */
 #define WAIT_RETRY_US 250000
+#define CLOSE_POLL_US 500000  /* vmm_agent_wait polls every 5 ms this long */
 #define PUMP_CHUNKS 8           /* reads per stream per poll */
 #define MAX_DRAIN_ROUNDS 64     /* after exit: at most 64 * 8 MiB more per stream */
 
@@ -81,8 +82,8 @@ gboolean
 vmm_agent_wait(virDomainPtr dom, guint timeout_ms, GError **error)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-    /* Short first: right after a restore the agent reconnects within tens of ms. */
-    gint64 delay = 10000;
+    /* Right after a restore the agent reconnects within tens of ms: poll closely at first. */
+    gint64 start = g_get_monotonic_time(), delay = 5000;
 
     for (;;) {
         g_autoptr(GError) last = NULL;
@@ -103,7 +104,8 @@ vmm_agent_wait(virDomainPtr dom, guint timeout_ms, GError **error)
             return FALSE;
         }
         g_usleep(MIN(delay, deadline - now));
-        delay = MIN(delay * 2, WAIT_RETRY_US);
+        if (now - start > CLOSE_POLL_US)
+            delay = MIN(delay * 2, WAIT_RETRY_US);
     }
 }
 

@@ -123,6 +123,9 @@ vmm_domain_xml_build(const VmmDomainConfig *cfg, GError **error)
     prop(child(node, "target", NULL), "port", "0");
     node = prop(child(devices, "channel", NULL), "type", "unix");
     prop(prop(child(node, "target", NULL), "type", "virtio"), "name", "org.qemu.guest_agent.0");
+    /* airlock's own port: the clock and RNG fix after a reset (fixup.h). */
+    node = prop(child(devices, "channel", NULL), "type", "unix");
+    prop(prop(child(node, "target", NULL), "type", "virtio"), "name", VMM_FIXUP_CHANNEL);
     node = prop(child(devices, "rng", NULL), "model", "virtio");
     prop(child(node, "backend", "/dev/urandom"), "model", "random");
     prop(child(devices, "memballoon", NULL), "model", "none");

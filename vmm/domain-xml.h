@@ -7,6 +7,8 @@
 
 /* The seed disk's target; create detaches it by this name once ready. */
 #define VMM_SEED_TARGET "vdb"
+/* The virtio-serial port of airlock's in-guest helper (fixup.h). */
+#define VMM_FIXUP_CHANNEL "org.airlock.fixup.0"
 
 typedef struct {
     const char *name;        /* sandbox name (validated) */

@@ -28,6 +28,7 @@ libvmm_a_SOURCES += \
 	vmm/spec.c vmm/spec.h \
 	vmm/sandbox.c vmm/sandbox.h \
 	vmm/snapshot.c vmm/snapshot.h \
+	vmm/fixup.c vmm/fixup.h \
 	vmm/archive.c vmm/archive.h \
 	vmm/events.c vmm/events.h \
 	vmm/journal.c vmm/journal.h \

@@ -5,6 +5,7 @@
 #include "agent.h"
 #include "autoptr.h"
 #include "error.h"
+#include "fixup.h"
 #include "image.h"
 #include "names.h"
 #include "network.h"
@@ -19,22 +20,6 @@
 
 #define AGENT_AFTER_RESTORE_MS 30000
 #define DROP_CACHES_MS 60000
-/*
- * After a memory restore the guest's clock is stale and its CRNG would replay
- * the saved stream. One small perl program (perl-base is Essential in
- * Debian) fixes both from stdin: "SEC NSEC\n" then 64 random bytes from the
- * host. clock_settime is syscall 227 and RNDRESEEDCRNG is _IO('R', 0x07) on
- * x86_64. One exec instead of guest-set-time + an exec halves the agent
- * round trips, and running it once before the snapshot is taken leaves perl
- * in the saved page cache.
- */
-#define FIXUP_SCRIPT                                                                               \
-    "binmode STDIN; my $t = <STDIN>; my ($s, $ns) = split ' ', $t; local $/; my $d = <STDIN>;"    \
-    "syscall(227, 0, pack('q q', $s, $ns)) == 0 or die \"clock_settime: $!\\n\";"                 \
-    "open(my $f, '+<', '/dev/urandom') or die \"urandom: $!\\n\";"                               \
-    "syswrite($f, $d) == length($d) or die \"write: $!\\n\";"                                    \
-    "ioctl($f, 0x5207, 0) or die \"ioctl: $!\\n\";"
-
 void
 vmm_snapshot_info_free(VmmSnapshotInfo *info)
 {
@@ -185,7 +170,40 @@ read_info(const char *state_dir, const char *name, const char *tag)
 }
 
 static void sweep_layers(const char *state_dir, const char *name);
-static gboolean fixup_guest(virDomainPtr dom, GError **error);
+
+/*
+ * Restores @memory (with @xml) and leaves the guest running, its agent
+ * answering, its clock and RNG fixed. Restored paused first, so the
+ * helper's request is in before the guest runs (fixup.h). @t (may be NULL)
+ * gets the restore, agent and fixup times and the fix's path.
+ */
+static gboolean
+restore_and_fix(virConnectPtr conn, virDomainPtr dom, const char *memory, const char *xml,
+                VmmResetTimings *t, GError **error)
+{
+    g_autoptr(VmmFixup) fx = NULL;
+    gint64 a = g_get_monotonic_time(), b, c;
+    const char *via = NULL;
+
+    if (virDomainRestoreFlags(conn, memory, xml, VIR_DOMAIN_SAVE_PAUSED) < 0)
+        return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot restore %s", memory);
+    fx = vmm_fixup_send(dom);
+    if (virDomainResume(dom) < 0)
+        return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "restored, but cannot resume");
+    b = g_get_monotonic_time();
+    if (!vmm_agent_wait(dom, AGENT_AFTER_RESTORE_MS, error))
+        return FALSE;
+    c = g_get_monotonic_time();
+    if (!vmm_fixup_finish(dom, fx, &via, error))
+        return FALSE;
+    if (t) {
+        t->restore = (b - a) / 1e6;
+        t->agent = (c - b) / 1e6;
+        t->fixup = (g_get_monotonic_time() - c) / 1e6;
+        t->fixup_via = via;
+    }
+    return TRUE;
+}
 
 gboolean
 vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean drop_caches,
@@ -202,6 +220,7 @@ vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean d
     g_autofree char *parent = head_read(ctx->state_dir, name);
     g_autofree char *xml = NULL;
     g_autoptr(virDomain) dom = NULL;
+    g_autoptr(GError) err = NULL;
 
     if (!vmm_name_validate(tag, "snapshot tag", error))
         return FALSE;
@@ -235,8 +254,8 @@ vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean d
         else if (code != 0)
             g_debug("drop_caches/zeroing exited %d", code);
     }
-    /* Warm what every revert runs, so it is in the saved page cache. */
-    if (!fixup_guest(dom, error))
+    /* Every revert asks the helper for the clock and RNG fix: it must be in the saved state. */
+    if (!vmm_fixup_prepare(dom, error))
         return FALSE;
     if (!vmm_sandbox_mkdir_private(ctx->conn, snaps, error) ||
         !vmm_sandbox_mkdir_private(ctx->conn, dir, error))
@@ -258,49 +277,10 @@ vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean d
         !g_file_set_contents_full(xml_path, xml, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error) ||
         !write_info(info, tag, parent, error) || !head_write(ctx->state_dir, name, tag, error))
         return FALSE;
-    if (virDomainRestoreFlags(ctx->conn, memory, xml, VIR_DOMAIN_SAVE_RUNNING) < 0)
-        return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT,
-                                 "snapshot '%s' taken but '%s' did not resume (airlock reset %s "
-                                 "--to %s)",
-                                 tag, name, name, tag);
-    return TRUE;
-}
-
-/* After a memory restore: a right clock and a fresh random stream. */
-static gboolean
-fixup_guest(virDomainPtr dom, GError **error)
-{
-    const char *argv[] = {"perl", "-e", FIXUP_SCRIPT, NULL};
-    g_autoptr(GByteArray) in = g_byte_array_new();
-    g_autoptr(GBytes) input = NULL;
-    g_autofree char *err_text = NULL;
-    guchar seed[64];
-    gint64 now_us;
-    char head[64];
-    FILE *f;
-    int code = -1;
-
-    f = fopen("/dev/urandom", "re");
-    if (!f || fread(seed, 1, sizeof(seed), f) != sizeof(seed)) {
-        if (f)
-            fclose(f);
-        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot read the host's /dev/urandom");
-        return FALSE;
-    }
-    fclose(f);
-    now_us = g_get_real_time();
-    g_snprintf(head, sizeof(head), "%" G_GINT64_FORMAT " %" G_GINT64_FORMAT "\n",
-               now_us / G_USEC_PER_SEC, (now_us % G_USEC_PER_SEC) * 1000);
-    g_byte_array_append(in, (guchar *)head, strlen(head));
-    g_byte_array_append(in, seed, sizeof(seed));
-    memset(seed, 0, sizeof(seed));
-    input = g_byte_array_free_to_bytes(g_steal_pointer(&in));
-    if (!vmm_agent_run_input(dom, argv, input, 10000, &code, NULL, &err_text, error))
-        return FALSE;
-    if (code != 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
-                    "setting the guest clock and reseeding its RNG failed (exit %d: %s)", code,
-                    err_text ? g_strstrip(err_text) : "");
+    if (!restore_and_fix(ctx->conn, dom, memory, xml, NULL, &err)) {
+        g_set_error(error, VMM_ERROR, err->code,
+                    "snapshot '%s' taken but '%s' did not resume (airlock reset %s --to %s): %s",
+                    tag, name, name, tag, err->message);
         return FALSE;
     }
     return TRUE;
@@ -377,16 +357,8 @@ vmm_snapshot_revert(VmmContext *ctx, const char *name, const char *tag, VmmReset
         return FALSE;
     sweep_layers(ctx->state_dir, name);
     LAP(overlay);
-    if (virDomainRestoreFlags(ctx->conn, memory, xml, VIR_DOMAIN_SAVE_RUNNING) < 0)
-        return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot restore '%s' to '%s'", name,
-                                 tag);
-    LAP(restore);
-    if (!vmm_agent_wait(dom, AGENT_AFTER_RESTORE_MS, error))
+    if (!restore_and_fix(ctx->conn, dom, memory, xml, t, error))
         return FALSE;
-    LAP(agent);
-    if (!fixup_guest(dom, error))
-        return FALSE;
-    LAP(fixup);
     t->total = (g_get_monotonic_time() - start) / 1e6;
 #undef LAP
     return TRUE;

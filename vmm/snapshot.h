@@ -28,9 +28,10 @@ typedef struct {
 void vmm_snapshot_info_free(VmmSnapshotInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmSnapshotInfo, vmm_snapshot_info_free)
 
-/* Durations of one revert in seconds. */
+/* Durations of one revert in seconds, and how the clock and RNG were fixed (fixup.h). */
 typedef struct {
     gdouble stop, overlay, restore, agent, fixup, total;
+    const char *fixup_via; /* "helper" or "exec" (static) */
 } VmmResetTimings;
 
 /*

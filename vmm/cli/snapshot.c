@@ -78,6 +78,8 @@ vmm_cmd_reset(VmmCli *cli, int argc, char **argv)
             json_builder_add_double_value(b, rows[i].v);
         }
         json_builder_end_object(b);
+        json_builder_set_member_name(b, "fixup_via");
+        json_builder_add_string_value(b, t.fixup_via ? t.fixup_via : "");
         json_builder_end_object(b);
         vmm_cli_print_json(json_builder_get_root(b));
     } else if (cli->tty) {
