@@ -91,8 +91,12 @@ vmm_domain_xml_build(const VmmDomainConfig *cfg, GError **error)
     prop(prop(child(os, "type", "hvm"), "arch", "x86_64"), "machine", "q35");
     child(os, "kernel", cfg->kernel);
     child(os, "initrd", cfg->initrd);
-    if (cfg->cmdline)
-        child(os, "cmdline", cfg->cmdline);
+    if (cfg->cmdline) {
+        /* Free guest memory is zero at all times: a saved state holds only pages in use
+         * (qemu writes a zero page as a few bytes), so snapshots are small and restore fast. */
+        g_autofree char *cmdline = g_strdup_printf("%s %s", cfg->cmdline, VMM_KERNEL_ARGS);
+        child(os, "cmdline", cmdline);
+    }
 
     features = child(root, "features", NULL);
     child(features, "acpi", NULL);

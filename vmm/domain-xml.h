@@ -7,6 +7,8 @@
 
 /* The seed disk's target; create detaches it by this name once ready. */
 #define VMM_SEED_TARGET "vdb"
+/* Appended to the image's kernel command line (see domain-xml.c). */
+#define VMM_KERNEL_ARGS "init_on_free=1"
 /* The virtio-serial port of airlock's in-guest helper (fixup.h). */
 #define VMM_FIXUP_CHANNEL "org.airlock.fixup.0"
 
