@@ -388,6 +388,24 @@ file_write(virDomainPtr dom, gint64 handle, const guchar *data, gsize len, GErro
     return TRUE;
 }
 
+/* Writes @len bytes from memory to @path in the guest (created or truncated). */
+gboolean
+vmm_agent_write_file(virDomainPtr dom, const char *path, const void *data, gsize len,
+                     GError **error)
+{
+    gint64 handle;
+    gboolean ok = TRUE;
+
+    if (!file_open(dom, path, "w", &handle, error))
+        return FALSE;
+    for (gsize off = 0; ok && off < len; off += WRITE_CHUNK)
+        ok = file_write(dom, handle, (const guchar *)data + off, MIN(WRITE_CHUNK, len - off),
+                        error);
+    if (!file_close(dom, handle, ok ? error : NULL))
+        return FALSE;
+    return ok;
+}
+
 /* --- streamed exec --------------------------------------------------------------------- */
 
 typedef struct {

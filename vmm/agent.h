@@ -71,5 +71,9 @@ gboolean vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *gues
 gboolean vmm_agent_copy_out(virDomainPtr dom, const char *guest_path, const char *local,
                             GError **error);
 
+/* Writes @len bytes from memory to @path in the guest (created, or truncated). */
+gboolean vmm_agent_write_file(virDomainPtr dom, const char *path, const void *data, gsize len,
+                              GError **error);
+
 /* Sets the guest clock from the host's (guest-set-time with the host's time). */
 gboolean vmm_agent_set_time(virDomainPtr dom, GError **error);

@@ -22,59 +22,52 @@
 #define SEED_LEN 64
 #define REQUEST_LEN (ID_LEN + 8 + 8 + SEED_LEN)
 #define REPLY_MAX 256
+/* guest/airlock-fixup, built for this host's architecture by vmm/guest.mk (empty elsewhere). */
+extern const unsigned char vmm_fixup_helper[];
+extern const unsigned long vmm_fixup_helper_len;
+
 #define REPLY_WAIT_MS 3000 /* a live helper answers within ~0.1 s of the resume under TCG */
 #define START_TIMEOUT_MS 15000
 #define EXEC_TIMEOUT_MS 10000
 #define HELPER_NOT_POSSIBLE 3 /* the launcher's exit code when the guest has no port */
 
 /*
- * The helper (perl-base is Essential in Debian), started through the agent.
- * One per guest: a live one (pid file, name) is kept. The parent returns
- * once the child holds the port, so a snapshot taken next contains a
- * listening helper. A read on a virtio port returns 0 at once while no host
- * side is connected, so between requests the helper sleeps in sigsuspend
- * until the port signals (O_ASYNC: SIGIO on connect and on data). Requests
- * queued before it started are stale and drained first. A request is
- * REQUEST_LEN bytes: a 16-byte id, seconds and nanoseconds (int64, little
- * endian) and 64 random bytes; the answer is the id in hex and "ok" or what
- * failed. clock_settime is syscall 227, SIGIO is 29 and RNDRESEEDCRNG is
- * _IO('R', 0x07) on x86_64.
+ * The launcher (perl-base is Essential in Debian), run through the agent
+ * after airlock wrote the helper (guest/airlock-fixup.c) to GUEST_BIN.new. One
+ * helper per guest: a live one (pid file, name) is kept unless the argument
+ * is "restart". It hands the helper the port as fd 0 (O_ASYNC, SIGIO to the
+ * helper, SIGIO blocked: the helper waits with sigtimedwait) and a pipe as
+ * fd 1, on which the helper says "ok" once it runs; requests queued on the
+ * port before are stale and drained first. Exit 3: the guest has no port.
+ * SIGIO is 29 on x86_64; a string as fcntl's third argument would be passed
+ * as a pointer, hence $$ + 0.
  */
-#define HELPER_SCRIPT                                                                              \
+#define GUEST_DIR "/run/airlock"
+#define GUEST_BIN "/usr/local/sbin/airlock-fixup" /* /run is noexec */
+#define LAUNCHER_SCRIPT                                                                            \
     "use strict; use POSIX (); use Fcntl;"                                                         \
-    "my $port = '/dev/virtio-ports/" VMM_FIXUP_CHANNEL "'; my $d = '/run/airlock';"               \
-    "-c $port or exit 3; mkdir $d, 0700;"                                                          \
+    "my $port = '/dev/virtio-ports/" VMM_FIXUP_CHANNEL "'; my $d = '" GUEST_DIR "';"              \
+    "my $bin = '" GUEST_BIN "'; -c $port or exit 3; mkdir $d, 0700;"                                \
+    "if (-e \"$bin.new\") { chmod 0700, \"$bin.new\"; rename(\"$bin.new\", $bin) or die \"$bin: $!\\n\"; }" \
     "if (open(my $p, '<', \"$d/fixup.pid\")) {"                                                    \
     "  my $old = <$p> // ''; chomp $old;"                                                          \
     "  if ($old =~ /^\\d+$/ && open(my $c, '<', \"/proc/$old/cmdline\")) {"                        \
     "    if ((<$c> // '') =~ /^airlock-fixup/) {"                                                  \
     "      exit 0 unless @ARGV && $ARGV[0] eq 'restart';"                                          \
-    "      kill 'KILL', $old;"                     \
+    "      kill 'KILL', $old;"                                                                     \
     "      for (1 .. 200) { last unless -e \"/proc/$old\"; select(undef, undef, undef, 0.01); } } } }" \
     "sysopen(my $f, $port, O_RDWR | O_NONBLOCK) or die \"$port: $!\\n\";"                          \
     "my $junk; 1 while (sysread($f, $junk, 4096) // 0) > 0;"                                       \
     "fcntl($f, F_SETFL, O_RDWR) or die \"fcntl: $!\\n\";"                                          \
-    "open(my $u, '+<', '/dev/urandom') or die \"/dev/urandom: $!\\n\";"                            \
     "pipe(my $r, my $w) or die \"pipe: $!\\n\";"                                                   \
     "my $pid = fork() // die \"fork: $!\\n\";"                                                     \
     "if ($pid) { close $w; my $ok = <$r> // ''; exit($ok eq \"ok\\n\" ? 0 : 1); }"                 \
-    "close $r; POSIX::setsid(); $0 = 'airlock-fixup';"                                             \
-    "open(STDIN, '<', '/dev/null'); open(STDOUT, '>', '/dev/null'); open(STDERR, '>', '/dev/null');" \
-    "POSIX::sigprocmask(POSIX::SIG_BLOCK(), POSIX::SigSet->new(29)); $SIG{IO} = sub {};" \
-    "fcntl($f, F_SETOWN, $$ + 0) or exit 1; fcntl($f, F_SETFL, O_RDWR | O_ASYNC) or exit 1;"           \
+    "close $r; POSIX::setsid();"                                                                   \
+    "POSIX::sigprocmask(POSIX::SIG_BLOCK(), POSIX::SigSet->new(29)) or exit 1;"                    \
+    "fcntl($f, F_SETOWN, $$ + 0) or exit 1; fcntl($f, F_SETFL, O_RDWR | O_ASYNC) or exit 1;"       \
     "open(my $p, '>', \"$d/fixup.pid\") or exit 1; print $p \"$$\\n\"; close $p;"                  \
-    "syswrite($w, \"ok\\n\"); close $w;"                                                           \
-    "my $none = POSIX::SigSet->new(); my $b = '';"                                                 \
-    "while (1) {"                                                                                  \
-    "  my $n = sysread($f, $b, 96 - length($b), length($b));"                                      \
-    "  if (!defined $n) { next if $!{EINTR}; exit 1; }"                                            \
-    "  if ($n == 0) { $b = ''; POSIX::sigsuspend($none); next; }"                                  \
-    "  next if length($b) < 96;"                                                                   \
-    "  my ($id, $s, $ns, $seed) = unpack('a16 q< q< a64', $b); $b = ''; my $e = 'ok';"            \
-    "  if (syscall(227, 0, pack('q q', $s, $ns)) != 0) { $e = \"clock_settime: $!\"; }"            \
-    "  elsif ((syswrite($u, $seed) // -1) != 64) { $e = \"writing /dev/urandom: $!\"; }"           \
-    "  elsif (!ioctl($u, 0x5207, 0)) { $e = \"RNDRESEEDCRNG: $!\"; }"                              \
-    "  syswrite($f, unpack('H*', $id) . \" $e\\n\"); }"
+    "open(STDIN, '+<&', $f) or exit 1; open(STDOUT, '>&', $w) or exit 1;"                          \
+    "open(STDERR, '>', '/dev/null'); exec { $bin } 'airlock-fixup'; exit 1;"
 
 /* The fallback: the same fix as one command, the request on stdin. */
 #define EXEC_SCRIPT                                                                                \
@@ -279,9 +272,21 @@ vmm_fixup_finish(virDomainPtr dom, VmmFixup *fx, const char **via, GError **erro
 gboolean
 vmm_fixup_prepare(virDomainPtr dom, GError **error)
 {
+    if (vmm_fixup_helper_len == 0)
+        return TRUE; /* not built for this host: reverts take the fallback */
+    {
+        g_autoptr(GError) err = NULL;
+        if (!vmm_agent_write_file(dom, GUEST_BIN ".new", vmm_fixup_helper, vmm_fixup_helper_len,
+                                  &err)) {
+            g_warning("cannot install the clock and RNG helper in the guest (%s); resets will "
+                      "fix the clock through the agent (slower)",
+                      err->message);
+            return TRUE;
+        }
+    }
     /* The second round replaces a helper that runs but does not answer (stopped, stuck). */
     for (int round = 0; round < 2; round++) {
-        const char *argv[] = {"perl", "-e", HELPER_SCRIPT, round ? "restart" : NULL, NULL};
+        const char *argv[] = {"perl", "-e", LAUNCHER_SCRIPT, round ? "restart" : NULL, NULL};
         g_autofree char *err_text = NULL;
         g_autoptr(VmmFixup) fx = NULL;
         gboolean answered = FALSE;

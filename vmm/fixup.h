@@ -10,8 +10,9 @@
  * Both are fixed from the host: its time and 64 bytes of its /dev/urandom,
  * mixed in and followed by RNDRESEEDCRNG.
  *
- * Fast path: a small helper, airlock-fixup, runs in the guest from before
- * the snapshot on and sleeps on its own virtio-serial port
+ * Fast path: a small helper, airlock-fixup (guest/airlock-fixup.c, ~2 KB of
+ * freestanding code installed as /usr/local/sbin/airlock-fixup), runs in the
+ * guest from before the snapshot on and sleeps on its own virtio-serial port
  * (VMM_FIXUP_CHANNEL). The revert restores the domain paused, connects to
  * the port's socket and writes the request, then resumes: the helper works
  * while the agent reconnects, and its answer is usually there by the time
