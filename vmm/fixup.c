@@ -3,13 +3,11 @@
 
 #include "fixup.h"
 #include "agent.h"
-#include "autoptr.h"
 #include "domain-xml.h"
 #include "error.h"
+#include "metadata.h"
 
 #include <errno.h>
-#include <libxml/parser.h>
-#include <libxml/xpath.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -129,30 +127,14 @@ static char *
 channel_socket(virDomainPtr dom)
 {
     g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
-    g_autoptr(xmlDoc) doc = NULL;
-    g_autoptr(xmlXPathContext) ctx = NULL;
-    g_autoptr(xmlXPathObject) obj = NULL;
-    xmlChar *path;
-    char *out = NULL;
+    g_autofree char *path = vmm_xml_xpath_string(
+        xml, "string(/domain/devices/channel[target/@name='" VMM_FIXUP_CHANNEL "']/source/@path)");
     struct stat st;
 
-    if (!xml)
-        return NULL;
-    doc = xmlReadMemory(xml, strlen(xml), "live.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
-    if (!doc)
-        return NULL;
-    ctx = xmlXPathNewContext(doc);
-    obj = xmlXPathEvalExpression(BAD_CAST "/domain/devices/channel[target/@name='" VMM_FIXUP_CHANNEL
-                                          "']/source/@path",
-                                 ctx);
-    if (!obj || !obj->nodesetval || obj->nodesetval->nodeNr != 1)
-        return NULL;
-    path = xmlNodeGetContent(obj->nodesetval->nodeTab[0]);
     /* Only on the host that runs the sandbox; a remote one takes the fallback. */
-    if (path && stat((const char *)path, &st) == 0 && S_ISSOCK(st.st_mode))
-        out = g_strdup((const char *)path);
-    xmlFree(path);
-    return out;
+    if (!path || stat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return NULL;
+    return g_steal_pointer(&path);
 }
 
 VmmFixup *

@@ -1,10 +1,10 @@
 # guest/airlock-fixup: the in-guest half of the clock and RNG fix (vmm/fixup.h), built
 # freestanding (no libc: little code to translate cold under TCG) and embedded in airlock
-# as vmm/fixup-helper.c. Elsewhere than x86_64 nothing is embedded and resets take the
-# fallback through the agent.
+# as vmm/fixup-helper.c (-n: no page alignment, 1.3 KB instead of 8.7). Elsewhere than
+# x86_64 nothing is embedded and resets take the fallback through the agent.
 GUEST_HELPER_FLAGS = -Os -static -nostdlib -ffreestanding -fno-stack-protector -fno-pie -no-pie \
 	-fno-asynchronous-unwind-tables -fno-builtin -Wall -Wextra -Werror \
-	-Wl,--build-id=none -s
+	-Wl,--build-id=none -Wl,-n -s
 
 if GUEST_HELPER
 guest/airlock-fixup: $(srcdir)/guest/airlock-fixup.c

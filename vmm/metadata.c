@@ -24,6 +24,23 @@ vmm_xml_safe_text(const char *text)
     return g_string_free(out, FALSE);
 }
 
+char *
+vmm_xml_xpath_string(const char *xml, const char *expr)
+{
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctx = NULL;
+    g_autoptr(xmlXPathObject) obj = NULL;
+
+    if (!xml ||
+        !(doc = xmlReadMemory(xml, strlen(xml), "in.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR)))
+        return NULL;
+    ctx = xmlXPathNewContext(doc);
+    obj = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+    if (!obj || obj->type != XPATH_STRING || !obj->stringval || !*obj->stringval)
+        return NULL;
+    return g_strdup((const char *)obj->stringval);
+}
+
 VmmMetadata *
 vmm_metadata_new(void)
 {

@@ -37,6 +37,13 @@ typedef struct {
  */
 char *vmm_xml_safe_text(const char *text);
 
+/*
+ * The string value of XPath @expr (e.g. "string(/domain/name)") in the XML
+ * document @xml, such as libvirt returns; NULL when @xml is NULL or not
+ * XML, or the value is empty. Caller frees.
+ */
+char *vmm_xml_xpath_string(const char *xml, const char *expr);
+
 VmmMetadata *vmm_metadata_new(void);
 void vmm_metadata_free(VmmMetadata *md);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmMetadata, vmm_metadata_free)

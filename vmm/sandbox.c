@@ -230,21 +230,12 @@ static gboolean
 qemu_owner(virConnectPtr conn, uid_t *uid, gid_t *gid)
 {
     g_autofree char *caps = virConnectGetCapabilities(conn);
-    g_autoptr(xmlDoc) doc = NULL;
-    g_autoptr(xmlXPathContext) ctx = NULL;
-    g_autoptr(xmlXPathObject) obj = NULL;
+    g_autofree char *label = vmm_xml_xpath_string(
+        caps, "string(/capabilities/host/secmodel[model='dac']/baselabel[@type='qemu'])");
     unsigned int u, g;
     gboolean ok = FALSE;
 
-    if (!caps)
-        return FALSE;
-    doc = xmlReadMemory(caps, strlen(caps), "caps.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
-    if (!doc)
-        return FALSE;
-    ctx = xmlXPathNewContext(doc);
-    obj = xmlXPathEvalExpression(
-        BAD_CAST "string(/capabilities/host/secmodel[model='dac']/baselabel[@type='qemu'])", ctx);
-    if (obj && obj->stringval && sscanf((const char *)obj->stringval, "+%u:+%u", &u, &g) == 2) {
+    if (label && sscanf(label, "+%u:+%u", &u, &g) == 2) {
         *uid = u;
         *gid = g;
         ok = TRUE;

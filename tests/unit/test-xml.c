@@ -160,6 +160,22 @@ test_metadata_roundtrip(void)
     g_assert_null(vmm_metadata_parse("not xml", NULL));
 }
 
+static void
+test_xpath_string(void)
+{
+    const char *xml = "<domain><devices><channel><source path='/run/a.sock'/>"
+                      "<target name='org.airlock.fixup.0'/></channel></devices></domain>";
+    g_autofree char *path = vmm_xml_xpath_string(
+        xml, "string(/domain/devices/channel[target/@name='org.airlock.fixup.0']/source/@path)");
+    g_autofree char *none = vmm_xml_xpath_string(xml, "string(/domain/nothing)");
+    g_autofree char *bad = vmm_xml_xpath_string("<not xml", "string(/a)");
+
+    g_assert_cmpstr(path, ==, "/run/a.sock");
+    g_assert_null(none);
+    g_assert_null(bad);
+    g_assert_null(vmm_xml_xpath_string(NULL, "string(/a)"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -169,5 +185,6 @@ main(int argc, char **argv)
     g_test_add_func("/xml/domain-hostile", test_domain_hostile);
     g_test_add_func("/xml/network", test_network);
     g_test_add_func("/xml/metadata-roundtrip", test_metadata_roundtrip);
+    g_test_add_func("/xml/xpath-string", test_xpath_string);
     return g_test_run();
 }
