@@ -133,3 +133,14 @@ vmm_conn_is_test(virConnectPtr conn)
 
     return uri && g_str_has_prefix(uri, "test:");
 }
+
+gboolean
+vmm_conn_is_local(virConnectPtr conn)
+{
+    g_autofree char *uri = virConnectGetURI(conn);
+    g_autoptr(GUri) parsed = uri ? g_uri_parse(uri, G_URI_FLAGS_NON_DNS, NULL) : NULL;
+    const char *host = parsed ? g_uri_get_host(parsed) : NULL;
+
+    /* qemu:///system, qemu+unix:///system: no host part. Anything else may be elsewhere. */
+    return parsed && (!host || !*host);
+}

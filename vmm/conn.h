@@ -38,3 +38,6 @@ virConnectPtr vmm_conn_open(const char *uri, GError **error);
 
 /* TRUE for the test:///... driver (used by fast tests). */
 gboolean vmm_conn_is_test(virConnectPtr conn);
+
+/* Whether @conn's URI names no host (so nft, sysctls and files here are the guest's host). */
+gboolean vmm_conn_is_local(virConnectPtr conn);

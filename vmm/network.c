@@ -9,9 +9,13 @@
 #include "nft.h"
 #include "conn.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <libvirt/virterror.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Marks in @used every pool subnet some libvirt network already has. */
 static gboolean
@@ -65,6 +69,7 @@ install_filter(virConnectPtr conn, const char *name, const VmmMetadata *md,
                        .host_ip = md->host_address,
                        .dns = policy && policy->dns_log,
                        .allow = policy ? policy->allow : NULL};
+    g_autoptr(GError) first = NULL;
 
     if (!(rules = vmm_nft_ruleset_build(&fc, error)))
         return FALSE;
@@ -73,11 +78,25 @@ install_filter(virConnectPtr conn, const char *name, const VmmMetadata *md,
         g_debug("test driver: firewall for '%s' built, not installed", name);
         return TRUE;
     }
-    if (!vmm_nft_apply(rules, error)) {
-        g_prefix_error(error, "cannot install the firewall of '%s', not creating it: ", name);
-        return FALSE;
+    if (vmm_nft_apply(rules, &first))
+        return TRUE;
+    /*
+     * Kernels before 6.16 cannot hook a device that does not exist yet. Then
+     * the rest goes in now and the tap's table once the NIC is there, before
+     * the guest runs (vmm_network_guard, called with the domain paused).
+     */
+    if (if_nametoindex(tap) == 0) {
+        g_autofree char *partial = NULL;
+        fc.no_tap_hook = TRUE;
+        partial = vmm_nft_ruleset_build(&fc, error);
+        g_debug("firewall of '%s': no tap yet (%s), tap table deferred", name, first->message);
+        if (partial && vmm_nft_apply(partial, error))
+            return TRUE;
+    } else {
+        g_propagate_error(error, g_steal_pointer(&first));
     }
-    return TRUE;
+    g_prefix_error(error, "cannot install the firewall of '%s', not creating it: ", name);
+    return FALSE;
 }
 
 gboolean
@@ -97,8 +116,49 @@ vmm_network_ensure_firewall(virConnectPtr conn, const char *state_dir, const Vmm
     dns_log = g_build_filename(dir, "dns.log", NULL);
     policy.allow = (const char *const *)md->allow;
     policy.dns_log = dns_log;
-    g_debug("firewall of '%s' missing (host rebooted?): reinstalling", md->name);
+    g_debug("firewall of '%s' missing or incomplete: reinstalling", md->name);
     return install_filter(conn, md->name, md, &policy, error);
+}
+
+/* Writes @value to /proc/sys/net/@path; ENOENT (no such interface or no IPv6) is fine. */
+static gboolean
+write_sysctl(const char *path, const char *value, GError **error)
+{
+    g_autofree char *full = g_build_filename("/proc/sys/net", path, NULL);
+    int fd = open(full, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    gboolean ok;
+
+    if (fd < 0 && errno == ENOENT)
+        return TRUE;
+    ok = fd >= 0 && write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+    if (!ok)
+        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot set %s to %s: %s", full, value,
+                    g_strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+gboolean
+vmm_network_guard(virConnectPtr conn, const char *state_dir, const VmmMetadata *md,
+                  GError **error)
+{
+    g_autofree char *tap = NULL;
+    g_autofree char *v6 = NULL;
+    g_autofree char *ra = NULL;
+
+    if (!md->net_mode || g_str_equal(md->net_mode, "none") || vmm_conn_is_test(conn))
+        return TRUE;
+    tap = vmm_network_tap_name(md->name);
+    v6 = g_strdup_printf("ipv6/conf/%s/disable_ipv6", tap);
+    ra = g_strdup_printf("ipv6/conf/%s/accept_ra", tap);
+    /* The tap is the guest's: the host's own stack has nothing to listen or learn there. */
+    if (!write_sysctl(ra, "0", error) || !write_sysctl(v6, "1", error) ||
+        !vmm_network_ensure_firewall(conn, state_dir, md, error)) {
+        g_prefix_error(error, "sandbox '%s' not started unfenced: ", md->name);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean
@@ -118,6 +178,14 @@ vmm_network_create(virConnectPtr conn, const char *name, VmmMetadata *md,
 
     if (!pool) {
         g_prefix_error(error, "AIRLOCK_SUBNET_POOL: ");
+        return FALSE;
+    }
+    if (!vmm_conn_is_local(conn)) {
+        /* nft runs here: on another host the guest would run with no firewall at all. */
+        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST,
+                    "sandbox '%s': airlock can only fence a network on this host, not on a remote "
+                    "libvirt (use --network none there, or run airlock on that host)",
+                    name);
         return FALSE;
     }
     if (!collect_used(conn, pool, used, error))

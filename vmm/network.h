@@ -35,6 +35,15 @@ gboolean vmm_network_ensure_firewall(virConnectPtr conn, const char *state_dir,
                                      const VmmMetadata *md, GError **error);
 
 /*
+ * Fences a guest that libvirt just started or restored PAUSED, before it
+ * runs: IPv6 and router advertisements off on its tap (recreated on every
+ * start), and its tables complete (vmm_network_ensure_firewall). An error
+ * means the guest must not be resumed.
+ */
+gboolean vmm_network_guard(virConnectPtr conn, const char *state_dir, const VmmMetadata *md,
+                           GError **error);
+
+/*
  * Stops and undefines network airlock-<name> and deletes its nftables
  * tables. Already gone is success;
  * *@existed (may be NULL) says whether there was one.

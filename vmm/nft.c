@@ -36,6 +36,26 @@ valid_ip(const char *s)
            c < 256 && d < 256;
 }
 
+static const char *const families[] = {"netdev", "bridge", "inet", NULL};
+
+/*
+ * The source checks both layer-2 chains make, as an allow list: the guest's
+ * MAC, and then only IPv4 from its address or ARP for its MAC and address.
+ * A frame too short to hold the field a rule reads matches nothing, so it
+ * falls through to the drop (a runt "IPv4" frame must not pass as IPv4).
+ */
+static void
+append_l2_rules(GString *s, const char *mac, const char *guest)
+{
+    g_string_append_printf(s, "\t\tether saddr != %s counter name \"dropped_l2\" drop\n", mac);
+    g_string_append_printf(s, "\t\tether type ip ip saddr %s return\n", guest);
+    g_string_append_printf(s,
+                           "\t\tether type arp arp htype 1 arp ptype ip arp saddr ether %s "
+                           "arp saddr ip %s return\n",
+                           mac, guest);
+    g_string_append_printf(s, "\t\tcounter name \"dropped_l2\" drop\n");
+}
+
 char *
 vmm_nft_ruleset_build(const VmmNftConfig *cfg, GError **error)
 {
@@ -67,22 +87,36 @@ vmm_nft_ruleset_build(const VmmNftConfig *cfg, GError **error)
     table = vmm_nft_table_name(cfg->name);
 
     /* "add" then "delete": replaces the tables whether or not they exist, in one transaction. */
-    g_string_append_printf(s, "add table bridge %s\ndelete table bridge %s\n", table, table);
-    g_string_append_printf(s, "add table inet %s\ndelete table inet %s\n\n", table, table);
+    for (const char *const *f = families + (cfg->no_tap_hook ? 1 : 0); *f; f++)
+        g_string_append_printf(s, "add table %s %s\ndelete table %s %s\n", *f, table, *f, table);
+    if (cfg->no_tap_hook)
+        goto bridge;
 
-    g_string_append_printf(s, "# Layer 2: what the guest sends on its NIC.\n");
+    /*
+     * The earliest point: every frame the guest sends, before the bridge sees
+     * it. Frames to the link-local group addresses 01:80:c2:00:00:0X are not
+     * bridged but handed to the tap's own stack (0x00 and 0x0e past every
+     * bridge hook), so they die here whatever their ethertype.
+     */
+    g_string_append_printf(s, "\n# Layer 2, first: what the guest sends on its NIC.\n");
+    g_string_append_printf(s, "table netdev %s {\n\tcounter dropped_l2 {\n\t}\n\n", table);
+    g_string_append_printf(s,
+                           "\tchain tap {\n\t\ttype filter hook ingress device \"%s\" "
+                           "priority -500; policy accept;\n",
+                           cfg->tap);
+    g_string_append_printf(s,
+                           "\t\tether daddr & ff:ff:ff:ff:ff:f0 == 01:80:c2:00:00:00 "
+                           "counter name \"dropped_l2\" drop\n");
+    append_l2_rules(s, cfg->mac, guest);
+    g_string_append_printf(s, "\t}\n}\n\n");
+
+bridge:
+    g_string_append_printf(s, "# Layer 2, again: what the bridge forwards from the guest.\n");
     g_string_append_printf(s, "table bridge %s {\n\tcounter dropped_l2 {\n\t}\n\n", table);
     g_string_append_printf(s, "\tchain guest {\n\t\ttype filter hook prerouting priority -300; "
                               "policy accept;\n");
     g_string_append_printf(s, "\t\tiifname != \"%s\" accept\n", cfg->tap);
-    g_string_append_printf(s, "\t\tether saddr != %s counter name \"dropped_l2\" drop\n", cfg->mac);
-    g_string_append_printf(
-        s, "\t\tether type arp arp saddr ether != %s counter name \"dropped_l2\" drop\n", cfg->mac);
-    g_string_append_printf(
-        s, "\t\tether type arp arp saddr ip != %s counter name \"dropped_l2\" drop\n", guest);
-    g_string_append_printf(s, "\t\tether type ip ip saddr != %s counter name \"dropped_l2\" drop\n",
-                           guest);
-    g_string_append_printf(s, "\t\tether type != { ip, arp } counter name \"dropped_l2\" drop\n");
+    append_l2_rules(s, cfg->mac, guest);
     g_string_append_printf(s, "\t}\n}\n\n");
 
     g_string_append_printf(s, "# Layer 3: what reaches the host or would be routed on.\n");
@@ -92,7 +126,9 @@ vmm_nft_ruleset_build(const VmmNftConfig *cfg, GError **error)
                                "\n\tchain %s {\n\t\ttype filter hook %s priority filter - 10; "
                                "policy accept;\n",
                                hook == 0 ? "input" : "forward", hook == 0 ? "input" : "forward");
-        g_string_append_printf(s, "\t\tiifname != \"%s\" accept\n", cfg->bridge);
+        /* What reaches the tap's own stack is the guest's too. */
+        g_string_append_printf(s, "\t\tiifname != { \"%s\", \"%s\" } accept\n", cfg->bridge,
+                               cfg->tap);
         g_string_append_printf(s, "\t\tct state established,related accept\n");
         g_string_append_printf(s, "\t\tip saddr != %s counter name \"dropped\" drop\n", guest);
         if (cfg->dns && hook == 0) {
@@ -162,9 +198,7 @@ gboolean
 vmm_nft_remove(const char *name, gboolean *existed, GError **error)
 {
     g_autofree char *table = vmm_nft_table_name(name);
-    g_autofree char *script = g_strdup_printf("add table bridge %s\ndelete table bridge %s\n"
-                                              "add table inet %s\ndelete table inet %s\n",
-                                              table, table, table, table);
+    g_autoptr(GString) script = g_string_new(NULL);
     const char *list[] = {"list", "table", "inet", table, NULL};
     const char *apply[] = {"-f", "-", NULL};
     g_autofree char *listed = NULL;
@@ -173,10 +207,13 @@ vmm_nft_remove(const char *name, gboolean *existed, GError **error)
 
     if (!vmm_name_validate(name, "sandbox name", error))
         return FALSE;
+    for (const char *const *f = families; *f; f++)
+        g_string_append_printf(script, "add table %s %s\ndelete table %s %s\n", *f, table, *f,
+                               table);
     listed = run_nft(list, NULL, &status, NULL);
     if (existed)
         *existed = listed != NULL;
-    out = run_nft(apply, script, &status, error);
+    out = run_nft(apply, script->str, &status, error);
     return out != NULL;
 }
 
@@ -208,20 +245,40 @@ vmm_nft_parse_allow(const char *listing)
     return (char **)g_ptr_array_free(out, FALSE);
 }
 
+gint64
+vmm_nft_parse_counter_in(const char *listing, const char *family)
+{
+    g_autofree char *head = g_strdup_printf("table %s ", family);
+    const char *t = listing ? strstr(listing, head) : NULL;
+
+    return t ? vmm_nft_parse_counter(t) : -1;
+}
+
 gboolean
 vmm_nft_drops(const char *name, gint64 *ip_packets, gint64 *l2_frames, GError **error)
 {
     g_autofree char *table = vmm_nft_table_name(name);
-    const char *ip[] = {"list", "counter", "inet", table, "dropped", NULL};
-    const char *l2[] = {"list", "counter", "bridge", table, "dropped_l2", NULL};
-    g_autofree char *a = NULL;
-    g_autofree char *b = NULL;
+    g_autofree char *script =
+        g_strdup_printf("list counter netdev %s dropped_l2\nlist counter bridge %s dropped_l2\n"
+                        "list counter inet %s dropped\n",
+                        table, table, table);
+    const char *args[] = {"-f", "-", NULL};
     int status = 0;
+    g_autofree char *out = run_nft(args, script, &status, error);
+    gint64 tap, bridge;
 
-    if (!(a = run_nft(ip, NULL, &status, error)) || !(b = run_nft(l2, NULL, &status, error)))
+    /* One nft run: all three tables or an error (a missing table fails the whole script). */
+    if (!out)
         return FALSE;
-    *ip_packets = vmm_nft_parse_counter(a);
-    *l2_frames = vmm_nft_parse_counter(b);
+    tap = vmm_nft_parse_counter_in(out, "netdev");
+    bridge = vmm_nft_parse_counter_in(out, "bridge");
+    *ip_packets = vmm_nft_parse_counter_in(out, "inet");
+    *l2_frames = tap < 0 || bridge < 0 ? -1 : tap + bridge;
+    if (*ip_packets < 0 || *l2_frames < 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST,
+                    "the firewall tables of '%s' are incomplete (airlock gc reinstalls them)", name);
+        return FALSE;
+    }
     return TRUE;
 }
 

@@ -666,7 +666,15 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     vmm_journal_crash_point("define");
 
     stage(&st, "boot", &t->boot);
-    if (virDomainCreate(dom) < 0) {
+    /* Paused until its tap is fenced (vmm_network_guard): not one frame goes out unfiltered. */
+    if (vmm_conn_is_test(ctx->conn) ? virDomainCreate(dom) < 0
+                                    : virDomainCreateWithFlags(dom, VIR_DOMAIN_START_PAUSED) < 0) {
+        vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot start sandbox '%s'", name);
+        goto fail;
+    }
+    if (!vmm_network_guard(ctx->conn, ctx->state_dir, md, error))
+        goto fail;
+    if (!vmm_conn_is_test(ctx->conn) && virDomainResume(dom) < 0) {
         vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot start sandbox '%s'", name);
         goto fail;
     }

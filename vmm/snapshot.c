@@ -178,15 +178,22 @@ static void sweep_layers(const char *state_dir, const char *name);
  * gets the restore, agent and fixup times and the fix's path.
  */
 static gboolean
-restore_and_fix(virConnectPtr conn, virDomainPtr dom, const char *memory, const char *xml,
+restore_and_fix(VmmContext *ctx, virDomainPtr dom, const char *memory, const char *xml,
                 VmmResetTimings *t, GError **error)
 {
     g_autoptr(VmmFixup) fx = NULL;
+    g_autoptr(VmmMetadata) md = NULL;
     gint64 a = g_get_monotonic_time(), b, c;
     const char *via = NULL;
 
-    if (virDomainRestoreFlags(conn, memory, xml, VIR_DOMAIN_SAVE_PAUSED) < 0)
+    if (virDomainRestoreFlags(ctx->conn, memory, xml, VIR_DOMAIN_SAVE_PAUSED) < 0)
         return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot restore %s", memory);
+    /* A new tap came with the restore: fence it before the guest runs. */
+    if (!(md = vmm_sandbox_metadata(dom, error)) ||
+        !vmm_network_guard(ctx->conn, ctx->state_dir, md, error)) {
+        virDomainDestroy(dom);
+        return FALSE;
+    }
     fx = vmm_fixup_send(dom);
     if (virDomainResume(dom) < 0)
         return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "restored, but cannot resume");
@@ -281,7 +288,7 @@ vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean d
         !g_file_set_contents_full(xml_path, xml, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error) ||
         !write_info(info, tag, parent, error) || !head_write(ctx->state_dir, name, tag, error))
         return FALSE;
-    if (!restore_and_fix(ctx->conn, dom, memory, xml, NULL, &err)) {
+    if (!restore_and_fix(ctx, dom, memory, xml, NULL, &err)) {
         g_set_error(error, VMM_ERROR, err->code,
                     "snapshot '%s' taken but '%s' did not resume (airlock reset %s --to %s): %s",
                     tag, name, name, tag, err->message);
@@ -343,9 +350,6 @@ vmm_snapshot_revert(VmmContext *ctx, const char *name, const char *tag, VmmReset
                         md->image, name, image->digest, md->image_digest);
             return FALSE;
         }
-        /* Never let the guest run unfenced, e.g. after a host reboot dropped the tables. */
-        if (!vmm_network_ensure_firewall(ctx->conn, ctx->state_dir, md, error))
-            return FALSE;
     }
     if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 &&
         vmm_error_libvirt_last_code() != VIR_ERR_OPERATION_INVALID)
@@ -361,7 +365,7 @@ vmm_snapshot_revert(VmmContext *ctx, const char *name, const char *tag, VmmReset
         return FALSE;
     sweep_layers(ctx->state_dir, name);
     LAP(overlay);
-    if (!restore_and_fix(ctx->conn, dom, memory, xml, t, error))
+    if (!restore_and_fix(ctx, dom, memory, xml, t, error))
         return FALSE;
     t->total = (g_get_monotonic_time() - start) / 1e6;
 #undef LAP

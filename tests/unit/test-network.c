@@ -62,8 +62,29 @@ test_nft_isolated(void)
     g_assert_cmpstr(table, ==, "airlock_eval_3");
     /* Anti-spoofing at layer 2, then only IPv4 and ARP; a final drop at layer 3. */
     g_assert_nonnull(strstr(rules, "ether saddr != 52:54:00:aa:bb:cc counter"));
-    g_assert_nonnull(strstr(rules, "arp saddr ip != 10.213.7.2 counter"));
-    g_assert_nonnull(strstr(rules, "ether type != { ip, arp } counter"));
+    g_assert_nonnull(strstr(rules, "ether type ip ip saddr 10.213.7.2 return"));
+    g_assert_nonnull(strstr(rules, "arp saddr ether 52:54:00:aa:bb:cc arp saddr ip 10.213.7.2 return"));
+    /* The tap is a dead end: hooked at ingress before the bridge, link-local groups first. */
+    {
+        const char *netdev = strstr(rules, "table netdev airlock_eval_3 {");
+        const char *hook = strstr(rules, "hook ingress device \"at12345678\" priority -500;");
+        const char *ll = strstr(rules, "ether daddr & ff:ff:ff:ff:ff:f0 == 01:80:c2:00:00:00 counter");
+        const char *saddr = strstr(rules, "ether saddr != ");
+        g_assert_nonnull(netdev);
+        g_assert_true(hook && hook > netdev && ll > hook && saddr > ll);
+    }
+    g_assert_nonnull(strstr(rules, "\t\tiifname != { \"al12345678\", \"at12345678\" } accept\n"));
+    g_assert_null(strstr(rules, "iifname != \"al12345678\" accept"));
+    /* A kernel that cannot hook a missing tap gets the rest now, the tap's table later. */
+    {
+        g_autofree char *partial = NULL;
+        cfg.no_tap_hook = TRUE;
+        partial = vmm_nft_ruleset_build(&cfg, &err);
+        g_assert_no_error(err);
+        g_assert_null(strstr(partial, "netdev"));
+        g_assert_nonnull(strstr(partial, "table bridge airlock_eval_3 {"));
+        g_assert_nonnull(strstr(partial, "iifname != { \"al12345678\", \"at12345678\" }"));
+    }
     g_assert_true(g_str_has_suffix(rules, "\t\tcounter name \"dropped\" drop\n\t}\n}\n"));
     g_assert_null(strstr(rules, "comment \"allow\""));
 }
