@@ -8,6 +8,8 @@
 #include "journal.h"
 #include "metadata.h"
 #include "names.h"
+#include "network.h"
+#include "nft.h"
 
 #include <gio/gio.h>
 #include <string.h>
@@ -128,6 +130,19 @@ whole(VmmContext *ctx, const char *name, VmmMetadata **md_out)
     return TRUE;
 }
 
+/* Puts a running sandbox's firewall back (tables and the tap's settings). */
+static gboolean
+refence(VmmContext *ctx, const char *name, const VmmMetadata *md, GError **error)
+{
+    g_autofree char *obj = vmm_name_object(name);
+    g_autoptr(virDomain) dom = virDomainLookupByName(ctx->conn, obj);
+
+    if (dom && virDomainIsActive(dom) == 1)
+        return vmm_network_guard(ctx->conn, ctx->state_dir, md, error);
+    /* Stopped: its start or restore fences it again (vmm_network_guard). */
+    return vmm_network_ensure_firewall(ctx->conn, ctx->state_dir, md, error);
+}
+
 gboolean
 vmm_gc_run(VmmContext *ctx, gboolean dry_run, VmmGcReport report, gpointer user_data,
            GError **error)
@@ -141,6 +156,7 @@ vmm_gc_run(VmmContext *ctx, gboolean dry_run, VmmGcReport report, gpointer user_
         g_autoptr(VmmMetadata) md = NULL;
         g_autofree char *op = NULL;
         gboolean found = FALSE;
+        gint64 ip = 0, l2 = 0;
         int lock = vmm_sandbox_lock(ctx->state_dir, name, &err);
 
         if (lock < 0) {
@@ -164,6 +180,15 @@ vmm_gc_run(VmmContext *ctx, gboolean dry_run, VmmGcReport report, gpointer user_
                     report(name, "error", err->message, user_data);
                 else
                     report(name, "expired", "TTL passed: destroyed, evidence kept", user_data);
+            } else if (!vmm_conn_is_test(ctx->conn) && md->net_mode &&
+                       !g_str_equal(md->net_mode, "none") &&
+                       !vmm_nft_drops(name, &ip, &l2, NULL)) {
+                /* `nft flush ruleset` or a firewall service took its tables while it runs. */
+                if (!dry_run && !refence(ctx, name, md, &err))
+                    report(name, "error", err->message, user_data);
+                else
+                    report(name, "refenced", "firewall tables were missing: reinstalled",
+                           user_data);
             }
         } else {
             if (!dry_run && !vmm_sandbox_remove_locked(ctx, name, &found, &err))

@@ -6,6 +6,9 @@
 #include "conn.h"
 #include "error.h"
 #include "image.h"
+#include "metadata.h"
+#include "nft.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -49,6 +52,38 @@ report(Doctor *d, const char *name, CheckStatus st, const char *detail, const ch
     printf("%-5s %-13s %s\n", label[st], name, detail);
     if (fix && st != CHECK_OK)
         printf("      %-13s fix: %s\n", "", fix);
+}
+
+/* Every running sandbox with a network must have its firewall tables (a flush removes them). */
+static void
+check_fences(Doctor *d, virConnectPtr conn, const char *state_dir)
+{
+    g_autoptr(GPtrArray) doms = vmm_sandbox_list(conn, state_dir, NULL);
+    g_autoptr(GString) bare = g_string_new(NULL);
+    guint fenced = 0;
+
+    if (!doms || vmm_conn_is_test(conn))
+        return;
+    for (guint i = 0; i < doms->len; i++) {
+        g_autoptr(VmmMetadata) md = vmm_sandbox_metadata(doms->pdata[i], NULL);
+        gint64 ip = 0, l2 = 0;
+
+        if (!md || !md->net_mode || g_str_equal(md->net_mode, "none") ||
+            virDomainIsActive(doms->pdata[i]) != 1)
+            continue;
+        if (vmm_nft_drops(md->name, &ip, &l2, NULL))
+            fenced++;
+        else
+            g_string_append_printf(bare, "%s'%s'", bare->len ? ", " : "", md->name);
+    }
+    if (bare->len) {
+        g_autofree char *detail =
+            g_strdup_printf("running without their firewall tables: %s", bare->str);
+        report(d, "fences", CHECK_FAIL, detail, "airlock gc (reinstalls them and records it)");
+    } else {
+        g_autofree char *detail = g_strdup_printf("%u running sandbox(es) fenced", fenced);
+        report(d, "fences", CHECK_OK, detail, NULL);
+    }
 }
 
 static void
@@ -198,6 +233,8 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
         }
     }
 
+    if (conn)
+        check_fences(&d, conn, cli->state_dir);
     check_state_dir(&d, cli->state_dir);
     check_image(&d, cli->state_dir, image ? image : "debian-12");
 
