@@ -517,9 +517,19 @@ iso_fail(GError **error, int ret, const char *what)
     return FALSE;
 }
 
-/* Adds @text as /@name; libisofs gets its own malloc()ed copy (it free()s it). */
+/* A buffer handed to libisofs: wiped by us once the image is read, freed by libisofs. */
+typedef struct {
+    unsigned char *data;
+    size_t len;
+} IsoCopy;
+
+/*
+ * Adds @text as /@name; libisofs gets its own malloc()ed copy (it free()s it,
+ * without wiping: @copies remembers it so that vmm_seed_build wipes it first).
+ */
 static gboolean
-iso_add_text(IsoImage *image, const char *name, const char *text, GError **error)
+iso_add_text(IsoImage *image, const char *name, const char *text, GArray *copies,
+             GError **error)
 {
     size_t len = strlen(text);
     unsigned char *copy = malloc(len ? len : 1);
@@ -536,6 +546,7 @@ iso_add_text(IsoImage *image, const char *name, const char *text, GError **error
         free(copy);
         return iso_fail(error, ret, name);
     }
+    g_array_append_val(copies, ((IsoCopy){copy, len}));
     ret = iso_image_add_new_file(image, iso_image_get_root(image), name, stream, &file);
     if (ret < 0) {
         /* On success the new node took over our reference; on failure it is still ours. */
@@ -619,11 +630,29 @@ iso_read_all(struct burn_source *src, GError **error)
     return g_bytes_new_take(buf, len);
 }
 
+/* Wipes what libisofs still holds of the user-data before it frees it. */
+typedef GArray IsoCopies;
+
+static void
+iso_copies_wipe(IsoCopies *copies)
+{
+    for (guint i = 0; copies && i < copies->len; i++) {
+        IsoCopy *c = &g_array_index(copies, IsoCopy, i);
+        explicit_bzero(c->data, c->len);
+    }
+    if (copies)
+        g_array_unref(copies);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(IsoCopies, iso_copies_wipe)
+
 GBytes *
 vmm_seed_build(const VmmSeedConfig *cfg, GError **error)
 {
     g_autoptr(IsoImage) image = NULL;
     g_autoptr(IsoWriteOpts) opts = NULL;
+    /* Declared after @image: wiped before the image (and the copies with it) is freed. */
+    g_autoptr(IsoCopies) copies = g_array_new(FALSE, FALSE, sizeof(IsoCopy));
     g_autofree char *meta = NULL, *net = NULL;
     struct burn_source *src = NULL;
     char *user;
@@ -643,9 +672,9 @@ vmm_seed_build(const VmmSeedConfig *cfg, GError **error)
     meta = vmm_seed_meta_data(cfg);
     net = vmm_seed_network_config(cfg);
     user = vmm_seed_user_data(cfg);
-    ok = iso_add_text(image, "meta-data", meta, error) &&
-         iso_add_text(image, "network-config", net, error) &&
-         iso_add_text(image, "user-data", user, error);
+    ok = iso_add_text(image, "meta-data", meta, copies, error) &&
+         iso_add_text(image, "network-config", net, copies, error) &&
+         iso_add_text(image, "user-data", user, copies, error);
     vmm_seed_wipe_free(user);
     if (!ok)
         return NULL;
@@ -669,6 +698,7 @@ vmm_seed_build(const VmmSeedConfig *cfg, GError **error)
     iso_burn_source_free(src);
     return iso;
 }
+
 
 gboolean
 vmm_seed_write(const char *path, GBytes *iso, GError **error)

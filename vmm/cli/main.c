@@ -8,8 +8,11 @@
 #include "port.h" /* issue 5: airlock port */
 
 #include <locale.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static const VmmCliCommand commands[] = {
@@ -87,6 +90,21 @@ is_group(const char *name)
     return FALSE;
 }
 
+/*
+ * Secret values pass through this process (seed, batch plans): never into a
+ * core file, never to a same-user ptrace. Large buffers always come from
+ * mmap, so what libisofs frees without wiping goes back to the kernel.
+ */
+static void
+no_core_dumps(void)
+{
+    struct rlimit none = {0, 0};
+
+    setrlimit(RLIMIT_CORE, &none);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -97,6 +115,7 @@ main(int argc, char **argv)
 
     setlocale(LC_ALL, "");
     vmm_libvirt_init();
+    no_core_dumps();
 
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
