@@ -20,4 +20,8 @@ TESTS += tests/unit/test-names tests/unit/test-conn tests/unit/test-xml tests/un
 	tests/unit/test-events tests/unit/test-cli.sh
 EXTRA_DIST += tests/unit/test-cli.sh
 
+# The accounting of scripts/test, fed fake TAP streams and fake scripts.
+TESTS += tests/harness/test-harness.sh
+EXTRA_DIST += tests/harness
+
 EXTRA_DIST += tests/data tests/integration tests/bench
