@@ -20,4 +20,36 @@ TESTS += tests/unit/test-names tests/unit/test-conn tests/unit/test-xml tests/un
 	tests/unit/test-events tests/unit/test-cli.sh
 EXTRA_DIST += tests/unit/test-cli.sh
 
+# The accounting of scripts/test, fed fake TAP streams and fake scripts.
+TESTS += tests/harness/test-harness.sh
+EXTRA_DIST += tests/harness
+
 EXTRA_DIST += tests/data tests/integration tests/bench
+
+# make coverage: make check on a --coverage build of a copy of this tree (make distdir into
+# airlock-coverage/, so this build is left alone), then the line coverage of each file of
+# vmm/ as a table (lcov --list; HTML in airlock-coverage/html). Exits with make check's status.
+COVERAGE_DIR = $(abs_top_builddir)/airlock-coverage
+coverage:
+	@command -v lcov >/dev/null || { echo "make coverage: lcov is not installed (apt-get install lcov)" >&2; exit 1; }
+	rm -rf $(COVERAGE_DIR)
+	$(MAKE) $(AM_MAKEFLAGS) distdir distdir=$(COVERAGE_DIR)
+	cd $(COVERAGE_DIR) && ./configure --quiet CFLAGS='-O0 -g --coverage' LDFLAGS='--coverage' \
+		VIRT_XML_VALIDATE='$(VIRT_XML_VALIDATE)'
+	cd $(COVERAGE_DIR) && { $(MAKE) $(AM_MAKEFLAGS) check; echo $$? > check-status; } \
+		> check.log 2>&1; grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR):|^(FAIL|ERROR|SKIP):' \
+		$(COVERAGE_DIR)/check.log || tail -30 $(COVERAGE_DIR)/check.log
+	lcov --quiet --capture --directory $(COVERAGE_DIR) --output-file $(COVERAGE_DIR)/all.info \
+		2> $(COVERAGE_DIR)/lcov.err || { cat $(COVERAGE_DIR)/lcov.err >&2; exit 1; }
+	lcov --quiet --extract $(COVERAGE_DIR)/all.info '$(COVERAGE_DIR)/vmm/*' \
+		--output-file $(COVERAGE_DIR)/vmm-all.info
+	lcov --quiet --remove $(COVERAGE_DIR)/vmm-all.info '*/vmm/seed-resources.c' \
+		'*/vmm/fixup-helper.c' --output-file $(COVERAGE_DIR)/vmm.info
+	genhtml --quiet --output-directory $(COVERAGE_DIR)/html $(COVERAGE_DIR)/vmm.info
+	@echo "line coverage of vmm/ in make check (HTML: $(COVERAGE_DIR)/html/index.html):"
+	@lcov --list $(COVERAGE_DIR)/vmm.info
+	@exit $$(cat $(COVERAGE_DIR)/check-status)
+clean-local: clean-coverage
+clean-coverage:
+	rm -rf $(COVERAGE_DIR)
+.PHONY: coverage clean-coverage

@@ -3,15 +3,32 @@
 
 #include <glib.h>
 #include <stdlib.h>
+#include <string.h>
 
+/* TRUE when VMM_TEST_REGENERATE is exactly "1": any other value ("0", "yes") compares. */
+static inline gboolean
+golden_regenerate(void)
+{
+    const char *v = g_getenv("VMM_TEST_REGENERATE");
+
+    if (v && strcmp(v, "1") != 0)
+        g_test_message("VMM_TEST_REGENERATE='%s' ignored: only 1 rewrites golden files", v);
+    return g_strcmp0(v, "1") == 0;
+}
+
+/* Compares @actual with tests/data/@subdir/@file. With VMM_TEST_REGENERATE=1 it rewrites the
+ * file instead; nothing was compared then, so the test is a skip that names the file. */
 static inline void
 golden_check(const char *actual, const char *subdir, const char *file)
 {
     g_autofree char *path = g_test_build_filename(G_TEST_DIST, "data", subdir, file, NULL);
     g_autofree char *expected = NULL;
 
-    if (g_getenv("VMM_TEST_REGENERATE")) {
+    if (golden_regenerate()) {
+        g_autofree char *why = g_strdup_printf("regenerated %s: review it with git diff", path);
+
         g_assert_true(g_file_set_contents(path, actual, -1, NULL));
+        g_test_skip(why);
         return;
     }
     if (!g_file_get_contents(path, &expected, NULL, NULL))
@@ -19,7 +36,8 @@ golden_check(const char *actual, const char *subdir, const char *file)
     g_assert_cmpstr(actual, ==, expected);
 }
 
-/* Validates @xml against libvirt's schema for @kind ("domain", "network") with virt-xml-validate. */
+/* Validates @xml against libvirt's schema for @kind ("domain", "network") with the
+ * virt-xml-validate that configure found ($VIRT_XML_VALIDATE); a skip when there is none. */
 static inline void
 golden_validate(const char *xml, const char *kind)
 {
@@ -29,7 +47,10 @@ golden_validate(const char *xml, const char *kind)
     int fd, status;
 
     if (!tool || !*tool) {
-        g_test_message("virt-xml-validate not found: schema check skipped");
+        g_autofree char *why = g_strdup_printf("libvirt's schema check of the %s XML did not run: "
+                                               "virt-xml-validate not found (libvirt-clients)",
+                                               kind);
+        g_test_skip(why);
         return;
     }
     fd = g_file_open_tmp("airlock-test-XXXXXX.xml", &tmp, NULL);
