@@ -454,6 +454,23 @@ ok "A after reset: NIC keeps the name its rules match" -- bash -c "virsh dumpxml
 ok "A prepared again after the reset" -- prep "$A" "$A_HOST"
 check_allow " after reset"
 
+# --- a flushed firewall is noticed, put back and recorded -----------------------
+# Only this sandbox's tables are deleted (what `nft flush ruleset` does to them),
+# never this host's whole ruleset.
+for t in netdev bridge inet; do nft delete table "$t" "$TB"; done
+out=$("$AIRLOCK" doctor 2>&1); rc=$?
+ok "doctor fails while B runs without its tables (exit $rc)" -- test "$rc" != 0
+ok "doctor names B under fences" -- grep -q "FAIL *fences .*'$B'" <<<"$out"
+out=$("$AIRLOCK" gc 2>&1); rc=$?
+is "gc exits 0" "$rc" 0
+ok "gc says it re-fenced B" -- grep -q "^$B *refenced" <<<"$out"
+for t in netdev bridge inet; do
+    ok "B's $t table back after gc" -- nft list table "$t" "$TB"
+done
+ok "the audit trail records the re-fencing" -- grep -q "\"sandbox\":\"$B\".*\"refenced\"\|\"refenced\".*\"$B\"" "$AIRLOCK_STATE_DIR/events.jsonl"
+ok "doctor is content again" -- bash -c "$(printf %q "$AIRLOCK") doctor | grep -q '^ok *fences'"
+blocked_ip "B after gc: TCP to its bridge address blocked" "$B" "$B_HOST" "$P" tcp
+
 # --- destroy removes what airlock installed -------------------------------------
 "$AIRLOCK" destroy --no-evidence "$A" "$B"; is "destroy both" "$?" 0
 ok "no airlock_test_iso_* nftables table left" -- bash -c "! nft list tables | grep -q 'airlock_test_iso_'"

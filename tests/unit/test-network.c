@@ -312,6 +312,18 @@ test_counters(void)
     g_assert_cmpuint(g_strv_length(allow), ==, 1);
     g_assert_cmpstr(allow[0], ==, "10.213.3.1:8471");
     g_assert_cmpuint(g_strv_length(none), ==, 0);
+    /* vmm_nft_drops lists three counters in one run: each is found under its own table. */
+    {
+        const char *three = "table netdev airlock_x {\n\tcounter dropped_l2 {\n\t\tpackets 7 bytes 1\n"
+                            "\t}\n}\ntable bridge airlock_x {\n\tcounter dropped_l2 {\n\t\tpackets 0 "
+                            "bytes 0\n\t}\n}\ntable inet airlock_x {\n\tcounter dropped {\n\t\tpackets "
+                            "12 bytes 9\n\t}\n}\n";
+        g_assert_cmpint(vmm_nft_parse_counter_in(three, "netdev"), ==, 7);
+        g_assert_cmpint(vmm_nft_parse_counter_in(three, "bridge"), ==, 0);
+        g_assert_cmpint(vmm_nft_parse_counter_in(three, "inet"), ==, 12);
+        g_assert_cmpint(vmm_nft_parse_counter_in(three, "ip6"), ==, -1);
+        g_assert_cmpint(vmm_nft_parse_counter_in(NULL, "inet"), ==, -1);
+    }
 }
 
 
