@@ -15,6 +15,10 @@ tests_unit_test_lifecycle_SOURCES = tests/unit/test-lifecycle.c tests/unit/fake-
 tests_unit_test_lifecycle_LDADD = $(TEST_LDADD)
 tests_unit_test_events_SOURCES = tests/unit/test-events.c
 tests_unit_test_events_LDADD = $(TEST_LDADD)
+check_PROGRAMS += tests/unit/test-space
+tests_unit_test_space_SOURCES = tests/unit/test-space.c
+tests_unit_test_space_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-space
 
 TESTS += tests/unit/test-names tests/unit/test-conn tests/unit/test-xml tests/unit/test-lifecycle \
 	tests/unit/test-events tests/unit/test-cli.sh

@@ -32,4 +32,5 @@ libvmm_a_SOURCES += \
 	vmm/archive.c vmm/archive.h \
 	vmm/events.c vmm/events.h \
 	vmm/journal.c vmm/journal.h \
-	vmm/gc.c vmm/gc.h
+	vmm/gc.c vmm/gc.h \
+	vmm/space.c vmm/space.h

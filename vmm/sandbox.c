@@ -13,6 +13,7 @@
 #include "network.h"
 #include "seed.h"
 #include "snapshot.h"
+#include "space.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -440,6 +441,23 @@ check_host_resources(virConnectPtr conn, const VmmSpec *spec, GError **error)
     return TRUE;
 }
 
+/*
+ * The disk can hold what this sandbox may write (its overlay up to its
+ * virtual size, and a saved memory image for its clean state) on top of
+ * what the others may still write.
+ */
+static gboolean
+check_space(const char *state_dir, VmmImage *image, const VmmSpec *spec, GError **error)
+{
+    g_autofree char *base = vmm_image_file(image, "disk.qcow2");
+    guint64 disk = spec->disk_gib ? (guint64)spec->disk_gib << 30
+                                  : vmm_space_qcow2_virtual(base, error);
+
+    if (!disk)
+        return FALSE;
+    return vmm_space_check(state_dir, disk + ((guint64)spec->memory_mib << 20), error);
+}
+
 /* Waits for the agent, then for cloud-init to finish. */
 static gboolean
 wait_ready(Stages *st, VmmCreateTimings *t, virDomainPtr dom, const char *name,
@@ -560,6 +578,8 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     if (!vmm_image_verify(image, TRUE, error) ||
         !vmm_secrets_check_deny(secrets, (const char *const *)spec->deny, error) ||
         !vmm_seed_check_parts(spec->parts, secrets, error))
+        return FALSE;
+    if (!vmm_conn_is_test(ctx->conn) && !check_space(ctx->state_dir, image, spec, error))
         return FALSE;
     /* Leftovers of a create that died half-way carry our name and nobody owns them. */
     if (!destroy_locked(ctx, name, &had, error))
