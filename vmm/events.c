@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define TAIL_CHUNK 4096
+
 char *
 vmm_events_global_path(const char *state_dir)
 {
@@ -33,31 +35,51 @@ sha256_line(const char *line, gsize len)
     return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)line, len);
 }
 
-/* The hash of the last line of the open file @fd, or the genesis value. */
+/* Offsets of the last line of @fd, without its newline, however long it is. */
+static gboolean
+last_line(int fd, off_t size, off_t *start, off_t *end)
+{
+    char buf[TAIL_CHUNK];
+    off_t pos;
+
+    *end = size;
+    if (size > 0 && pread(fd, buf, 1, size - 1) == 1 && buf[0] == '\n')
+        (*end)--;
+    for (pos = *end; pos > 0;) {
+        off_t from = pos > TAIL_CHUNK ? pos - TAIL_CHUNK : 0;
+        if (pread(fd, buf, pos - from, from) != pos - from)
+            return FALSE;
+        for (off_t i = pos - from; i > 0; i--)
+            if (buf[i - 1] == '\n') {
+                *start = from + i;
+                return TRUE;
+            }
+        pos = from;
+    }
+    *start = 0;
+    return TRUE;
+}
+
+/* The hash of the last line of the open file @fd (read whole, however long), or the genesis value.
+ */
 static char *
 last_hash(int fd)
 {
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    char buf[TAIL_CHUNK];
     struct stat st;
-    off_t start;
-    g_autofree char *buf = NULL;
-    ssize_t n;
-    char *end, *begin;
+    off_t start, end;
 
-    if (fstat(fd, &st) != 0 || st.st_size == 0)
+    if (fstat(fd, &st) != 0 || st.st_size == 0 || !last_line(fd, st.st_size, &start, &end))
         return g_strdup(VMM_EVENTS_GENESIS);
-    start = st.st_size > 65536 ? st.st_size - 65536 : 0;
-    buf = g_malloc(st.st_size - start + 1);
-    n = pread(fd, buf, st.st_size - start, start);
-    if (n <= 0)
-        return g_strdup(VMM_EVENTS_GENESIS);
-    buf[n] = '\0';
-    end = buf + n;
-    if (end > buf && end[-1] == '\n')
-        end--;
-    begin = end;
-    while (begin > buf && begin[-1] != '\n')
-        begin--;
-    return sha256_line(begin, end - begin);
+    for (off_t pos = start; pos < end;) {
+        ssize_t n = pread(fd, buf, MIN((off_t)sizeof(buf), end - pos), pos);
+        if (n <= 0)
+            break;
+        g_checksum_update(sum, (const guchar *)buf, n);
+        pos += n;
+    }
+    return g_strdup(g_checksum_get_string(sum));
 }
 
 static gboolean
@@ -67,8 +89,6 @@ append_one(const char *path, JsonObject *record, GError **error)
     g_autofree char *prev = NULL;
     g_autofree char *line = NULL;
     g_autofree char *hash = NULL;
-    g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
-    g_autoptr(JsonGenerator) gen = json_generator_new();
     gsize len;
     int fd;
 
@@ -86,9 +106,8 @@ append_one(const char *path, JsonObject *record, GError **error)
     }
     prev = last_hash(fd);
     json_object_set_string_member(record, "prev", prev);
-    json_node_set_object(node, record);
-    json_generator_set_root(gen, node);
-    line = json_generator_to_data(gen, &len);
+    line = vmm_events_record_line(record, &len);
+    json_object_remove_member(record, "prev");
     hash = sha256_line(line, len);
     if (write(fd, line, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot write %s: %s", path,
@@ -108,11 +127,13 @@ vmm_events_append(const char *state_dir, const char *name, const char *event, Js
 {
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S");
-    g_autofree char *time = g_strdup_printf("%s.%03dZ", stamp, g_date_time_get_microsecond(now) / 1000);
+    g_autofree char *time =
+        g_strdup_printf("%s.%03dZ", stamp, g_date_time_get_microsecond(now) / 1000);
     g_autofree char *global = vmm_events_global_path(state_dir);
 
+    g_autoptr(JsonObject) rec = vmm_events_record_new(time, event, name, fields);
+
     for (int pass = 0; pass < 2; pass++) {
-        g_autoptr(JsonObject) rec = json_object_new();
         g_autofree char *path = NULL;
 
         if (pass == 1) {
@@ -130,20 +151,6 @@ vmm_events_append(const char *state_dir, const char *name, const char *event, Js
                 return FALSE;
             }
             path = g_strdup(global);
-        }
-        json_object_set_string_member(rec, "time", time);
-        json_object_set_string_member(rec, "event", event);
-        if (name)
-            json_object_set_string_member(rec, "sandbox", name);
-        else
-            json_object_set_null_member(rec, "sandbox");
-        json_object_set_string_member(rec, "user", g_get_user_name());
-        json_object_set_int_member(rec, "uid", getuid());
-        if (fields) {
-            g_autoptr(GList) members = json_object_get_members(fields);
-            for (GList *l = members; l; l = l->next)
-                json_object_set_member(rec, l->data,
-                                       json_node_copy(json_object_get_member(fields, l->data)));
         }
         if (!append_one(path, rec, error))
             return FALSE;
@@ -200,7 +207,8 @@ vmm_events_verify(const char *path, guint *records, GError **error)
         if (records)
             (*records)++;
     }
-    if (g_file_get_contents(head_path, &head, NULL, NULL) && g_strcmp0(g_strstrip(head), prev) != 0) {
+    if (g_file_get_contents(head_path, &head, NULL, NULL) &&
+        g_strcmp0(g_strstrip(head), prev) != 0) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
                     "%s:%u: the last record is not the one last written (records were removed "
                     "or edited at the end)",

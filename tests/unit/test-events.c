@@ -1,4 +1,8 @@
-/* test-events: the audit chain finds edited, removed, reordered and truncated records. */
+/*
+ * test-events: the audit chain finds edited, removed, reordered and truncated
+ * records; records stay bounded whatever a caller (or a guest, through an
+ * error message) passes.
+ */
 #include <config.h>
 
 #include "error.h"
@@ -132,6 +136,116 @@ test_truncate(void)
     check(drop_last, ":5:");
 }
 
+/* ---- bounds ---- */
+
+static void
+assert_lines_bounded(const char *path)
+{
+    g_autofree char *data = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    g_assert_true(g_file_get_contents(path, &data, NULL, NULL));
+    lines = g_strsplit(data, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        g_assert_cmpuint(strlen(*l), <=, VMM_EVENTS_RECORD_MAX);
+        g_assert_true(g_utf8_validate(*l, -1, NULL));
+    }
+}
+
+/*
+ * A guest's error message of 100 KiB, with invalid UTF-8 and control bytes:
+ * the old code wrote it whole, then read the last hash from the last 64 KiB
+ * (and json-glib wrote the invalid bytes raw), so verify failed forever.
+ */
+static void
+test_oversized_field(void)
+{
+    g_autofree char *state = setup_log(2);
+    g_autofree char *path = vmm_events_global_path(state);
+    g_autoptr(GString) big = g_string_new(NULL);
+    g_autoptr(JsonObject) f = json_object_new();
+    g_autoptr(GError) err = NULL;
+    g_autofree char *data = NULL;
+    guint n = 0;
+
+    for (guint i = 0; big->len < 100 * 1024; i++)
+        g_string_append(big, i % 7 ? "guest says \xff\xfe\x01 no\n" : "\xc3\xa9t\xc3\xa9 ");
+    json_object_set_string_member(f, "error", big->str);
+    g_assert_true(vmm_events_append(state, NULL, "create-failed", f, &err));
+    g_assert_no_error(err);
+    for (guint i = 0; i < 2; i++)
+        g_assert_true(vmm_events_append(state, NULL, "test", NULL, NULL));
+    g_assert_true(vmm_events_verify(path, &n, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(n, ==, 5);
+    assert_lines_bounded(path);
+    g_assert_true(g_file_get_contents(path, &data, NULL, NULL));
+    g_assert_nonnull(strstr(data, "...[truncated "));
+    rm_rf(state);
+}
+
+/* Many fields, each under the string cap, together over the record cap. */
+static void
+test_oversized_record(void)
+{
+    g_autofree char *state = setup_log(1);
+    g_autofree char *path = vmm_events_global_path(state);
+    g_autoptr(JsonObject) f = json_object_new();
+    g_autoptr(JsonArray) deep = json_array_new();
+    g_autofree char *s = g_strnfill(VMM_EVENTS_FIELD_MAX - 100, 'x');
+    g_autofree char *data = NULL;
+    guint n = 0;
+
+    for (guint i = 0; i < 40; i++) {
+        g_autofree char *k = g_strdup_printf("k%u", i);
+        json_object_set_string_member(f, k, s);
+    }
+    for (guint i = 0; i < 1000; i++)
+        json_array_add_int_element(deep, i);
+    json_object_set_array_member(f, "many", json_array_ref(deep));
+    json_object_set_string_member(f, "prev", "not the caller's to set");
+    g_assert_true(vmm_events_append(state, NULL, "big", f, NULL));
+    g_assert_true(vmm_events_append(state, NULL, "test", NULL, NULL));
+    g_assert_true(vmm_events_verify(path, &n, NULL));
+    g_assert_cmpuint(n, ==, 3);
+    assert_lines_bounded(path);
+    g_assert_true(g_file_get_contents(path, &data, NULL, NULL));
+    g_assert_nonnull(strstr(data, "\"truncated\":\"details dropped"));
+    g_assert_null(strstr(data, "not the caller's"));
+    rm_rf(state);
+}
+
+/* A last line of any length (here 200 KiB) is hashed whole: the old reader looked at 64 KiB. */
+static void
+test_long_last_line(void)
+{
+    g_autofree char *state = setup_log(2);
+    g_autofree char *path = vmm_events_global_path(state);
+    g_autofree char *head = g_strconcat(path, ".head", NULL);
+    g_autofree char *data = NULL;
+    g_autofree char *pad = g_strnfill(200 * 1024, 'y');
+    g_autofree char *prev = NULL;
+    g_autofree char *line = NULL;
+    g_autofree char *all = NULL;
+    g_auto(GStrv) lines = NULL;
+    guint n = 0;
+
+    g_assert_true(g_file_get_contents(path, &data, NULL, NULL));
+    lines = g_strsplit(data, "\n", -1);
+    prev = g_compute_checksum_for_string(G_CHECKSUM_SHA256, lines[1], -1);
+    line = g_strdup_printf("{\"event\":\"long\",\"pad\":\"%s\",\"prev\":\"%s\"}", pad, prev);
+    all = g_strdup_printf("%s%s\n", data, line);
+    g_assert_true(g_file_set_contents(path, all, -1, NULL));
+    g_free(prev);
+    prev = g_compute_checksum_for_string(G_CHECKSUM_SHA256, line, -1);
+    g_assert_true(g_file_set_contents(head, prev, -1, NULL));
+    g_assert_true(vmm_events_verify(path, &n, NULL));
+    g_assert_true(vmm_events_append(state, NULL, "test", NULL, NULL));
+    g_assert_true(vmm_events_verify(path, &n, NULL));
+    g_assert_cmpuint(n, ==, 4);
+    rm_rf(state);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -141,5 +255,8 @@ main(int argc, char **argv)
     g_test_add_func("/events/removed", test_remove);
     g_test_add_func("/events/reordered", test_reorder);
     g_test_add_func("/events/truncated", test_truncate);
+    g_test_add_func("/events/bounds/field", test_oversized_field);
+    g_test_add_func("/events/bounds/record", test_oversized_record);
+    g_test_add_func("/events/bounds/long-last-line", test_long_last_line);
     return g_test_run();
 }
