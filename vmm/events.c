@@ -604,6 +604,7 @@ vmm_events_verify(const char *state_dir, const char *name, VmmEventsVerified *ou
         g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
     }
+    g_clear_error(&local);
     if (!key && head) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
                     "%s: the audit key %s is gone, so this keyed log cannot be checked", path,

@@ -103,6 +103,9 @@ is "audit: the key is 0600, 32 bytes" "$(stat -c %a:%s "$A/audit/key" 2>/dev/nul
 ok "audit: destroy removes the sandbox's log and head" -- \
     test ! -e "$A/audit/sandboxes/au-one.jsonl" -a ! -e "$A/audit/sandboxes/au-one.head"
 ok "audit: verify after destroy" -- "$AIRLOCK" audit verify
+expect "audit verify of a sandbox without a log" 2 -- audit verify au-one
+mkdir "$A/no-audit-yet"
+AIRLOCK_STATE_DIR=$A/no-audit-yet expect "audit verify before any record (no key yet)" 2 -- audit verify
 
 # Each case breaks the global log (heads removed from where this and older versions keep them)
 # and expects `audit verify` to fail with one line; the saved state is put back in between.
