@@ -5,6 +5,7 @@
 #include "agent.h"
 #include "autoptr.h"
 #include "error.h"
+#include "events.h"
 #include "image.h"
 #include "names.h"
 #include "spec.h"
@@ -118,6 +119,7 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
     g_autofree char *manifest = NULL;
     g_autofree char *manifest_path = NULL;
     const char *logs[] = {"console.log", "events.jsonl", "dns.log"};
+    g_autofree char *events = vmm_events_sandbox_path(ctx->state_dir, name);
 
     if (virDomainIsActive(dom) == 1) {
         const char *argv[] = {"sync", NULL};
@@ -161,7 +163,10 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
             goto fail;
     }
     for (size_t i = 0; i < G_N_ELEMENTS(logs); i++) {
-        g_autofree char *src = g_build_filename(sdir, logs[i], NULL);
+        /* The audit log lives where only root writes, not in the sandbox's directory. */
+        g_autofree char *src = g_str_equal(logs[i], "events.jsonl")
+                                   ? g_strdup(events)
+                                   : g_build_filename(sdir, logs[i], NULL);
         g_autofree char *dst = g_build_filename(tmp, logs[i], NULL);
         if (g_file_test(src, G_FILE_TEST_EXISTS) && !copy_file(src, dst, error))
             goto fail;

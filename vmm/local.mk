@@ -30,7 +30,7 @@ libvmm_a_SOURCES += \
 	vmm/snapshot.c vmm/snapshot.h \
 	vmm/fixup.c vmm/fixup.h \
 	vmm/archive.c vmm/archive.h \
-	vmm/events.c vmm/events.h \
+	vmm/events.c vmm/events-record.c vmm/events.h \
 	vmm/journal.c vmm/journal.h \
 	vmm/gc.c vmm/gc.h \
 	vmm/space.c vmm/space.h

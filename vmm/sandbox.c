@@ -7,6 +7,7 @@
 #include "autoptr.h"
 #include "domain-xml.h"
 #include "error.h"
+#include "events.h"
 #include "image.h"
 #include "journal.h"
 #include "names.h"
@@ -335,7 +336,8 @@ destroy_locked(VmmContext *ctx, const char *name, gboolean *found, GError **erro
         return FALSE;
     if (!vmm_network_remove(ctx->conn, name, &had_net, error))
         return FALSE;
-    if (!vmm_sandbox_remove_tree(dir, error))
+    if (!vmm_sandbox_remove_tree(dir, error) ||
+        !vmm_events_sandbox_remove(ctx->state_dir, name, error))
         return FALSE;
     *found = had_dom || had_net || had_dir;
     return TRUE;

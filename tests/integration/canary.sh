@@ -198,7 +198,7 @@ ok "canary not in virsh net-dumpxml" -- nowhere "$WORK/net.xml"
 "$AIRLOCK" console "$NAME" > "$WORK/console.txt" 2>&1
 ok "canary not in console.log" -- nowhere "$SBX/console.log" "$WORK/console.txt"
 ok "canary not in dns.log" -- nowhere "$SBX/dns.log"
-ok "canary not in the sandbox's events.jsonl" -- nowhere "$SBX/events.jsonl"
+ok "canary not in the sandbox's audit log" -- nowhere "$AIRLOCK_STATE_DIR/audit/sandboxes/$NAME.jsonl"
 ok "canary not in the global events.jsonl" -- nowhere "$AIRLOCK_STATE_DIR/events.jsonl"
 ok "no seed left" -- test ! -e "$SBX/seed.iso"
 mem=$(find "$SBX" -name memory.save 2>/dev/null)

@@ -80,4 +80,62 @@ for c in create destroy list inspect console exec cp reset snapshot snapshots do
     ok "$c --help" -- bash -c "$AIRLOCK $c --help | grep -qi usage"
 done
 
+
+# ---- audit trail (issue 12): a keyed chain; heads and sandbox logs where only root writes ----
+A=$AIRLOCK_STATE_DIR
+cat > "$img/manifest.json" <<JSON
+{"name":"debian-12","created":"2026-11-26T00:00:00Z","recipe_sha256":"x","kernel_cmdline":"console=ttyS0",
+ "files":{"disk.qcow2":{"sha256":"$(sum "$img/disk.qcow2")"},"vmlinuz":{"sha256":"$(sum "$img/vmlinuz")"},
+ "initrd.img":{"sha256":"$(sum "$img/initrd.img")"}},"packages":[]}
+JSON
+rm -rf "$A/sandboxes" "$A/locks"
+"$AIRLOCK" create au-one >/dev/null 2>&1; is "audit: create writes a sandbox log" "$?" 0
+ok "audit: verify of the global log" -- "$AIRLOCK" audit verify
+ok "audit: verify of the sandbox's log" -- "$AIRLOCK" audit verify au-one
+ok "audit: logs --events shows the sandbox's records" -- bash -c "'$AIRLOCK' logs au-one --events | grep -q '\"event\":\"ready\"'"
+ok "audit: nothing of the trail in the sandbox directory (the qemu user writes there)" -- \
+    bash -c "! ls -A '$A/sandboxes/au-one' | grep -qE 'events|head'"
+ok "audit: the sandbox's log and head under STATE/audit" -- \
+    test -s "$A/audit/sandboxes/au-one.jsonl" -a -s "$A/audit/sandboxes/au-one.head"
+is "audit: STATE/audit is 0700" "$(stat -c %a "$A/audit" 2>/dev/null)" 700
+is "audit: the key is 0600, 32 bytes" "$(stat -c %a:%s "$A/audit/key" 2>/dev/null)" 600:32
+"$AIRLOCK" destroy au-one >/dev/null 2>&1; is "audit: destroy" "$?" 0
+ok "audit: destroy removes the sandbox's log and head" -- \
+    test ! -e "$A/audit/sandboxes/au-one.jsonl" -a ! -e "$A/audit/sandboxes/au-one.head"
+ok "audit: verify after destroy" -- "$AIRLOCK" audit verify
+expect "audit verify of a sandbox without a log" 2 -- audit verify au-one
+mkdir "$A/no-audit-yet"
+AIRLOCK_STATE_DIR=$A/no-audit-yet expect "audit verify before any record (no key yet)" 2 -- audit verify
+
+# Each case breaks the global log (heads removed from where this and older versions keep them)
+# and expects `audit verify` to fail with one line; the saved state is put back in between.
+saved=$A/audit-saved
+mkdir "$saved" && (cd "$A" && cp -a $(ls -d events.jsonl events.jsonl.head audit 2>/dev/null) "$saved/")
+restore_audit() { rm -rf "$A/audit" "$A/events.jsonl" "$A/events.jsonl.head"; cp -a "$saved/." "$A/"; }
+no_head() { rm -f events.jsonl.head audit/events.head; }
+drop_last_no_head() { sed -i '$d' events.jsonl; no_head; }
+empty_log() { : > events.jsonl; }
+empty_log_no_head() { : > events.jsonl; no_head; }
+drop_last_then_append() { sed -i '$d' events.jsonl; "$AIRLOCK" destroy --force au-gone >/dev/null 2>&1; }
+# Anyone who can write the log and the heads but not read the key: edit, then recompute the chain.
+rewrite_without_key() {
+    local prev=0000000000000000000000000000000000000000000000000000000000000000 line
+    sed -i '1s/"uid":[0-9]*/"uid":4242/' events.jsonl
+    while IFS= read -r line; do
+        line=$(printf '%s' "$line" | sed -E "s/\"prev\":\"[0-9a-f]{64}\"/\"prev\":\"$prev\"/")
+        printf '%s\n' "$line"
+        prev=$(printf '%s' "$line" | sha256sum | cut -d' ' -f1)
+    done < events.jsonl > events.new
+    mv events.new events.jsonl
+    printf '%s' "$prev" > events.jsonl.head
+    if [ -d audit ]; then printf '%s\n' "$prev" > audit/events.head; fi
+}
+for t in no_head drop_last_no_head empty_log empty_log_no_head drop_last_then_append rewrite_without_key; do
+    restore_audit
+    (cd "$A" && $t)
+    expect "audit verify after $t" 1 -- audit verify
+done
+restore_audit
+ok "audit: verify passes again once restored" -- "$AIRLOCK" audit verify
+
 done_testing

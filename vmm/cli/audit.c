@@ -34,24 +34,35 @@ vmm_cli_event(VmmCli *cli, const char *name, const char *event, JsonObject *fiel
 int
 vmm_cmd_audit_verify(VmmCli *cli, int argc, char **argv)
 {
-    g_autoptr(GOptionContext) ctx =
-        g_option_context_new("[NAME] - check the audit log's hash chain (global, or a sandbox's)");
+    g_autoptr(GOptionContext) ctx = g_option_context_new(
+        "[NAME] - check the audit log's keyed chain and head (global, or a sandbox's)");
     g_autoptr(GError) err = NULL;
     g_autofree char *path = NULL;
-    guint n = 0;
+    const char *name;
+    VmmEventsVerified v;
     int rc;
 
     if (!vmm_cli_parse(ctx, &argc, &argv, &rc))
         return rc;
     if (argc > 2)
         return vmm_cli_usage(argv[0], "expects at most one sandbox NAME");
-    if (argc == 2 && !vmm_name_validate(argv[1], "sandbox name", &err))
+    name = argc == 2 ? argv[1] : NULL;
+    if (name && !vmm_name_validate(name, "sandbox name", &err))
         return vmm_cli_fail(err);
-    path = argc == 2 ? vmm_events_sandbox_path(cli->state_dir, argv[1])
-                     : vmm_events_global_path(cli->state_dir);
-    if (!vmm_events_verify(path, &n, &err))
+    path = name ? vmm_events_sandbox_path(cli->state_dir, name)
+                : vmm_events_global_path(cli->state_dir);
+    if (!vmm_events_verify(cli->state_dir, name, &v, &err))
         return vmm_cli_fail(err);
-    printf("%s: %u records, chain intact\n", path, n);
+    printf("%s: %u records, chain intact", path, v.records);
+    if (!v.keyed)
+        printf(" but unkeyed (written before audit keys: anyone who could write it could "
+               "rewrite it)");
+    else if (v.unkeyed)
+        printf(" (the first %u records predate audit keys; the keyed ones after them pin them)",
+               v.unkeyed + 1);
+    if (v.head_lag)
+        printf("; its head names the record before the last (a writer died between the two)");
+    printf("\n");
     return AIRLOCK_EXIT_OK;
 }
 
@@ -141,7 +152,7 @@ on_agent(virConnectPtr conn, virDomainPtr dom, int state, int reason, void *opaq
 {
     print_live(virDomainGetName(dom), "agent",
                state == VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_CONNECTED ? "connected"
-                                                                                   : "disconnected");
+                                                                                 : "disconnected");
 }
 
 static void
@@ -182,8 +193,9 @@ print_recorded(const char *path)
             json_node_set_object(node, rest);
             json_generator_set_root(gen, node);
             text = json_generator_to_data(gen, NULL);
-            printf("%s  %-20s %-16s %s\n", json_object_get_string_member_with_default(o, "time", ""),
-                   sb ? sb : "-", json_object_get_string_member_with_default(o, "event", ""), text);
+            printf("%s  %-20s %-16s %s\n",
+                   json_object_get_string_member_with_default(o, "time", ""), sb ? sb : "-",
+                   json_object_get_string_member_with_default(o, "event", ""), text);
         }
     }
 }
@@ -199,7 +211,8 @@ vmm_cmd_events(VmmCli *cli, int argc, char **argv)
          NULL},
         {"json", 0, 0, G_OPTION_ARG_NONE, &as_json_events, "One JSON object per line", NULL},
         {NULL}};
-    g_autoptr(GOptionContext) ctx = g_option_context_new("[NAME] - show the audit trail and live events");
+    g_autoptr(GOptionContext) ctx =
+        g_option_context_new("[NAME] - show the audit trail and live events");
     g_autoptr(GError) err = NULL;
     g_autofree char *path = NULL;
     virConnectPtr conn;
@@ -292,7 +305,8 @@ vmm_cmd_logs(VmmCli *cli, int argc, char **argv)
                     argv[1]);
         return vmm_cli_fail(err);
     }
-    path = g_build_filename(dir, events ? "events.jsonl" : dns ? "dns.log" : "console.log", NULL);
+    path = events ? vmm_events_sandbox_path(cli->state_dir, argv[1])
+                  : g_build_filename(dir, dns ? "dns.log" : "console.log", NULL);
     if (g_file_get_contents(path, &data, &len, NULL))
         fwrite(data, 1, len, stdout);
     return AIRLOCK_EXIT_OK;
@@ -304,8 +318,8 @@ int
 vmm_cmd_stats(VmmCli *cli, int argc, char **argv)
 {
     gboolean as_json = FALSE;
-    GOptionEntry entries[] = {
-        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL}, {NULL}};
+    GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL},
+                              {NULL}};
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("[NAME] - CPU, memory, block and network figures of sandboxes");
     g_autoptr(GError) err = NULL;
@@ -354,7 +368,8 @@ vmm_cmd_stats(VmmCli *cli, int argc, char **argv)
                 cpu = v;
             else if (!strcmp(p->field, "balloon.rss"))
                 rss = v;
-            else if (g_str_has_prefix(p->field, "block.") && g_str_has_suffix(p->field, ".wr.bytes"))
+            else if (g_str_has_prefix(p->field, "block.") &&
+                     g_str_has_suffix(p->field, ".wr.bytes"))
                 wr += v;
             else if (g_str_has_prefix(p->field, "net.") && g_str_has_suffix(p->field, ".rx.bytes"))
                 rx += v;
