@@ -4,6 +4,7 @@
 #include "agent.h"
 #include "agent-json.h"
 #include "error.h"
+#include "escape.h"
 #include "seed.h"
 
 #include <errno.h>
@@ -38,6 +39,17 @@
 #define PUMP_CHUNKS 8           /* reads per stream per poll */
 #define MAX_DRAIN_ROUNDS 64     /* after exit: at most 64 * 8 MiB more per stream */
 
+/* libvirt quotes the agent's own error text (guest bytes) in its message: escape all of it. */
+static void
+escape_error(GError **error)
+{
+    if (error && *error) {
+        char *safe = vmm_escape((*error)->message, -1, VMM_ESCAPE_LINE_MAX);
+        g_free((*error)->message);
+        (*error)->message = safe;
+    }
+}
+
 /* Sends @cmd; libvirt failures go through the choke point with @what as the prefix. */
 static JsonNode *
 agent_call(virDomainPtr dom, const char *cmd, int timeout_s, const char *what, GError **error)
@@ -47,10 +59,13 @@ agent_call(virDomainPtr dom, const char *cmd, int timeout_s, const char *what, G
 
     if (!reply) {
         vmm_error_libvirt(error, VMM_ERROR_AGENT, "%s", what);
+        escape_error(error);
         return NULL;
     }
     ret = vmm_agent_json_return(reply, error);
     free(reply);
+    if (!ret)
+        g_prefix_error(error, "%s: ", what);
     return ret;
 }
 
@@ -226,23 +241,19 @@ bytes_to_string(GBytes *bytes)
     return s;
 }
 
-/* One line of a helper's stderr for an error message. Caller frees. */
+/* A helper's stderr for an error message: escaped, bounded, one line. Caller frees. */
 static char *
 helper_stderr(const VmmAgentExecStatus *st)
 {
     g_autofree char *s = bytes_to_string(st->err);
-    char *nl;
+    gsize len = st->err ? g_bytes_get_size(st->err) : 0;
 
-    g_strstrip(s);
-    if ((nl = strchr(s, '\n')))
-        *nl = '\0';
-    if (!*s)
+    /* Trim trailing newlines only (NUL bytes inside are escaped, not a string end). */
+    while (len > 0 && g_ascii_isspace(s[len - 1]))
+        len--;
+    if (len == 0)
         return g_strdup("no message");
-    /* One line, no control bytes; UTF-8 (quotes in messages) stays readable. */
-    for (char *p = s; *p; p++)
-        if ((guchar)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    return g_steal_pointer(&s);
+    return vmm_escape(s, (gssize)len, VMM_ESCAPE_LINE_MAX);
 }
 
 gboolean
@@ -738,13 +749,14 @@ vmm_agent_copy_out(virDomainPtr dom, const char *guest_path, const char *local, 
     g_strstrip(stat_out);
     mode = g_ascii_strtoull(stat_out, &end, 8);
     if (end == stat_out || *end != ' ') {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "%s: unexpected output '%s'", what,
-                    stat_out);
+        g_autofree char *shown = vmm_escape(stat_out, -1, VMM_ESCAPE_LINE_MAX);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "%s: unexpected output '%s'", what, shown);
         return FALSE;
     }
     if (strcmp(end + 1, "regular file") != 0 && strcmp(end + 1, "regular empty file") != 0) {
+        g_autofree char *type = vmm_escape(end + 1, -1, 64);
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "'%s' in the guest is a %s, not a file",
-                    guest_path, end + 1);
+                    guest_path, type);
         return FALSE;
     }
     if (!file_open(dom, guest_path, "r", &handle, error))

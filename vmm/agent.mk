@@ -1,5 +1,6 @@
 # agent.c + the exec/cp commands (owned by the agent work).
-libvmm_a_SOURCES += vmm/agent.c vmm/agent.h vmm/agent-json.c vmm/agent-json.h
+libvmm_a_SOURCES += vmm/agent.c vmm/agent.h vmm/agent-json.c vmm/agent-json.h \
+	vmm/escape.c vmm/escape.h
 airlock_SOURCES += vmm/cli/exec.c
 
 check_PROGRAMS += tests/unit/test-agent
