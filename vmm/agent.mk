@@ -7,3 +7,8 @@ check_PROGRAMS += tests/unit/test-agent
 tests_unit_test_agent_SOURCES = tests/unit/test-agent.c
 tests_unit_test_agent_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-agent
+
+check_PROGRAMS += tests/unit/test-agent-copy
+tests_unit_test_agent_copy_SOURCES = tests/unit/test-agent-copy.c
+tests_unit_test_agent_copy_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-agent-copy

@@ -139,7 +139,7 @@ copy_artifacts(virDomainPtr dom, VmmBatchLibvirt *lv, const VmmBatchJob *job, Vm
         a->guest = g_strdup(guest);
         a->local = g_build_filename("artifacts", job->name, base, NULL);
         path = g_build_filename(lv->output_dir, a->local, NULL);
-        a->copied = vmm_agent_copy_out(dom, guest, path, &err);
+        a->copied = vmm_agent_copy_out(dom, guest, path, NULL, &err);
         if (!a->copied)
             a->error = g_strdup(err->message);
         g_ptr_array_add(res->artifacts, a);
@@ -207,6 +207,7 @@ lv_run(VmmBatchSlot *slot, const VmmBatchJob *job, VmmBatchResult *res, gpointer
     const char *argv[] = {"/bin/sh", "-c", job->command, NULL};
     VmmAgentExec spec = {0};
     Sinks sinks = {{&res->out, NULL}, {&res->err, NULL}};
+    VmmAgentCopyOpts follow = {.dereference = TRUE}; /* as before; the next commit decides */
     VmmContext ctx;
     gboolean ok;
 
@@ -223,7 +224,7 @@ lv_run(VmmBatchSlot *slot, const VmmBatchJob *job, VmmBatchResult *res, gpointer
             return TRUE;
         }
         if (!vmm_agent_run(dom, mkdir_argv, 30000, &code, NULL, NULL, error) ||
-            !vmm_agent_copy_in(dom, f->local, f->guest, error))
+            !vmm_agent_copy_in(dom, f->local, f->guest, &follow, error))
             return FALSE;
     }
     sinks.out.log = open_log(lv->output_dir, job->name, "stdout");
