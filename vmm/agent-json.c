@@ -3,6 +3,7 @@
 
 #include "agent-json.h"
 #include "error.h"
+#include "escape.h"
 
 #include <string.h>
 
@@ -90,6 +91,42 @@ vmm_agent_json_exec(const char *path, const char *const *args, const char *const
     return vmm_agent_json_command("guest-exec", json_builder_get_root(b));
 }
 
+/*
+ * Member @name of @obj when it is a plain value of @type, else NULL. The
+ * guest shapes these objects: json-glib's getters complain on a wrong shape.
+ */
+static JsonNode *
+value_member(JsonObject *obj, const char *name, GType type)
+{
+    JsonNode *m = obj ? json_object_get_member(obj, name) : NULL;
+
+    return m && JSON_NODE_HOLDS_VALUE(m) && json_node_get_value_type(m) == type ? m : NULL;
+}
+
+static const char *
+str_member(JsonObject *obj, const char *name)
+{
+    JsonNode *m = value_member(obj, name, G_TYPE_STRING);
+
+    return m ? json_node_get_string(m) : NULL;
+}
+
+static gint64
+int_member(JsonObject *obj, const char *name, gint64 def)
+{
+    JsonNode *m = value_member(obj, name, G_TYPE_INT64);
+
+    return m ? json_node_get_int(m) : def;
+}
+
+static gboolean
+bool_member(JsonObject *obj, const char *name, gboolean def)
+{
+    JsonNode *m = value_member(obj, name, G_TYPE_BOOLEAN);
+
+    return m ? json_node_get_boolean(m) : def;
+}
+
 JsonNode *
 vmm_agent_json_return(const char *reply, GError **error)
 {
@@ -99,8 +136,11 @@ vmm_agent_json_return(const char *reply, GError **error)
     JsonObject *obj;
 
     if (!reply || !json_parser_load_from_data(parser, reply, -1, &perr)) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "guest agent sent a reply that is not JSON: %s",
-                    perr ? perr->message : "empty reply");
+        /* The parser's message can quote the guest's bytes. */
+        g_autofree char *shown =
+            vmm_escape(perr ? perr->message : "empty reply", -1, VMM_ESCAPE_LINE_MAX);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
+                    "guest agent sent a reply that is not JSON: %s", shown);
         return NULL;
     }
     root = json_parser_get_root(parser);
@@ -113,10 +153,9 @@ vmm_agent_json_return(const char *reply, GError **error)
         JsonNode *e = json_object_get_member(obj, "error");
         const char *desc = NULL;
         if (JSON_NODE_HOLDS_OBJECT(e))
-            desc = json_object_get_string_member_with_default(json_node_get_object(e), "desc",
-                                                              NULL);
-        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "guest agent error: %s",
-                    desc ? desc : "unknown");
+            desc = str_member(json_node_get_object(e), "desc");
+        g_autofree char *shown = vmm_escape(desc ? desc : "unknown", -1, VMM_ESCAPE_LINE_MAX);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "guest agent error: %s", shown);
         return NULL;
     }
     if (!json_object_has_member(obj, "return")) {
@@ -157,7 +196,7 @@ vmm_agent_json_get_int(JsonNode *ret, const char *member, gint64 *value, GError 
 static GBytes *
 b64_member(JsonObject *obj, const char *member)
 {
-    const char *b64 = json_object_get_string_member_with_default(obj, member, NULL);
+    const char *b64 = str_member(obj, member);
     gsize len = 0;
     guchar *data;
 
@@ -187,17 +226,21 @@ vmm_agent_json_exec_status(JsonNode *ret, VmmAgentExecStatus *st, GError **error
         g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "guest-exec-status reply lacks \"exited\"");
         return FALSE;
     }
-    st->exited = json_object_get_boolean_member(obj, "exited");
+    st->exited = bool_member(obj, "exited", FALSE);
     if (!st->exited)
         return TRUE;
-    if (json_object_has_member(obj, "signal"))
-        st->exit_code = 128 + (int)json_object_get_int_member(obj, "signal");
-    else
-        st->exit_code = (int)json_object_get_int_member_with_default(obj, "exitcode", 0);
+    /* Exit codes are 0-255 and signals 1-127 on Linux: anything else from the guest is 255. */
+    if (json_object_has_member(obj, "signal")) {
+        gint64 sig = int_member(obj, "signal", -1);
+        st->exit_code = sig > 0 && sig < 128 ? 128 + (int)sig : 255;
+    } else {
+        gint64 code = int_member(obj, "exitcode", 0);
+        st->exit_code = code >= 0 && code <= 255 ? (int)code : 255;
+    }
     st->out = b64_member(obj, "out-data");
     st->err = b64_member(obj, "err-data");
-    st->truncated = json_object_get_boolean_member_with_default(obj, "out-truncated", FALSE) ||
-                    json_object_get_boolean_member_with_default(obj, "err-truncated", FALSE);
+    st->truncated =
+        bool_member(obj, "out-truncated", FALSE) || bool_member(obj, "err-truncated", FALSE);
     return TRUE;
 }
 
@@ -210,7 +253,7 @@ vmm_agent_json_file_read(JsonNode *ret, gboolean *eof, GError **error)
 
     if (!obj)
         return NULL;
-    count = json_object_get_int_member_with_default(obj, "count", -1);
+    count = int_member(obj, "count", -1);
     data = b64_member(obj, "buf-b64");
     if (count < 0 || (gsize)count != g_bytes_get_size(data)) {
         g_bytes_unref(data);
@@ -218,7 +261,7 @@ vmm_agent_json_file_read(JsonNode *ret, gboolean *eof, GError **error)
                     "guest-file-read reply: count does not match the data");
         return NULL;
     }
-    *eof = json_object_get_boolean_member_with_default(obj, "eof", FALSE);
+    *eof = bool_member(obj, "eof", FALSE);
     return data;
 }
 

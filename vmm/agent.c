@@ -4,6 +4,7 @@
 #include "agent.h"
 #include "agent-json.h"
 #include "error.h"
+#include "escape.h"
 #include "seed.h"
 
 #include <errno.h>
@@ -38,19 +39,47 @@
 #define PUMP_CHUNKS 8           /* reads per stream per poll */
 #define MAX_DRAIN_ROUNDS 64     /* after exit: at most 64 * 8 MiB more per stream */
 
+static VmmAgentTransport transport_fn;
+static gpointer transport_data;
+
+void
+vmm_agent_set_transport(VmmAgentTransport fn, gpointer data)
+{
+    transport_fn = fn;
+    transport_data = data;
+}
+
+/* libvirt quotes the agent's own error text (guest bytes) in its message: escape all of it. */
+static void
+escape_error(GError **error)
+{
+    if (error && *error) {
+        char *safe = vmm_escape((*error)->message, -1, VMM_ESCAPE_LINE_MAX);
+        g_free((*error)->message);
+        (*error)->message = safe;
+    }
+}
+
 /* Sends @cmd; libvirt failures go through the choke point with @what as the prefix. */
 static JsonNode *
 agent_call(virDomainPtr dom, const char *cmd, int timeout_s, const char *what, GError **error)
 {
-    char *reply = virDomainQemuAgentCommand(dom, cmd, timeout_s, 0);
+    char *reply = transport_fn ? transport_fn(dom, cmd, timeout_s, transport_data)
+                               : virDomainQemuAgentCommand(dom, cmd, timeout_s, 0);
     JsonNode *ret;
 
     if (!reply) {
-        vmm_error_libvirt(error, VMM_ERROR_AGENT, "%s", what);
+        if (transport_fn)
+            g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "%s: no reply", what);
+        else
+            vmm_error_libvirt(error, VMM_ERROR_AGENT, "%s", what);
+        escape_error(error);
         return NULL;
     }
     ret = vmm_agent_json_return(reply, error);
     free(reply);
+    if (!ret)
+        g_prefix_error(error, "%s: ", what);
     return ret;
 }
 
@@ -226,23 +255,19 @@ bytes_to_string(GBytes *bytes)
     return s;
 }
 
-/* One line of a helper's stderr for an error message. Caller frees. */
+/* A helper's stderr for an error message: escaped, bounded, one line. Caller frees. */
 static char *
 helper_stderr(const VmmAgentExecStatus *st)
 {
     g_autofree char *s = bytes_to_string(st->err);
-    char *nl;
+    gsize len = st->err ? g_bytes_get_size(st->err) : 0;
 
-    g_strstrip(s);
-    if ((nl = strchr(s, '\n')))
-        *nl = '\0';
-    if (!*s)
+    /* Trim trailing newlines only (NUL bytes inside are escaped, not a string end). */
+    while (len > 0 && g_ascii_isspace(s[len - 1]))
+        len--;
+    if (len == 0)
         return g_strdup("no message");
-    /* One line, no control bytes; UTF-8 (quotes in messages) stays readable. */
-    for (char *p = s; *p; p++)
-        if ((guchar)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    return g_steal_pointer(&s);
+    return vmm_escape(s, (gssize)len, VMM_ESCAPE_LINE_MAX);
 }
 
 gboolean
@@ -353,7 +378,8 @@ file_close(virDomainPtr dom, gint64 handle, GError **error)
 }
 
 static GBytes *
-file_read(virDomainPtr dom, gint64 handle, gint64 count, gboolean *eof, GError **error)
+file_read(virDomainPtr dom, gint64 handle, gint64 count, int timeout_s, gboolean *eof,
+          GError **error)
 {
     JsonNode *args = handle_args(handle);
     g_autofree char *cmd = NULL;
@@ -361,7 +387,7 @@ file_read(virDomainPtr dom, gint64 handle, gint64 count, gboolean *eof, GError *
 
     json_object_set_int_member(json_node_get_object(args), "count", count);
     cmd = vmm_agent_json_command("guest-file-read", args);
-    ret = agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot read a file in the guest", error);
+    ret = agent_call(dom, cmd, timeout_s, "cannot read a file in the guest", error);
     return ret ? vmm_agent_json_file_read(ret, eof, error) : NULL;
 }
 
@@ -428,7 +454,7 @@ stream_pump(virDomainPtr dom, Stream *s, gpointer user_data, int max_chunks, gbo
         return TRUE;
     for (int i = 0; i < max_chunks; i++) {
         gboolean eof = FALSE;
-        g_autoptr(GBytes) data = file_read(dom, s->handle, CHUNK, &eof, error);
+        g_autoptr(GBytes) data = file_read(dom, s->handle, CHUNK, CMD_TIMEOUT_S, &eof, error);
         gsize len = 0;
         const char *p;
 
@@ -641,10 +667,12 @@ write_full(int fd, const guchar *buf, gsize len)
 }
 
 gboolean
-vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path, GError **error)
+vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path,
+                  const VmmAgentCopyOpts *opts, GError **error)
 {
     g_autofree guchar *buf = NULL;
-    g_autofree char *tmp = NULL, *mode = NULL;
+    g_autofree char *tmp = NULL, *mode = NULL, *prefix = NULL;
+    gboolean deref = opts && opts->dereference;
     struct stat sb;
     gint64 handle = -1;
     gboolean ok = FALSE;
@@ -652,7 +680,13 @@ vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path, G
 
     if (!check_guest_path(guest_path, error))
         return FALSE;
-    fd = open(local, O_RDONLY | O_CLOEXEC);
+    /* Like cp(1): a symlink named on the command line is copied as a link only with -L. */
+    fd = open(local, O_RDONLY | O_CLOEXEC | O_NOCTTY | (deref ? 0 : O_NOFOLLOW));
+    if (fd < 0 && errno == ELOOP && !deref) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "'%s' is a symbolic link (name its target, or add -L to follow it)", local);
+        return FALSE;
+    }
     if (fd < 0 || fstat(fd, &sb) < 0) {
         int e = errno;
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot read '%s': %s", local,
@@ -676,7 +710,16 @@ vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path, G
         if (!guest_sh(dom, "umask 077; exec mktemp -- \"$1.airlock-XXXXXX\"", args, what, &tmp,
                       error))
             goto out;
+        /* The name comes back from the guest: it must be the one asked for, nothing else. */
         g_strchomp(tmp);
+        prefix = g_strconcat(guest_path, ".airlock-", NULL);
+        if (!g_str_has_prefix(tmp, prefix) || strlen(tmp) != strlen(prefix) + 6 ||
+            strchr(tmp + strlen(prefix), '/')) {
+            g_autofree char *shown = vmm_escape(tmp, -1, VMM_ESCAPE_LINE_MAX);
+            g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "%s: unexpected name '%s'", what, shown);
+            g_clear_pointer(&tmp, g_free);
+            goto out;
+        }
     }
     if (!file_open(dom, tmp, "w", &handle, error))
         goto out;
@@ -719,56 +762,119 @@ out:
     return ok;
 }
 
-gboolean
-vmm_agent_copy_out(virDomainPtr dom, const char *guest_path, const char *local, GError **error)
+/* What the guest says @guest_path is: its size, and that it is a regular file. */
+static gboolean
+guest_stat_file(virDomainPtr dom, const char *guest_path, guint64 *size, GError **error)
 {
-    g_autofree char *stat_out = NULL, *dir = NULL, *base = NULL, *tmp = NULL;
+    g_autofree char *out = NULL, *shown = NULL;
     g_autofree char *what = g_strdup_printf("cannot stat '%s' in the guest", guest_path);
     const char *args[] = {guest_path, NULL};
-    gint64 handle = -1;
-    guint64 mode;
+    const char *type;
     char *end = NULL;
+
+    if (!guest_sh(dom, "exec stat -L -c '%s %F' -- \"$1\"", args, what, &out, error))
+        return FALSE;
+    g_strchomp(out);
+    shown = vmm_escape(out, -1, VMM_ESCAPE_LINE_MAX);
+    if (g_ascii_isdigit(out[0]))
+        *size = g_ascii_strtoull(out, &end, 10);
+    if (!end || *end != ' ') {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "%s: unexpected output '%s'", what, shown);
+        return FALSE;
+    }
+    type = end + 1;
+    if (strcmp(type, "regular file") != 0 && strcmp(type, "regular empty file") != 0) {
+        g_autofree char *t = vmm_escape(type, -1, 64);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "'%s' in the guest is a %s, not a file",
+                    guest_path, t);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* "1G", "300M", "4096 bytes": the units --max-size takes, exact. Caller frees. */
+static char *
+human_size(guint64 bytes)
+{
+    static const char units[] = "KMGT";
+
+    for (int i = 3; i >= 0; i--) {
+        guint64 unit = G_GUINT64_CONSTANT(1) << (10 * (i + 1));
+        if (bytes >= unit && bytes % unit == 0)
+            return g_strdup_printf("%" G_GUINT64_FORMAT "%c", bytes / unit, units[i]);
+    }
+    return g_strdup_printf("%" G_GUINT64_FORMAT " bytes", bytes);
+}
+
+gboolean
+vmm_agent_copy_out_at(virDomainPtr dom, const char *guest_path, int dir_fd, const char *name,
+                      mode_t mode, const VmmAgentCopyOpts *opts, GError **error)
+{
+    guint64 max = opts && opts->max_bytes ? opts->max_bytes : VMM_AGENT_COPY_MAX_DEFAULT;
+    guint timeout_ms =
+        opts && opts->timeout_ms ? opts->timeout_ms : VMM_AGENT_COPY_TIMEOUT_DEFAULT_S * 1000;
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    g_autofree char *tmp = NULL;
+    guint64 size = 0, total = 0;
+    gint64 handle = -1;
     gboolean ok = FALSE;
     int fd = -1;
 
-    if (!check_guest_path(guest_path, error))
+    if (!check_guest_path(guest_path, error) || !guest_stat_file(dom, guest_path, &size, error))
         return FALSE;
-    if (!guest_sh(dom, "exec stat -L -c '%a %F' -- \"$1\"", args, what, &stat_out, error))
-        return FALSE;
-    g_strstrip(stat_out);
-    mode = g_ascii_strtoull(stat_out, &end, 8);
-    if (end == stat_out || *end != ' ') {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "%s: unexpected output '%s'", what,
-                    stat_out);
-        return FALSE;
-    }
-    if (strcmp(end + 1, "regular file") != 0 && strcmp(end + 1, "regular empty file") != 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "'%s' in the guest is a %s, not a file",
-                    guest_path, end + 1);
+    if (size > max) {
+        g_autofree char *h = human_size(max);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
+                    "'%s' in the guest is larger than the %s limit (raise --max-size)", guest_path,
+                    h);
         return FALSE;
     }
     if (!file_open(dom, guest_path, "r", &handle, error))
         return FALSE;
 
-    dir = g_path_get_dirname(local);
-    base = g_path_get_basename(local);
-    tmp = g_strdup_printf("%s/.%s.airlock-XXXXXX", dir, base);
-    fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0600);
+    /* A name of ours in @dir_fd, created here and nowhere else (no link followed). */
+    for (int tries = 0; fd < 0 && tries < 16; tries++) {
+        g_free(tmp);
+        tmp = g_strdup_printf(".%s.airlock-%08x", name, g_random_int());
+        fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
     if (fd < 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot create a file in '%s': %s", dir,
-                    g_strerror(errno));
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot create a file next to '%s': %s",
+                    name, g_strerror(errno));
         g_clear_pointer(&tmp, g_free);
         goto out;
     }
     for (;;) {
         gboolean eof = FALSE;
-        g_autoptr(GBytes) data = file_read(dom, handle, CHUNK, &eof, error);
+        gint64 left_us = deadline - g_get_monotonic_time();
+        g_autoptr(GBytes) data = NULL;
         gsize len = 0;
         const guchar *p;
 
+        if (left_us <= 0) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_TIMEOUT,
+                        "copying '%s' out of the guest took longer than %g s (raise --timeout)",
+                        guest_path, timeout_ms / 1000.0);
+            goto out;
+        }
+        data =
+            file_read(dom, handle, CHUNK,
+                      (int)CLAMP((left_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC, 1, CMD_TIMEOUT_S),
+                      &eof, error);
         if (!data)
             goto out;
         p = g_bytes_get_data(data, &len);
+        /* The file may grow after the stat: the limit holds for what arrives. */
+        if (len > max - total) {
+            g_autofree char *h = human_size(max);
+            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
+                        "'%s' in the guest is larger than the %s limit (raise --max-size)",
+                        guest_path, h);
+            goto out;
+        }
+        total += len;
         if (len && !write_full(fd, p, len)) {
             g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot write '%s': %s", tmp,
                         g_strerror(errno));
@@ -777,16 +883,16 @@ vmm_agent_copy_out(virDomainPtr dom, const char *guest_path, const char *local, 
         if (eof || len == 0)
             break;
     }
-    if (fchmod(fd, (mode_t)(mode & 0777)) < 0 || close(fd) < 0) {
+    if (close(fd) < 0) {
         fd = -1;
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot finish '%s': %s", tmp,
                     g_strerror(errno));
         goto out;
     }
     fd = -1;
-    if (rename(tmp, local) < 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot rename '%s' to '%s': %s", tmp,
-                    local, g_strerror(errno));
+    if (renameat(dir_fd, tmp, dir_fd, name) < 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot rename '%s' to '%s': %s", tmp, name,
+                    g_strerror(errno));
         goto out;
     }
     ok = TRUE;
@@ -800,7 +906,27 @@ out:
     if (fd >= 0)
         close(fd);
     if (!ok && tmp)
-        unlink(tmp);
+        unlinkat(dir_fd, tmp, 0);
+    return ok;
+}
+
+gboolean
+vmm_agent_copy_out(virDomainPtr dom, const char *guest_path, const char *local,
+                   const VmmAgentCopyOpts *opts, GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(local);
+    g_autofree char *base = g_path_get_basename(local);
+    gboolean ok;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (dfd < 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot open directory '%s': %s", dir,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    /* 0666 less the umask, like any file the caller creates: never the guest's bits. */
+    ok = vmm_agent_copy_out_at(dom, guest_path, dfd, base, 0666, opts, error);
+    close(dfd);
     return ok;
 }
 

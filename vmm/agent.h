@@ -3,6 +3,7 @@
 
 #include <glib.h>
 #include <libvirt/libvirt.h>
+#include <sys/types.h>
 
 /*
  * Sends one guest agent command (@json_cmd, a complete JSON object) and
@@ -57,19 +58,44 @@ gboolean vmm_agent_run_input(virDomainPtr dom, const char *const *argv, GBytes *
                              guint timeout_ms, int *exit_code, char **out, char **err,
                              GError **error);
 
-/*
- * Copies the host file @local into the guest at @guest_path in chunks,
- * keeping the file mode. Works for files of hundreds of MB.
- */
-gboolean vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path,
-                           GError **error);
+/* Defaults for VmmAgentCopyOpts: 1 GiB, 10 minutes. */
+#define VMM_AGENT_COPY_MAX_DEFAULT (G_GUINT64_CONSTANT(1) << 30)
+#define VMM_AGENT_COPY_TIMEOUT_DEFAULT_S 600
+
+/* Limits and choices for a copy; all zero means the defaults (and no symlink followed). */
+typedef struct {
+    guint64 max_bytes;    /* out: a bigger guest file is refused (0: VMM_AGENT_COPY_MAX_DEFAULT) */
+    guint timeout_ms;     /* out: the whole copy (0: VMM_AGENT_COPY_TIMEOUT_DEFAULT_S) */
+    gboolean dereference; /* in: follow @local when it is a symlink (cp -L); else refused */
+} VmmAgentCopyOpts;
 
 /*
- * Copies the guest file @guest_path to the host file @local in chunks,
- * keeping the mode. @local is written atomically (temp + rename).
+ * Copies the host file @local into the guest at @guest_path in chunks,
+ * keeping its permission bits (no setuid/setgid/sticky). A symlink at
+ * @local is refused (INVALID) unless @opts->dereference. @opts may be NULL.
+ * Works for files of hundreds of MB.
+ */
+gboolean vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path,
+                           const VmmAgentCopyOpts *opts, GError **error);
+
+/*
+ * Copies the guest file @guest_path to the host file @local (written to a
+ * temporary name in its directory, then renamed). The guest chooses neither
+ * the mode (0666 less the caller's umask) nor the size: more than
+ * @opts->max_bytes, or a copy longer than @opts->timeout_ms, fails (FAILED or
+ * TIMEOUT) and leaves nothing behind. @opts may be NULL.
  */
 gboolean vmm_agent_copy_out(virDomainPtr dom, const char *guest_path, const char *local,
-                            GError **error);
+                            const VmmAgentCopyOpts *opts, GError **error);
+
+/*
+ * As vmm_agent_copy_out, into @name in the directory @dir_fd: the temporary
+ * file is created there with O_EXCL|O_NOFOLLOW and @mode (less the umask),
+ * then renamed to @name (a symlink at @name is replaced, never followed).
+ */
+gboolean vmm_agent_copy_out_at(virDomainPtr dom, const char *guest_path, int dir_fd,
+                               const char *name, mode_t mode, const VmmAgentCopyOpts *opts,
+                               GError **error);
 
 /* Writes @len bytes from memory to @path in the guest (created, or truncated). */
 gboolean vmm_agent_write_file(virDomainPtr dom, const char *path, const void *data, gsize len,
@@ -77,3 +103,11 @@ gboolean vmm_agent_write_file(virDomainPtr dom, const char *path, const void *da
 
 /* Sets the guest clock from the host's (guest-set-time with the host's time). */
 gboolean vmm_agent_set_time(virDomainPtr dom, GError **error);
+
+/*
+ * For tests: every agent command goes to @fn instead of libvirt, which
+ * returns the reply text (g_malloc'd) or NULL for a failure. NULL restores
+ * libvirt. Not thread-safe: set it before any agent call.
+ */
+typedef char *(*VmmAgentTransport)(virDomainPtr dom, const char *cmd, int timeout_s, gpointer data);
+void vmm_agent_set_transport(VmmAgentTransport fn, gpointer data);

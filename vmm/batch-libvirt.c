@@ -3,6 +3,7 @@
 
 #include "agent.h"
 #include "autoptr.h"
+#include "batch-output.h"
 #include "batch-run.h"
 #include "error.h"
 #include "events.h"
@@ -12,6 +13,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* --- libvirt executor -------------------------------------------------------------------- */
 
@@ -75,126 +78,85 @@ lv_reset(VmmBatchSlot *slot, gpointer data, GError **error)
     return vmm_snapshot_revert(&ctx, slot->name, VMM_SNAPSHOT_CLEAN, NULL, error);
 }
 
-typedef struct {
-    VmmBatchTail *tail;
-    FILE *log;
-} Sink;
-
-static void
-sink_write(const char *data, gsize len, gpointer user_data)
-{
-    Sink *s = user_data;
-
-    vmm_batch_tail_append(s->tail, data, len);
-    if (s->log)
-        fwrite(data, 1, len, s->log);
-}
-
-typedef struct {
-    Sink out, err;
-} Sinks;
-
 static void
 on_out(const char *data, gsize len, gpointer user_data)
 {
-    sink_write(data, len, &((Sinks *)user_data)->out);
+    vmm_batch_log_write(((VmmBatchLog **)user_data)[0], data, len);
 }
 
 static void
 on_err(const char *data, gsize len, gpointer user_data)
 {
-    sink_write(data, len, &((Sinks *)user_data)->err);
+    vmm_batch_log_write(((VmmBatchLog **)user_data)[1], data, len);
 }
 
-static FILE *
-open_log(const char *dir, const char *job, const char *stream)
+/* An artifact's file name: the guest file's, made unique within the job. */
+static char *
+artifact_name(const char *guest, guint index, GHashTable *used)
 {
-    g_autofree char *file = g_strdup_printf("%s.%s", job, stream);
-    g_autofree char *path = g_build_filename(dir, "logs", file, NULL);
+    g_autofree char *base = g_path_get_basename(guest);
 
-    return fopen(path, "we");
-}
-
-/* Copies @job's artifacts out to DIR/artifacts/JOB/; failures are noted per artifact. */
-static void
-copy_artifacts(virDomainPtr dom, VmmBatchLibvirt *lv, const VmmBatchJob *job, VmmBatchResult *res)
-{
-    g_autofree char *dir = g_build_filename(lv->output_dir, "artifacts", job->name, NULL);
-    g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-
-    if (job->artifacts->len && g_mkdir_with_parents(dir, 0755) < 0)
-        return;
-    for (guint i = 0; i < job->artifacts->len; i++) {
-        const char *guest = g_ptr_array_index(job->artifacts, i);
-        VmmBatchArtifact *a = g_new0(VmmBatchArtifact, 1);
-        g_autofree char *base = g_path_get_basename(guest);
-        g_autofree char *path = NULL;
-        g_autoptr(GError) err = NULL;
-
-        if (!g_hash_table_add(used, g_strdup(base))) {
-            char *b2 = g_strdup_printf("%u-%s", i + 1, base);
-            g_free(base);
-            base = b2;
-        }
-        a->guest = g_strdup(guest);
-        a->local = g_build_filename("artifacts", job->name, base, NULL);
-        path = g_build_filename(lv->output_dir, a->local, NULL);
-        a->copied = vmm_agent_copy_out(dom, guest, path, &err);
-        if (!a->copied)
-            a->error = g_strdup(err->message);
-        g_ptr_array_add(res->artifacts, a);
-    }
-}
-
-/* @data with every secret value replaced, NUL bytes kept (redact works on strings). */
-static GString *
-redact_bytes(const VmmSecrets *secrets, const char *data, gsize len)
-{
-    GString *out = g_string_sized_new(len);
-
-    for (gsize off = 0; off <= len;) {
-        const char *nul = memchr(data + off, '\0', len - off);
-        gsize seg = nul ? (gsize)(nul - (data + off)) : len - off;
-        g_autofree char *part = g_strndup(data + off, seg);
-        g_autofree char *red = vmm_secrets_redact(secrets, part);
-        g_string_append(out, red);
-        if (!nul)
-            break;
-        g_string_append_c(out, '\0');
-        off += seg + 1;
-    }
-    return out;
+    if (!strcmp(base, ".") || !strcmp(base, "..") || !strcmp(base, "/") ||
+        !g_hash_table_add(used, g_strdup(base)))
+        return g_strdup_printf(
+            "%u-%s", index + 1,
+            strcmp(base, ".") && strcmp(base, "..") && strcmp(base, "/") ? base : "artifact");
+    return g_steal_pointer(&base);
 }
 
 /*
- * A job may print a test secret: the reports and logs are CI artifacts, so
- * values are replaced with *** in the tails and the log files.
+ * Copies @job's artifacts out to DIR/artifacts/JOB/ (0640, the plan's size
+ * cap, no link followed); failures are noted per artifact.
  */
 static void
-redact_outputs(VmmBatchLibvirt *lv, const VmmBatchJob *job, VmmBatchResult *res)
+copy_artifacts(virDomainPtr dom, VmmBatchLibvirt *lv, const VmmBatchJob *job, VmmBatchResult *res)
+{
+    g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GError) derr = NULL;
+    VmmAgentCopyOpts opts = {.max_bytes = lv->max_artifact_bytes};
+    int dfd = -1;
+
+    if (!job->artifacts->len)
+        return;
+    dfd = vmm_batch_output_artifacts_dir(lv->output, job->name, &derr);
+    for (guint i = 0; i < job->artifacts->len; i++) {
+        const char *guest = g_ptr_array_index(job->artifacts, i);
+        VmmBatchArtifact *a = g_new0(VmmBatchArtifact, 1);
+        g_autofree char *base = artifact_name(guest, i, used);
+        g_autoptr(GError) err = NULL;
+
+        a->guest = g_strdup(guest);
+        a->local = g_build_filename("artifacts", job->name, base, NULL);
+        if (dfd < 0)
+            a->error = g_strdup(derr->message);
+        else if (!(a->copied = vmm_agent_copy_out_at(dom, guest, dfd, base,
+                                                     VMM_BATCH_OUTPUT_FILE_MODE, &opts, &err)))
+            a->error = g_strdup(err->message);
+        g_ptr_array_add(res->artifacts, a);
+    }
+    if (dfd >= 0)
+        close(dfd);
+}
+
+/*
+ * The job's two log files and tails, with test secrets replaced as the output
+ * arrives: logs and reports are CI artifacts, readable while the job runs.
+ */
+static gboolean
+open_logs(VmmBatchLibvirt *lv, const VmmBatchJob *job, VmmBatchResult *res, VmmBatchLog **logs,
+          GError **error)
 {
     const char *streams[] = {"stdout", "stderr"};
     VmmBatchTail *tails[] = {&res->out, &res->err};
 
-    if (!lv->secrets || vmm_secrets_count(lv->secrets) == 0)
-        return;
     for (int i = 0; i < 2; i++) {
         g_autofree char *file = g_strdup_printf("%s.%s", job->name, streams[i]);
-        g_autofree char *path = g_build_filename(lv->output_dir, "logs", file, NULL);
-        g_autofree char *data = NULL;
-        gsize len;
-        if (tails[i]->buf) {
-            GString *red = redact_bytes(lv->secrets, tails[i]->buf->str, tails[i]->buf->len);
-            guint64 cut = tails[i]->total - tails[i]->buf->len;
-            tails[i]->total = cut + red->len; /* bytes cut stay counted, nothing more */
-            g_string_free(tails[i]->buf, TRUE);
-            tails[i]->buf = red;
-        }
-        if (g_file_get_contents(path, &data, &len, NULL)) {
-            g_autoptr(GString) red = redact_bytes(lv->secrets, data, len);
-            g_file_set_contents(path, red->str, red->len, NULL);
-        }
+        int fd = vmm_batch_output_create_log(lv->output, file, error);
+        if (fd < 0)
+            return FALSE;
+        logs[i] = vmm_batch_log_new(fd, lv->secrets, tails[i]);
     }
+    return TRUE;
 }
 
 static gboolean
@@ -206,7 +168,8 @@ lv_run(VmmBatchSlot *slot, const VmmBatchJob *job, VmmBatchResult *res, gpointer
     g_autoptr(GPtrArray) env = g_ptr_array_new();
     const char *argv[] = {"/bin/sh", "-c", job->command, NULL};
     VmmAgentExec spec = {0};
-    Sinks sinks = {{&res->out, NULL}, {&res->err, NULL}};
+    VmmBatchLog *logs[2] = {NULL, NULL};
+    g_autoptr(GError) lerr = NULL;
     VmmContext ctx;
     gboolean ok;
 
@@ -218,16 +181,23 @@ lv_run(VmmBatchSlot *slot, const VmmBatchJob *job, VmmBatchResult *res, gpointer
         g_autofree char *gdir = g_path_get_dirname(f->guest);
         const char *mkdir_argv[] = {"mkdir", "-p", "--", gdir, NULL};
         int code = -1;
-        if (!g_file_test(f->local, G_FILE_TEST_IS_REGULAR)) {
-            res->error = g_strdup_printf("file '%s' to copy in is missing", f->local);
+        struct stat sb;
+        /* A link is not followed (like airlock cp without -L): name the file itself. */
+        if (lstat(f->local, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+            res->error = g_strdup_printf("file '%s' to copy in is missing or not a regular file "
+                                         "(symbolic links are not followed)",
+                                         f->local);
             return TRUE;
         }
         if (!vmm_agent_run(dom, mkdir_argv, 30000, &code, NULL, NULL, error) ||
-            !vmm_agent_copy_in(dom, f->local, f->guest, error))
+            !vmm_agent_copy_in(dom, f->local, f->guest, NULL, error))
             return FALSE;
     }
-    sinks.out.log = open_log(lv->output_dir, job->name, "stdout");
-    sinks.err.log = open_log(lv->output_dir, job->name, "stderr");
+    if (!open_logs(lv, job, res, logs, &lerr)) {
+        vmm_batch_log_close(logs[0]);
+        res->error = g_strdup(lerr->message);
+        return TRUE;
+    }
     for (guint i = 0; i < job->env->len; i++)
         g_ptr_array_add(env, g_ptr_array_index(job->env, i));
     g_ptr_array_add(env, NULL);
@@ -237,13 +207,10 @@ lv_run(VmmBatchSlot *slot, const VmmBatchJob *job, VmmBatchResult *res, gpointer
     spec.timeout_ms = job->timeout_s * 1000;
     spec.on_stdout = on_out;
     spec.on_stderr = on_err;
-    spec.user_data = &sinks;
+    spec.user_data = logs;
     ok = vmm_agent_exec(dom, &spec, &res->exit_code, error);
-    if (sinks.out.log)
-        fclose(sinks.out.log);
-    if (sinks.err.log)
-        fclose(sinks.err.log);
-    redact_outputs(lv, job, res);
+    vmm_batch_log_close(logs[0]);
+    vmm_batch_log_close(logs[1]);
     if (!ok) {
         res->exit_code = -1;
         return FALSE;

@@ -5,6 +5,7 @@
 #include <glib.h>
 #include <libvirt/libvirt.h>
 
+#include "batch-output.h"
 #include "batch.h"
 #include "conn.h"
 #include "secrets.h"
@@ -110,6 +111,8 @@ typedef struct {
     guint create_timeout_s;
     gboolean evidence;      /* keep evidence archives on destroy */
     const char *output_dir; /* DIR: DIR/artifacts/JOB/, DIR/logs/JOB.stdout|.stderr */
+    VmmBatchOutput *output; /* DIR, opened */
+    guint64 max_artifact_bytes; /* per artifact; 0: the default */
 } VmmBatchLibvirt;
 
 /* The executor that runs jobs in real sandboxes; its data is a VmmBatchLibvirt*. */

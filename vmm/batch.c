@@ -124,8 +124,9 @@ parse_timeout(const char *text, guint *out, GError **error)
 /* Keys a [job] or [matrix] group may have (param.* too, in a matrix). */
 static const char *const job_keys[] = {"command",   "timeout", "env", "files",
                                        "artifacts", "expect",  NULL};
-static const char *const batch_keys[] = {"image",   "spec",  "parallel", "prefix", "timeout",
-                                         "secrets", "hosts", "evidence", NULL};
+static const char *const batch_keys[] = {
+    "image", "spec",     "parallel",          "prefix", "timeout", "secrets",
+    "hosts", "evidence", "max-artifact-size", NULL};
 
 static gboolean
 check_keys(GKeyFile *kf, const char *group, const char *const *allowed, gboolean params,
@@ -331,7 +332,7 @@ parse_batch_group(VmmBatchPlan *plan, GKeyFile *kf, const char *origin, const ch
                   GError **error)
 {
     g_autofree char *image = NULL, *spec = NULL, *prefix = NULL, *timeout = NULL, *secrets = NULL,
-                    *parallel = NULL, *evidence = NULL;
+                    *parallel = NULL, *evidence = NULL, *max_size = NULL;
     g_auto(GStrv) hosts = NULL;
     g_autoptr(GError) local = NULL;
 
@@ -386,6 +387,12 @@ parse_batch_group(VmmBatchPlan *plan, GKeyFile *kf, const char *origin, const ch
         !parse_timeout(g_strstrip(timeout), &plan->timeout_s, &local)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "%s: [batch] timeout: %s", origin,
                     local->message);
+        return FALSE;
+    }
+    if ((max_size = g_key_file_get_string(kf, "batch", "max-artifact-size", NULL)) &&
+        !vmm_spec_parse_size(g_strstrip(max_size), &plan->max_artifact_bytes, &local)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "%s: [batch] max-artifact-size: %s",
+                    origin, local->message);
         return FALSE;
     }
     if ((secrets = g_key_file_get_string(kf, "batch", "secrets", NULL)))

@@ -37,6 +37,7 @@ typedef struct {
     char *secrets_file; /* absolute, or NULL */
     char **hosts;       /* libvirt URIs, or NULL: the default connection */
     gboolean evidence;  /* keep evidence archives when destroying the pool */
+    guint64 max_artifact_bytes; /* cap per artifact; 0: the spec's max-copy-size, else 1 GiB */
     GPtrArray *jobs;    /* VmmBatchJob*, in plan order (matrix jobs expanded in place) */
 } VmmBatchPlan;
 
@@ -47,7 +48,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmBatchPlan, vmm_batch_plan_free)
 
 /*
  * Parses a plan: [batch] image|spec parallel prefix timeout secrets hosts
- * evidence; [job NAME] command timeout env files artifacts expect; [matrix
+ * evidence max-artifact-size; [job NAME] command timeout env files artifacts expect; [matrix
  * NAME] the same keys plus param.X = a;b;c lists, one job per combination
  * named NAME-a-b with {X} replaced in command, env, files and artifacts.
  * Relative paths are resolved against @base_dir. INVALID errors name

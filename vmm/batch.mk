@@ -1,6 +1,6 @@
 # Batches (issue 8): plan parsing and reports (pure), the runner, `airlock batch`, tests.
 libvmm_a_SOURCES += vmm/batch.c vmm/batch.h vmm/batch-report.c vmm/batch-run.c vmm/batch-run.h \
-	vmm/batch-libvirt.c
+	vmm/batch-libvirt.c vmm/batch-output.c vmm/batch-output.h
 airlock_SOURCES += vmm/cli/batch.c
 
 check_PROGRAMS += tests/unit/test-batch
@@ -9,3 +9,8 @@ tests_unit_test_batch_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-batch
 
 dist_noinst_DATA += docs/batch.md
+
+check_PROGRAMS += tests/unit/test-batch-output
+tests_unit_test_batch_output_SOURCES = tests/unit/test-batch-output.c
+tests_unit_test_batch_output_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-batch-output

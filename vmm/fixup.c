@@ -5,6 +5,7 @@
 #include "agent.h"
 #include "domain-xml.h"
 #include "error.h"
+#include "escape.h"
 #include "metadata.h"
 
 #include <errno.h>
@@ -199,9 +200,11 @@ read_answer(VmmFixup *fx, gboolean *answered, GError **error)
         *answered = TRUE;
         if (strcmp(buf + ID_LEN * 2 + 1, "ok") == 0)
             return TRUE;
-        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
-                    "setting the guest clock and reseeding its RNG failed (%s)",
-                    buf + ID_LEN * 2 + 1);
+        {
+            g_autofree char *shown = vmm_escape(buf + ID_LEN * 2 + 1, -1, VMM_ESCAPE_LINE_MAX);
+            g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
+                        "setting the guest clock and reseeding its RNG failed (%s)", shown);
+        }
         return FALSE;
     }
     return FALSE;
@@ -224,9 +227,11 @@ fix_by_exec(virDomainPtr dom, GError **error)
     if (!vmm_agent_run_input(dom, argv, input, EXEC_TIMEOUT_MS, &code, NULL, &err_text, error))
         return FALSE;
     if (code != 0) {
+        g_autofree char *shown =
+            vmm_escape(err_text ? g_strstrip(err_text) : "", -1, VMM_ESCAPE_LINE_MAX);
         g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
                     "setting the guest clock and reseeding its RNG failed (exit %d: %s)", code,
-                    err_text ? g_strstrip(err_text) : "");
+                    shown);
         return FALSE;
     }
     return TRUE;
@@ -279,9 +284,11 @@ vmm_fixup_prepare(virDomainPtr dom, GError **error)
         if (code == HELPER_NOT_POSSIBLE)
             return TRUE; /* no port in this guest: reverts take the fallback */
         if (code != 0) {
+            g_autofree char *shown =
+                vmm_escape(err_text ? g_strstrip(err_text) : "", -1, VMM_ESCAPE_LINE_MAX);
             g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
                         "cannot start the clock and RNG helper in the guest (exit %d: %s)", code,
-                        err_text ? g_strstrip(err_text) : "");
+                        shown);
             return FALSE;
         }
         /* One round through it: proves it answers, and leaves its pages warm in the snapshot. */

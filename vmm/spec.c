@@ -126,6 +126,37 @@ bad:
     return FALSE;
 }
 
+gboolean
+vmm_spec_parse_size(const char *str, guint64 *bytes, GError **error)
+{
+    static const char units[] = "KMGT";
+    char *end = NULL;
+    guint64 v;
+    const char *u;
+    guint shift = 0;
+
+    if (!str || !g_ascii_isdigit(*str))
+        goto bad;
+    v = g_ascii_strtoull(str, &end, 10);
+    if (*end && (u = strchr(units, g_ascii_toupper(*end)))) {
+        shift = 10 * (guint)(u - units + 1);
+        end++;
+        if (*end == 'i' && end[1] == 'B')
+            end += 2;
+    }
+    if (*end == 'B' && shift == 0)
+        end++;
+    if (*end != '\0' || v == 0 || v > (G_MAXUINT64 >> shift))
+        goto bad;
+    *bytes = v << shift;
+    return TRUE;
+bad:
+    g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                "size '%s' is invalid (use bytes or e.g. 512K, 100M, 1G, 2GiB; more than 0)",
+                str ? str : "");
+    return FALSE;
+}
+
 static gboolean
 valid_label_key(const char *key)
 {
@@ -621,8 +652,8 @@ get_uint(const SpecSrc *src, const char *group, const char *key, guint min, guin
     return TRUE;
 }
 
-static const char *const sandbox_keys[] = {"image", "cpus",   "memory", "disk",
-                                           "ttl",   "labels", NULL};
+static const char *const sandbox_keys[] = {"image", "cpus",   "memory",        "disk",
+                                           "ttl",   "labels", "max-copy-size", NULL};
 static const char *const network_keys[] = {"mode", "allow", NULL};
 static const char *const secrets_keys[] = {"file", "deny", NULL};
 static const char *const cloud_init_keys[] = {"parts", NULL};
@@ -698,6 +729,11 @@ load_sandbox(VmmSpec *spec, const SpecSrc *src, GError **error)
     if ((s = spec_raw(src, "sandbox", "ttl"))) {
         if (!vmm_spec_parse_duration(s, &spec->ttl_s, error))
             return spec_fail(src, "sandbox", "ttl", error);
+        g_clear_pointer(&s, g_free);
+    }
+    if ((s = spec_raw(src, "sandbox", "max-copy-size"))) {
+        if (!vmm_spec_parse_size(s, &spec->max_copy_bytes, error))
+            return spec_fail(src, "sandbox", "max-copy-size", error);
         g_clear_pointer(&s, g_free);
     }
     if ((s = spec_raw(src, "sandbox", "labels"))) {

@@ -60,6 +60,7 @@ typedef struct {
     char **allow;       /* mode allow: NULL-terminated "HOST:PORT" list, or NULL */
     char **deny;        /* [secrets] deny regexes; NULL: the defaults; empty: none */
     GPtrArray *parts;   /* VmmCloudPart*: [cloud-init] parts, in merge order */
+    guint64 max_copy_bytes; /* cap on a file copied out of the guest; 0: the default (1 GiB) */
 } VmmSpec;
 
 /* A spec with the defaults. */
@@ -69,7 +70,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmSpec, vmm_spec_free)
 
 /*
  * Reads a spec file into @spec: [sandbox] image (NAME or NAME@sha256:HEX) cpus
- * memory disk ttl labels, [network] mode allow, [secrets] file deny, [env] K=V,
+ * memory disk ttl labels max-copy-size, [network] mode allow, [secrets] file deny, [env] K=V,
  * [cloud-init] parts (each loaded and checked, vmm_cloud_part_check). Unknown
  * groups or keys, bad values and missing files are INVALID errors that start with
  * "FILE:LINE:" and say what is allowed. Relative paths are resolved against the
@@ -86,6 +87,12 @@ gboolean vmm_spec_set_image(VmmSpec *spec, const char *image, GError **error);
 
 /* Parses "90s", "30m", "2h", "1d" or plain seconds. */
 gboolean vmm_spec_parse_duration(const char *str, gint64 *seconds, GError **error);
+
+/*
+ * Parses a size: bytes, or a number with K, M, G or T (powers of 1024;
+ * "100M", "1GiB" and "1g" all work). Zero is refused.
+ */
+gboolean vmm_spec_parse_size(const char *str, guint64 *bytes, GError **error);
 
 /* Adds "K=V" to @list after checking K (@what names it in errors: "label", "env"). */
 gboolean vmm_spec_add_kv(GPtrArray *list, const char *kv, const char *what, GError **error);

@@ -100,6 +100,19 @@ test_reply(void)
     g_assert_error(err, VMM_ERROR, VMM_ERROR_AGENT);
     g_assert_nonnull(strstr(err->message, "no such file"));
     g_clear_error(&err);
+    /* The guest writes the desc: it is escaped, never a second line or a terminal sequence. */
+    g_assert_null(vmm_agent_json_return("{\"error\": {\"desc\": \"x\\u001b[2J\\nairlock: "
+                                        "done\\u009b\\u0007\"}}",
+                                        &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_AGENT);
+    g_assert_cmpstr(err->message, ==,
+                    "guest agent error: x\\x1b[2J\\nairlock: done\\xc2\\x9b\\x07");
+    g_clear_error(&err);
+    g_assert_null(vmm_agent_json_return("{\"x\": \"\x1b[2J\n\"", &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_AGENT);
+    for (const char *p = err->message; *p; p++)
+        g_assert_true((guchar)*p >= 0x20 && *p != 0x7f);
+    g_clear_error(&err);
     g_assert_null(vmm_agent_json_return("not json", &err));
     g_assert_error(err, VMM_ERROR, VMM_ERROR_AGENT);
     g_clear_error(&err);
@@ -122,6 +135,9 @@ test_exec_status(void)
         {"{\"exited\": false}", FALSE, 0, NULL, NULL},
         {"{\"exited\": true, \"exitcode\": 7}", TRUE, 7, "", ""},
         {"{\"exited\": true, \"signal\": 9}", TRUE, 137, "", ""},
+        /* A hostile guest's numbers stay in range (no signed overflow). */
+        {"{\"exited\": true, \"signal\": 2147483647}", TRUE, 255, "", ""},
+        {"{\"exited\": true, \"exitcode\": -9223372036854775807}", TRUE, 255, "", ""},
         {"{\"exited\": true, \"exitcode\": 0, \"out-data\": \"aGVsbG8K\", \"err-data\": \"ZQ==\"}",
          TRUE, 0, "hello\n", "e"},
     };

@@ -75,6 +75,14 @@ test_plan_defaults(void)
     g_assert_cmpstr(p->prefix, ==, "batch");
     g_assert_false(p->evidence);
     g_assert_null(p->hosts);
+    g_assert_cmpuint(p->max_artifact_bytes, ==, 0); /* the spec's, else the agent's default */
+    {
+        g_autoptr(GError) e2 = NULL;
+        g_autoptr(VmmBatchPlan) p2 = vmm_batch_plan_parse(
+            "[batch]\nmax-artifact-size = 20M\n[job a]\ncommand = true\n", -1, "p", NULL, &e2);
+        g_assert_no_error(e2);
+        g_assert_cmpuint(p2->max_artifact_bytes, ==, 20 << 20);
+    }
     g_assert_cmpuint(((VmmBatchJob *)p->jobs->pdata[0])->timeout_s, ==,
                      VMM_BATCH_DEFAULT_TIMEOUT_S);
 }
@@ -105,6 +113,8 @@ test_plan_errors(void)
         {"[batch]\nprefix = Bad_Prefix\n[job a]\ncommand = true\n", "prefix: 'Bad_Prefix'"},
         {"[batch]\nimage = a\nspec = b.spec\n[job a]\ncommand = true\n", "both image and spec"},
         {"[batch]\nevidence = maybe\n[job a]\ncommand = true\n", "evidence: 'maybe'"},
+        {"[batch]\nmax-artifact-size = huge\n[job a]\ncommand = true\n",
+         "max-artifact-size: size 'huge'"},
         {"[batches]\n[job a]\ncommand = true\n", "unknown group [batches]"},
         {"not a key file", "p:"},
     };

@@ -120,6 +120,43 @@ test_errors(void)
     expect_bad("[cloud-init]\nuser-data=x\n", "2", "(allowed: parts)");
     expect_bad("[env]\n1BAD=x\n", "2", "env key '1BAD' is invalid");
     expect_bad("[sandbox]\nthis is not a key file\n", "2", "");
+    expect_bad("[sandbox]\nmax-copy-size=lots\n", "2", "[sandbox] max-copy-size: size 'lots'");
+    expect_bad("[sandbox]\nmax-copy-size=0\n", "2", "max-copy-size");
+    expect_bad("[sandbox]\nmax-copy-size=99999999999T\n", "2", "max-copy-size");
+}
+
+/* Sizes for the copy-out cap: bytes or K/M/G/T (binary), never 0 or an overflow. */
+static void
+test_size(void)
+{
+    static const struct {
+        const char *in;
+        guint64 out; /* 0: refused */
+    } cases[] = {
+        {"4096", 4096},  {"1K", 1024},  {"100M", 100 << 20}, {"1G", 1 << 30}, {"2GiB", 2ULL << 30},
+        {"1g", 1 << 30}, {"512B", 512}, {"1T", 1ULL << 40},  {"0", 0},        {"", 0},
+        {"-1", 0},       {"1.5G", 0},   {"1X", 0},           {"G", 0},        {"16777216T", 0},
+        {"1 G", 0},
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) err = NULL;
+        guint64 v = 0;
+        gboolean ok = vmm_spec_parse_size(cases[i].in, &v, &err);
+        g_test_message("'%s'", cases[i].in);
+        g_assert_cmpint(ok, ==, cases[i].out != 0);
+        if (ok)
+            g_assert_cmpuint(v, ==, cases[i].out);
+        else
+            g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
+    }
+    {
+        g_autofree char *path = write_tmp("s.conf", "[sandbox]\nmax-copy-size = 300M\n");
+        g_autoptr(VmmSpec) spec = vmm_spec_new();
+        g_assert_cmpuint(spec->max_copy_bytes, ==, 0); /* the default, decided by the copy */
+        g_assert_true(vmm_spec_load_file(spec, path, NULL));
+        g_assert_cmpuint(spec->max_copy_bytes, ==, 300 << 20);
+    }
 }
 
 static void
@@ -366,6 +403,7 @@ main(int argc, char **argv)
     g_test_add_func("/spec/deny-empty", test_deny_empty);
     g_test_add_func("/spec/errors", test_errors);
     g_test_add_func("/spec/set-image", test_set_image);
+    g_test_add_func("/spec/size", test_size);
     g_test_add_func("/spec/parts", test_parts);
     g_test_add_func("/spec/parts-secrets", test_parts_secrets);
     g_test_add_func("/spec/hash", test_hash);

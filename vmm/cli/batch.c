@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include "autoptr.h"
+#include "batch-output.h"
 #include "batch-run.h"
 #include "batch.h"
 #include "cli.h"
@@ -162,20 +163,6 @@ check_names_free(const VmmBatchPlan *plan, char **slot_uris, GError **error)
     return TRUE;
 }
 
-static gboolean
-write_file(const char *dir, const char *file, const char *text, GError **error)
-{
-    g_autofree char *path = g_build_filename(dir, file, NULL);
-    g_autoptr(GError) local = NULL;
-
-    if (!g_file_set_contents(path, text, -1, &local)) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot write '%s': %s", path,
-                    local->message);
-        return FALSE;
-    }
-    return TRUE;
-}
-
 static char *
 now_iso8601(void)
 {
@@ -214,7 +201,8 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
     g_autoptr(VmmImage) image = NULL;
     g_autofree VmmBatchHost *hosts = NULL;
     g_autofree guint *placement = NULL;
-    g_autofree char *reason = NULL, *logs = NULL;
+    g_autofree char *reason = NULL;
+    g_autoptr(VmmBatchOutput) out = NULL;
     g_autoptr(GPtrArray) slot_uris = g_ptr_array_new();
     g_autoptr(GPtrArray) slot_hosts = g_ptr_array_new();
     g_auto(GStrv) uris = NULL;
@@ -304,17 +292,18 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
     if (!check_names_free(plan, (char **)slot_uris->pdata, &err))
         return vmm_cli_fail(err);
 
-    logs = g_build_filename(output, "logs", NULL);
-    if (g_mkdir_with_parents(logs, 0755) < 0) {
-        fprintf(stderr, "airlock: cannot create '%s': %s\n", logs, g_strerror(errno));
-        return AIRLOCK_EXIT_FAILED;
-    }
+    /* Before anything boots: a directory another user could plant links in is refused. */
+    if (!(out = vmm_batch_output_open(output, &err)))
+        return vmm_cli_fail(err);
     lv.state_dir = cli->state_dir;
     lv.spec = spec;
     lv.secrets = secrets;
     lv.create_timeout_s = lv.accel == VMM_ACCEL_TCG ? 600 : 180;
     lv.evidence = plan->evidence;
     lv.output_dir = output;
+    lv.output = out;
+    lv.max_artifact_bytes =
+        plan->max_artifact_bytes ? plan->max_artifact_bytes : spec->max_copy_bytes;
 
     if (!quiet) {
         if (lv.accel == VMM_ACCEL_TCG && !cli->accel && !g_getenv("AIRLOCK_ACCEL") &&
@@ -363,8 +352,8 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
     {
         g_autofree char *json = vmm_batch_report_json(plan, results, &info);
         g_autofree char *junit = vmm_batch_report_junit(plan, results, &info);
-        if (!write_file(output, "results.json", json, &err) ||
-            !write_file(output, "junit.xml", junit, &err))
+        if (!vmm_batch_output_write(out, "results.json", json, &err) ||
+            !vmm_batch_output_write(out, "junit.xml", junit, &err))
             fprintf(stderr, "airlock: %s\n", err->message);
     }
     vmm_batch_summarize(results, &sum);

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "error.h"
 #include "names.h"
+#include "spec.h"
 
 #include <errno.h>
 #include <libvirt/virterror.h>
@@ -244,6 +245,16 @@ split_remote(const char *arg, char **name, const char **path)
 int
 vmm_cmd_cp(VmmCli *cli, int argc, char **argv)
 {
+    g_autofree char *max_size = NULL, *timeout = NULL;
+    gboolean deref = FALSE;
+    GOptionEntry entries[] = {
+        {"dereference", 'L', 0, G_OPTION_ARG_NONE, &deref,
+         "Copy in: follow SRC when it is a symbolic link (refused otherwise)", NULL},
+        {"max-size", 0, 0, G_OPTION_ARG_STRING, &max_size,
+         "Copy out: refuse a guest file bigger than SIZE (default 1G)", "SIZE"},
+        {"timeout", 't', 0, G_OPTION_ARG_STRING, &timeout,
+         "Copy out: give up after S seconds (default 600)", "S"},
+        {NULL}};
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("SRC DST - copy a file into or out of a sandbox");
     g_autofree char *src_name = NULL, *dst_name = NULL, *guest_path = NULL, *local = NULL;
@@ -251,25 +262,35 @@ vmm_cmd_cp(VmmCli *cli, int argc, char **argv)
     gboolean src_remote, dst_remote, ok;
     g_autoptr(GError) err = NULL;
     g_autoptr(virDomain) dom = NULL;
+    VmmAgentCopyOpts opts = {0};
     const char *name;
     struct stat sb;
     gint64 start;
     int rc;
 
+    g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_summary(
         ctx, "One side is NAME:PATH with PATH absolute in the guest, the other a local file:\n"
              "  airlock cp ./data.csv eval-3:/srv/data.csv\n"
              "  airlock cp eval-3:/srv/report.json ./report.json\n"
-             "Goes through the guest agent (no network needed). The file mode is kept;\n"
-             "the destination appears atomically (written to a temporary name, then renamed).\n"
-             "A guest PATH ending in '/' or a local directory gets the source's file name.");
+             "Goes through the guest agent (no network needed). Into the guest the permission\n"
+             "bits are kept; out of it the file gets 0666 less your umask, whatever its mode\n"
+             "in the guest, and at most --max-size bytes. The destination appears atomically\n"
+             "(written to a temporary name, then renamed). A guest PATH ending in '/' or a\n"
+             "local directory gets the source's file name.");
     g_option_context_set_description(
-        ctx, "Exit status: 0 on success; 125 when the guest agent failed; 2 for a usage\n"
-             "error or an unknown sandbox; 1 for other failures.");
+        ctx, "Exit status: 0 on success; 124 when --timeout ran out; 125 when the guest\n"
+             "agent failed; 2 for a usage error or an unknown sandbox; 1 for other failures\n"
+             "(a guest file over --max-size among them).");
     if (!vmm_cli_parse(ctx, &argc, &argv, &rc))
         return rc;
     if (argc != 3)
         return vmm_cli_usage(argv[0], "expects SRC and DST, one of them NAME:PATH");
+    if (max_size && !vmm_spec_parse_size(max_size, &opts.max_bytes, &err))
+        return vmm_cli_usage(argv[0], "--max-size: %s", err->message);
+    if (!parse_timeout(timeout, &opts.timeout_ms))
+        return vmm_cli_usage(argv[0], "--timeout expects seconds > 0, got '%s'", timeout);
+    opts.dereference = deref;
     src_remote = split_remote(argv[1], &src_name, &src_path);
     dst_remote = split_remote(argv[2], &dst_name, &dst_path);
     if (src_remote == dst_remote)
@@ -286,6 +307,11 @@ vmm_cmd_cp(VmmCli *cli, int argc, char **argv)
     }
     local = g_strdup(src_remote ? argv[2] : argv[1]);
     if (dst_remote) {
+        if (!deref && lstat(local, &sb) == 0 && S_ISLNK(sb.st_mode))
+            return vmm_cli_usage(argv[0],
+                                 "'%s' is a symbolic link (name its target, or add -L to follow "
+                                 "it)",
+                                 local);
         if (stat(local, &sb) < 0 || !S_ISREG(sb.st_mode)) {
             fprintf(stderr, "airlock: '%s' is not a readable file\n", local);
             return AIRLOCK_EXIT_FAILED;
@@ -306,11 +332,15 @@ vmm_cmd_cp(VmmCli *cli, int argc, char **argv)
     if (!(dom = lookup_running(cli, name, &rc)))
         return rc;
     start = g_get_monotonic_time();
-    ok = dst_remote ? vmm_agent_copy_in(dom, local, guest_path, &err)
-                    : vmm_agent_copy_out(dom, guest_path, local, &err);
+    ok = dst_remote ? vmm_agent_copy_in(dom, local, guest_path, &opts, &err)
+                    : vmm_agent_copy_out(dom, guest_path, local, &opts, &err);
     if (!ok) {
         if (err->domain == VMM_ERROR && err->code == VMM_ERROR_INVALID)
             return vmm_cli_usage(argv[0], "%s", err->message);
+        if (err->domain == VMM_ERROR && err->code == VMM_ERROR_TIMEOUT) {
+            fprintf(stderr, "airlock: %s\n", err->message);
+            return AIRLOCK_EXIT_EXEC_TIMEOUT;
+        }
         return agent_fail(err);
     }
     if (cli->tty && stat(local, &sb) == 0) {
