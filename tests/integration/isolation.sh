@@ -467,7 +467,7 @@ ok "gc says it re-fenced B" -- grep -q "^$B *refenced" <<<"$out"
 for t in netdev bridge inet; do
     ok "B's $t table back after gc" -- nft list table "$t" "$TB"
 done
-ok "the audit trail records the re-fencing" -- grep -q "\"sandbox\":\"$B\".*\"refenced\"\|\"refenced\".*\"$B\"" "$AIRLOCK_STATE_DIR/events.jsonl"
+ok "the audit trail records the re-fencing" -- grep -q "\"event\":\"gc\",\"sandbox\":\"$B\".*\"target\":\"$B\",\"action\":\"refenced\"" "$AIRLOCK_STATE_DIR/events.jsonl"
 ok "doctor is content again" -- bash -c "$(printf %q "$AIRLOCK") doctor | grep -q '^ok *fences'"
 blocked_ip "B after gc: TCP to its bridge address blocked" "$B" "$B_HOST" "$P" tcp
 

@@ -24,10 +24,11 @@ gc_report(const char *name, const char *action, const char *detail, gpointer dat
         run->errors++;
     if (!run->dry_run && !g_str_equal(action, "skipped")) {
         g_autoptr(JsonObject) ev = json_object_new();
-        json_object_set_string_member(ev, "sandbox", name);
+        json_object_set_string_member(ev, "target", name);
         json_object_set_string_member(ev, "action", action);
         json_object_set_string_member(ev, "detail", detail);
-        vmm_cli_event(run->cli, NULL, "gc", ev);
+        /* A sandbox that lives on keeps the record in its own log too. */
+        vmm_cli_event(run->cli, g_str_equal(action, "refenced") ? name : NULL, "gc", ev);
     }
     if (run->json) {
         json_builder_begin_object(run->json);
