@@ -9,8 +9,10 @@
 #include "conn.h"
 #include "error.h"
 #include "fsutil.h"
+#include "metadata.h"
 #include "names.h"
 #include "sandbox.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -407,6 +409,97 @@ test_state_dir(Fixture *f, gconstpointer data)
     }
 }
 
+/* Finding 4: what root reads back is never taken from a directory the qemu user owns. */
+static void
+test_snapshot_dir_not_ours(Fixture *f, gconstpointer data)
+{
+    g_autofree char *sdir = vmm_path_sandbox_dir(f->tmp, "box");
+    g_autofree char *tdir = g_build_filename(sdir, "snapshots", "clean", NULL);
+    g_autofree char *mem = g_build_filename(tdir, "memory.save", NULL);
+    g_autofree char *info = g_build_filename(tdir, "info.json", NULL);
+    g_autoptr(GPtrArray) list = NULL;
+
+    g_assert_cmpint(g_mkdir_with_parents(tdir, 0700), ==, 0);
+    g_assert_cmpint(chmod(f->tmp, 0755), ==, 0);
+    write_file(mem, "x");
+    write_file(info, "{\"tag\":\"clean\",\"created\":\"2026-01-01T00:00:00Z\",\"parent\":null}");
+    /* Ours: listed. */
+    list = vmm_snapshot_list(f->tmp, "box", NULL);
+    g_assert_cmpuint(list->len, ==, 1);
+    g_assert_true(vmm_snapshot_exists(f->tmp, "box", "clean"));
+    g_clear_pointer(&list, g_ptr_array_unref);
+
+    /* info.json swapped for a link: not read. */
+    g_assert_cmpint(unlink(info), ==, 0);
+    {
+        g_autofree char *elsewhere = path(f, "info-elsewhere");
+        write_file(elsewhere, "{\"tag\":\"clean\",\"created\":\"x\",\"parent\":\"evil\"}");
+        g_assert_cmpint(symlink(elsewhere, info), ==, 0);
+    }
+    list = vmm_snapshot_list(f->tmp, "box", NULL);
+    g_assert_cmpuint(list->len, ==, 0);
+    g_assert_false(vmm_snapshot_exists(f->tmp, "box", "clean"));
+    g_clear_pointer(&list, g_ptr_array_unref);
+    g_assert_cmpint(unlink(info), ==, 0);
+    write_file(info, "{\"tag\":\"clean\",\"created\":\"2026-01-01T00:00:00Z\",\"parent\":null}");
+
+    if (!need_root())
+        return;
+    /* The sandbox directory handed to the qemu user: refused whole. */
+    g_assert_cmpint(chown(sdir, OTHER_UID, OTHER_UID), ==, 0);
+    list = vmm_snapshot_list(f->tmp, "box", NULL);
+    g_assert_cmpuint(list->len, ==, 0);
+    g_assert_false(vmm_snapshot_exists(f->tmp, "box", "clean"));
+}
+
+static const char SAVED_XML[] =
+    "<domain type='qemu'><name>airlock-box</name><devices>"
+    "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+    "<source file='/s/sandboxes/box/overlay.qcow2'/>"
+    "<backingStore type='file'><format type='qcow2'/><source file='/etc/shadow'/>"
+    "<backingStore/></backingStore><target dev='vda' bus='virtio'/></disk>"
+    "<disk type='file' device='cdrom'><source file='/s/other.iso'/><target dev='sda'/></disk>"
+    "</devices></domain>";
+
+/* Finding 4: the restore XML names every layer with its format and ends the chain. */
+static void
+test_restore_xml_chain(Fixture *f, gconstpointer data)
+{
+    const char *chain[] = {"/s/sandboxes/box/snapshots/t1/disk.qcow2",
+                           "/s/sandboxes/box/snapshots/clean/disk.qcow2",
+                           "/s/images/img/disk.qcow2", NULL};
+    g_autoptr(GError) err = NULL;
+    g_autofree char *xml =
+        vmm_snapshot_restore_xml(SAVED_XML, "/s/sandboxes/box/overlay.qcow2", chain, &err);
+    g_autofree char *layers = NULL;
+    g_autofree char *formats = NULL;
+    g_autofree char *end = NULL;
+
+    g_assert_no_error(err);
+    g_assert_nonnull(xml);
+    g_assert_null(strstr(xml, "/etc/shadow"));
+    layers = vmm_xml_xpath_string(
+        xml, "concat(/domain/devices/disk[1]/backingStore/source/@file, '|',"
+             " /domain/devices/disk[1]/backingStore/backingStore/source/@file, '|',"
+             " /domain/devices/disk[1]/backingStore/backingStore/backingStore/source/@file)");
+    g_assert_cmpstr(layers, ==,
+                    "/s/sandboxes/box/snapshots/t1/disk.qcow2|/s/sandboxes/box/snapshots/clean/"
+                    "disk.qcow2|/s/images/img/disk.qcow2");
+    formats = vmm_xml_xpath_string(xml, "string(count(/domain/devices/disk[1]//backingStore/"
+                                        "format[@type='qcow2']))");
+    g_assert_cmpstr(formats, ==, "3");
+    /* The base has nothing below it: an empty element, so nothing is probed. */
+    end = vmm_xml_xpath_string(xml, "string(count(/domain/devices/disk[1]/backingStore/"
+                                    "backingStore/backingStore/backingStore[not(*)]))");
+    g_assert_cmpstr(end, ==, "1");
+    g_free(end);
+    end = vmm_xml_xpath_string(xml, "string(count(/domain/devices/disk[2]/backingStore))");
+    g_assert_cmpstr(end, ==, "0");
+
+    g_assert_null(vmm_snapshot_restore_xml(SAVED_XML, "/elsewhere.qcow2", chain, &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_FAILED);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -420,6 +513,8 @@ main(int argc, char **argv)
     ADD("/fsutil/copy/refuses-links", test_copy_refuses_links);
     ADD("/fsutil/read-write-at", test_read_write_at);
     ADD("/fsutil/state-dir", test_state_dir);
+    ADD("/fsutil/snapshot/dir-not-ours", test_snapshot_dir_not_ours);
+    ADD("/fsutil/snapshot/restore-xml-chain", test_restore_xml_chain);
 #undef ADD
     return g_test_run();
 }
