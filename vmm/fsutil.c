@@ -89,8 +89,11 @@ vmm_fs_check_state_dir(const char *path, GError **error)
         int nfd;
 
         if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
-            /* Create it now: checked later, nobody could plant it between check and use. */
-            if (mkdirat(fd, name, 0755) != 0 && errno != EEXIST) {
+            /* Made now, then checked: nobody can plant it between check and use. 0755
+             * whatever the umask: qemu must be able to search down to its sandbox. */
+            if (mkdirat(fd, name, 0700) == 0)
+                fchmodat(fd, name, 0755, 0);
+            else if (errno != EEXIST) {
                 g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot create %s: %s", next,
                             g_strerror(errno));
                 close(fd);
