@@ -168,7 +168,7 @@ int
 vmm_fs_open_own_dir_at(int dirfd, const char *name, GError **error)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
+    struct stat st = {0};
 
     if (fd < 0) {
         int e = errno;
@@ -198,7 +198,7 @@ vmm_fs_open_own_dir(const char *path, GError **error)
 int
 vmm_fs_mkdir_at(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid, GError **error)
 {
-    struct stat st;
+    struct stat st = {0};
     int fd;
 
     if (mkdirat(dirfd, name, 0700) != 0 && errno != EEXIST) {
