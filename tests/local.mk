@@ -3,7 +3,7 @@ TEST_LDADD = libvmm.a $(VMM_LIBS)
 AM_CPPFLAGS += -I$(top_srcdir)/tests
 
 check_PROGRAMS += tests/unit/test-names tests/unit/test-conn tests/unit/test-xml \
-	tests/unit/test-lifecycle tests/unit/test-events tests/unit/test-escape
+	tests/unit/test-lifecycle tests/unit/test-events tests/unit/test-escape tests/unit/test-fsutil
 tests_unit_test_names_SOURCES = tests/unit/test-names.c
 tests_unit_test_names_LDADD = $(TEST_LDADD)
 tests_unit_test_conn_SOURCES = tests/unit/test-conn.c
@@ -21,9 +21,11 @@ tests_unit_test_space_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-space
 tests_unit_test_escape_SOURCES = tests/unit/test-escape.c
 tests_unit_test_escape_LDADD = $(TEST_LDADD)
+tests_unit_test_fsutil_SOURCES = tests/unit/test-fsutil.c
+tests_unit_test_fsutil_LDADD = $(TEST_LDADD)
 
 TESTS += tests/unit/test-names tests/unit/test-conn tests/unit/test-xml tests/unit/test-lifecycle \
-	tests/unit/test-events tests/unit/test-escape tests/unit/test-cli.sh
+	tests/unit/test-events tests/unit/test-escape tests/unit/test-fsutil tests/unit/test-cli.sh
 EXTRA_DIST += tests/unit/test-cli.sh
 
 # The accounting of scripts/test, fed fake TAP streams and fake scripts.

@@ -6,8 +6,10 @@
 #include "autoptr.h"
 #include "error.h"
 #include "events.h"
+#include "fsutil.h"
 #include "image.h"
 #include "names.h"
+#include "snapshot.h"
 #include "spec.h"
 
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libvirt/virterror.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,33 +58,58 @@ valid_id(const char *id)
     return TRUE;
 }
 
-static gboolean
-copy_file(const char *src, const char *dst, GError **error)
+/* {"driver":"qcow2","file":{"driver":"file","filename":@file},"backing":@backing}; takes @backing.
+ */
+static JsonNode *
+layer_node(const char *file, JsonNode *backing)
 {
-    g_autoptr(GFile) s = g_file_new_for_path(src);
-    g_autoptr(GFile) d = g_file_new_for_path(dst);
+    JsonObject *o = json_object_new();
+    JsonObject *f = json_object_new();
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
 
-    return g_file_copy(s, d, G_FILE_COPY_NOFOLLOW_SYMLINKS, NULL, NULL, NULL, error);
+    json_object_set_string_member(f, "driver", "file");
+    json_object_set_string_member(f, "filename", file);
+    json_object_set_string_member(o, "driver", "qcow2");
+    json_object_set_object_member(o, "file", f);
+    json_object_set_member(o, "backing", backing);
+    json_node_take_object(n, o);
+    return n;
 }
 
-/* The disk as the sandbox's own changes over its base image. */
+/*
+ * The disk as the sandbox's own changes over its base image. The overlay is
+ * read through @overlay_fd (opened without following a link) and its chain
+ * is @chain, written out: never the backing files its qemu-writable qcow2
+ * header names.
+ */
 static gboolean
-export_disk(const char *overlay, const char *base, const char *out, GError **error)
+export_disk(int overlay_fd, GPtrArray *chain, const char *base, const char *out, GError **error)
 {
+    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                                                 G_SUBPROCESS_FLAGS_STDERR_PIPE);
     g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) top = NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *spec = NULL;
     g_autofree char *err_out = NULL;
-    const char *with_base[] = {"qemu-img", "convert", "-O", "qcow2", "-B", base, "-F", "qcow2",
-                               overlay, out, NULL};
-    const char *full[] = {"qemu-img", "convert", "-O", "qcow2", overlay, out, NULL};
+    JsonNode *below = json_node_new(JSON_NODE_NULL);
 
-    proc = g_subprocess_newv(base ? with_base : full,
-                             G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                             error);
+    for (guint i = chain->len; i > 0; i--)
+        below = layer_node(g_ptr_array_index(chain, i - 1), below);
+    top = layer_node("/dev/fd/3", below);
+    json_generator_set_root(gen, top);
+    text = json_generator_to_data(gen, NULL);
+    spec = g_strconcat("json:", text, NULL);
+    g_subprocess_launcher_take_fd(l, dup(overlay_fd), 3);
+    proc = g_subprocess_launcher_spawn(l, error, "qemu-img", "convert", "-O", "qcow2", "-B", base,
+                                       "-F", "qcow2", spec, out, NULL);
     if (!proc || !g_subprocess_communicate_utf8(proc, NULL, NULL, NULL, &err_out, error))
         return FALSE;
     if (!g_subprocess_get_successful(proc)) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "qemu-img convert of %s failed: %s",
-                    overlay, err_out ? g_strstrip(err_out) : "");
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
+                    "qemu-img convert of the overlay failed: %s",
+                    err_out ? g_strstrip(err_out) : "");
         return FALSE;
     }
     return TRUE;
@@ -97,6 +125,17 @@ add_md(JsonBuilder *b, const char *key, const char *value)
         json_builder_add_null_value(b);
 }
 
+static void
+add_file(JsonBuilder *b, const char *file, const char *sha256, guint64 size)
+{
+    json_builder_set_member_name(b, file);
+    json_builder_begin_object(b);
+    add_md(b, "sha256", sha256);
+    json_builder_set_member_name(b, "size");
+    json_builder_add_int_value(b, size);
+    json_builder_end_object(b);
+}
+
 gboolean
 vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **id_out,
                     GError **error)
@@ -109,7 +148,6 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
     g_autofree char *id = g_strdup_printf("%s-%s", name, stamp);
     g_autofree char *dir = g_build_filename(root, id, NULL);
     g_autofree char *tmp = g_strdup_printf("%s.partial", dir);
-    g_autofree char *overlay = g_build_filename(sdir, "overlay.qcow2", NULL);
     g_autofree char *base = NULL;
     g_autoptr(VmmMetadata) md = vmm_sandbox_metadata(dom, NULL);
     g_autoptr(VmmImage) image = NULL;
@@ -117,9 +155,16 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
     g_autoptr(JsonGenerator) gen = json_generator_new();
     g_autoptr(JsonNode) node = NULL;
     g_autofree char *manifest = NULL;
-    g_autofree char *manifest_path = NULL;
+    g_autofree char *partial = g_strdup_printf("%s.partial", id);
     const char *logs[] = {"console.log", "events.jsonl", "dns.log"};
     g_autofree char *events = vmm_events_sandbox_path(ctx->state_dir, name);
+    g_autofree char *events_dir = g_path_get_dirname(events);
+    g_autofree char *events_name = g_path_get_basename(events);
+    vmm_auto_fd int rfd = -1;
+    vmm_auto_fd int tfd = -1;
+    vmm_auto_fd int sfd = -1;
+    vmm_auto_fd int efd = -1;
+    struct stat st;
 
     if (virDomainIsActive(dom) == 1) {
         const char *argv[] = {"sync", NULL};
@@ -131,11 +176,18 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
         if (virDomainDestroy(dom) < 0 && vmm_error_libvirt_last_code() != VIR_ERR_OPERATION_INVALID)
             return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot stop '%s'", name);
     }
-    if (g_mkdir_with_parents(root, 0700) != 0 || g_mkdir(tmp, 0700) != 0) {
+    if (!vmm_fs_check_state_dir(ctx->state_dir, error) ||
+        (rfd = vmm_fs_mkdir(root, 0700, (uid_t)-1, (gid_t)-1, error)) < 0)
+        return FALSE;
+    if (mkdirat(rfd, partial, 0700) != 0) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot create %s: %s", tmp,
                     g_strerror(errno));
         return FALSE;
     }
+    if ((tfd = vmm_fs_open_own_dir_at(rfd, partial, error)) < 0)
+        return FALSE;
+    /* The logs are read through this fd with O_NOFOLLOW: never a name swapped under us. */
+    sfd = open(sdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (md && md->image && (image = vmm_image_load(ctx->state_dir, md->image, NULL)))
         base = vmm_image_file(image, "disk.qcow2");
 
@@ -157,43 +209,59 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
     json_builder_set_member_name(b, "files");
     json_builder_begin_object(b);
 
-    if (g_file_test(overlay, G_FILE_TEST_EXISTS)) {
+    if (sfd >= 0 && fstatat(sfd, "overlay.qcow2", &st, AT_SYMLINK_NOFOLLOW) == 0) {
         g_autofree char *out = g_build_filename(tmp, "disk.qcow2", NULL);
-        if (!export_disk(overlay, base, out, error))
+        g_autofree char *sum = NULL;
+        g_autoptr(GPtrArray) chain = NULL;
+        guint64 size = 0;
+        vmm_auto_fd int ofd = vmm_fs_open_regular_at(sfd, "overlay.qcow2", error);
+        int fd;
+        if (ofd < 0)
             goto fail;
+        if (!base) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_IMAGE,
+                        "the image of '%s' is gone: its disk cannot be read", name);
+            goto fail;
+        }
+        if (!(chain = vmm_snapshot_overlay_chain(ctx->state_dir, name, base, error)) ||
+            !export_disk(ofd, chain, base, out, error))
+            goto fail;
+        /* Hash and freeze the file written here, on its fd. */
+        fd = vmm_fs_open_regular_at(tfd, "disk.qcow2", error);
+        if (fd < 0)
+            goto fail;
+        sum = vmm_fs_sha256_fd(fd, &size, error);
+        if (!sum || fchmod(fd, 0400) != 0) {
+            if (sum)
+                g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot chmod %s: %s", out,
+                            g_strerror(errno));
+            close(fd);
+            goto fail;
+        }
+        close(fd);
+        add_file(b, "disk.qcow2", sum, size);
     }
-    for (size_t i = 0; i < G_N_ELEMENTS(logs); i++) {
-        /* The audit log lives where only root writes, not in the sandbox's directory. */
-        g_autofree char *src = g_str_equal(logs[i], "events.jsonl")
-                                   ? g_strdup(events)
-                                   : g_build_filename(sdir, logs[i], NULL);
-        g_autofree char *dst = g_build_filename(tmp, logs[i], NULL);
-        if (g_file_test(src, G_FILE_TEST_EXISTS) && !copy_file(src, dst, error))
-            goto fail;
-    }
-    {
-        g_autoptr(GDir) d = g_dir_open(tmp, 0, error);
-        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-        const char *ent;
-        if (!d)
-            goto fail;
-        while ((ent = g_dir_read_name(d)))
-            g_ptr_array_add(names, g_strdup(ent));
-        g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
-        for (guint i = 0; i < names->len; i++) {
-            const char *f = g_ptr_array_index(names, i);
-            g_autofree char *p = g_build_filename(tmp, f, NULL);
-            guint64 size;
-            g_autofree char *sum = vmm_image_sha256_file(p, &size, error);
-            if (!sum)
-                goto fail;
-            chmod(p, 0400);
-            json_builder_set_member_name(b, f);
+    /* The audit log lives where only root writes, not in the sandbox's directory. */
+    efd = vmm_fs_open_own_dir(events_dir, NULL);
+    for (size_t i = 0; sfd >= 0 && i < G_N_ELEMENTS(logs); i++) {
+        g_autofree char *sum = NULL;
+        g_autoptr(GError) local = NULL;
+        guint64 size = 0;
+        gboolean audit = g_str_equal(logs[i], "events.jsonl");
+        if (audit && efd < 0)
+            continue;
+        if (vmm_fs_copy_at(audit ? efd : sfd, audit ? events_name : logs[i], tfd, logs[i], 0400,
+                           &sum, &size, &local)) {
+            add_file(b, logs[i], sum, size);
+        } else if (local->code == VMM_ERROR_INVALID) {
+            /* A symlink or a device where a log belongs: evidence of tampering, not a file. */
+            json_builder_set_member_name(b, logs[i]);
             json_builder_begin_object(b);
-            add_md(b, "sha256", sum);
-            json_builder_set_member_name(b, "size");
-            json_builder_add_int_value(b, size);
+            add_md(b, "skipped", "not a regular file (a symlink?): not followed");
             json_builder_end_object(b);
+        } else if (local->code != VMM_ERROR_NOT_FOUND) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            goto fail;
         }
     }
     json_builder_end_object(b);
@@ -202,11 +270,9 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
     json_generator_set_root(gen, node);
     json_generator_set_pretty(gen, TRUE);
     manifest = json_generator_to_data(gen, NULL);
-    manifest_path = g_build_filename(tmp, "manifest.json", NULL);
-    if (!g_file_set_contents_full(manifest_path, manifest, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0400,
-                                  error))
+    if (!vmm_fs_write_at(tfd, "manifest.json", manifest, -1, 0400, error))
         goto fail;
-    if (rename(tmp, dir) != 0) {
+    if (renameat(rfd, partial, rfd, id) != 0) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot rename %s: %s", tmp,
                     g_strerror(errno));
         goto fail;
@@ -216,7 +282,7 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
     return vmm_archive_prune_default(ctx->state_dir, error);
 
 fail:
-    vmm_sandbox_remove_tree(tmp, NULL);
+    vmm_fs_remove_at(rfd, partial, NULL);
     return FALSE;
 }
 
@@ -229,7 +295,8 @@ read_archive(const char *root, const char *id)
     VmmArchiveInfo *info;
     JsonObject *o;
 
-    if (!json_parser_load_from_file(p, path, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+    if (!json_parser_load_from_file(p, path, NULL) ||
+        !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
         return NULL;
     o = json_node_get_object(json_parser_get_root(p));
     info = g_new0(VmmArchiveInfo, 1);
@@ -312,7 +379,7 @@ vmm_archive_remove(const char *state_dir, const char *id, GError **error)
                     "archive '%s' not found (airlock archive list shows what exists)", id);
         return FALSE;
     }
-    return vmm_sandbox_remove_tree(dir, error);
+    return vmm_fs_remove_tree(dir, error);
 }
 
 gboolean
@@ -328,8 +395,8 @@ vmm_archive_prune(const char *state_dir, guint keep, gint64 max_age_s, GError **
         VmmArchiveInfo *a = g_ptr_array_index(list, i);
         g_autoptr(GDateTime) when = g_date_time_new_from_iso8601(a->archived, utc);
         gboolean too_many = keep > 0 && list->len - i > keep;
-        gboolean too_old = max_age_s > 0 && when &&
-                           g_date_time_difference(now, when) / G_USEC_PER_SEC > max_age_s;
+        gboolean too_old =
+            max_age_s > 0 && when && g_date_time_difference(now, when) / G_USEC_PER_SEC > max_age_s;
         if ((too_many || too_old) && !vmm_archive_remove(state_dir, a->id, error))
             return FALSE;
     }

@@ -3,6 +3,7 @@
 
 #include "journal.h"
 #include "error.h"
+#include "fsutil.h"
 #include "names.h"
 
 #include <errno.h>
@@ -23,19 +24,20 @@ gboolean
 vmm_journal_begin(const char *state_dir, const char *name, const char *op, GError **error)
 {
     g_autofree char *dir = g_build_filename(state_dir, "journal", NULL);
-    g_autofree char *path = intent_path(state_dir, name);
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *when = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
-    g_autofree char *text = g_strdup_printf(
-        "{\"op\":\"%s\",\"name\":\"%s\",\"pid\":%d,\"started\":\"%s\"}\n", op, name, getpid(), when);
+    g_autofree char *text =
+        g_strdup_printf("{\"op\":\"%s\",\"name\":\"%s\",\"pid\":%d,\"started\":\"%s\"}\n", op, name,
+                        getpid(), when);
+
+    g_autofree char *file = g_strdup_printf("%s.json", name);
+    vmm_auto_fd int fd = -1;
 
     /* name and op are validated identifiers: nothing here needs escaping. */
-    if (g_mkdir_with_parents(dir, 0700) != 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot create %s: %s", dir,
-                    g_strerror(errno));
+    if (!vmm_fs_check_state_dir(state_dir, error) ||
+        (fd = vmm_fs_mkdir(dir, 0700, (uid_t)-1, (gid_t)-1, error)) < 0)
         return FALSE;
-    }
-    return g_file_set_contents_full(path, text, -1, G_FILE_SET_CONTENTS_DURABLE, 0600, error);
+    return vmm_fs_write_at(fd, file, text, -1, 0600, error);
 }
 
 void
@@ -79,7 +81,8 @@ vmm_journal_op(const char *state_dir, const char *name)
     g_autofree char *path = intent_path(state_dir, name);
     g_autoptr(JsonParser) p = json_parser_new();
 
-    if (!json_parser_load_from_file(p, path, NULL) || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+    if (!json_parser_load_from_file(p, path, NULL) ||
+        !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
         return NULL;
     return g_strdup(json_object_get_string_member_with_default(
         json_node_get_object(json_parser_get_root(p)), "op", NULL));

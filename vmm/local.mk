@@ -4,6 +4,7 @@ libvmm_a_SOURCES = \
 	vmm/error.c vmm/error.h \
 	vmm/autoptr.h \
 	vmm/names.c vmm/names.h \
+	vmm/fsutil.c vmm/fsutil.h \
 	vmm/conn.c vmm/conn.h \
 	vmm/image.c vmm/image.h
 

@@ -8,6 +8,7 @@
 #include "domain-xml.h"
 #include "error.h"
 #include "events.h"
+#include "fsutil.h"
 #include "image.h"
 #include "journal.h"
 #include "names.h"
@@ -164,18 +165,18 @@ int
 vmm_sandbox_lock(const char *state_dir, const char *name, GError **error)
 {
     g_autofree char *dir = g_build_filename(state_dir, "locks", NULL);
-    g_autofree char *path = NULL;
-    int fd;
+    g_autofree char *file = g_strdup_printf("%s.lock", name);
+    int dfd, fd;
 
-    if (g_mkdir_with_parents(dir, 0700) != 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot create %s: %s", dir,
-                    g_strerror(errno));
+    if (!vmm_fs_check_state_dir(state_dir, error))
         return -1;
-    }
-    path = g_strdup_printf("%s/%s.lock", dir, name);
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    dfd = vmm_fs_mkdir(dir, 0700, (uid_t)-1, (gid_t)-1, error);
+    if (dfd < 0)
+        return -1;
+    fd = openat(dfd, file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    close(dfd);
     if (fd < 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot open %s: %s", path,
+        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot open %s/%s: %s", dir, file,
                     g_strerror(errno));
         return -1;
     }
@@ -195,72 +196,41 @@ vmm_sandbox_lock(const char *state_dir, const char *name, GError **error)
 gboolean
 vmm_sandbox_remove_tree(const char *path, GError **error)
 {
-    g_autoptr(GDir) dir = NULL;
-    const char *ent;
-
-    if (!g_file_test(path, G_FILE_TEST_EXISTS))
-        return TRUE;
-    if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-        dir = g_dir_open(path, 0, error);
-        if (!dir)
-            return FALSE;
-        while ((ent = g_dir_read_name(dir))) {
-            g_autofree char *child = g_build_filename(path, ent, NULL);
-            if (!vmm_sandbox_remove_tree(child, error))
-                return FALSE;
-        }
-        if (rmdir(path) != 0) {
-            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot remove %s: %s", path,
-                        g_strerror(errno));
-            return FALSE;
-        }
-        return TRUE;
-    }
-    if (unlink(path) != 0 && errno != ENOENT) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot remove %s: %s", path,
-                    g_strerror(errno));
-        return FALSE;
-    }
-    return TRUE;
+    return vmm_fs_remove_tree(path, error);
 }
 
 /*
  * qemu runs as the DAC base label of the connection (e.g. libvirt-qemu:kvm
- * for qemu:///system): the 0700 sandbox directory must belong to it.
+ * for qemu:///system): it must be able to reach its files by path.
  */
 static gboolean
-qemu_owner(virConnectPtr conn, uid_t *uid, gid_t *gid)
+qemu_group(virConnectPtr conn, gid_t *gid)
 {
     g_autofree char *caps = virConnectGetCapabilities(conn);
     g_autofree char *label = vmm_xml_xpath_string(
         caps, "string(/capabilities/host/secmodel[model='dac']/baselabel[@type='qemu'])");
     unsigned int u, g;
-    gboolean ok = FALSE;
 
-    if (label && sscanf(label, "+%u:+%u", &u, &g) == 2) {
-        *uid = u;
-        *gid = g;
-        ok = TRUE;
-    }
-    return ok;
+    if (!label || sscanf(label, "+%u:+%u", &u, &g) != 2)
+        return FALSE;
+    *gid = g;
+    return TRUE;
 }
 
 gboolean
 vmm_sandbox_mkdir_private(virConnectPtr conn, const char *dir, GError **error)
 {
-    uid_t uid;
-    gid_t gid;
+    gid_t gid = (gid_t)-1;
+    int fd;
 
-    if ((g_mkdir(dir, 0700) != 0 && errno != EEXIST) || chmod(dir, 0700) != 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot create %s: %s", dir,
-                    g_strerror(errno));
+    /* Root's, searchable by qemu's group: qemu opens what libvirt labelled for it, but
+     * cannot add, rename or replace a name root will use (docs/security.md). */
+    if (geteuid() == 0 && !qemu_group(conn, &gid))
+        gid = (gid_t)-1;
+    fd = vmm_fs_mkdir(dir, 0710, (uid_t)-1, gid, error);
+    if (fd < 0)
         return FALSE;
-    }
-    if (geteuid() == 0 && qemu_owner(conn, &uid, &gid) && chown(dir, uid, gid) != 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot chown %s: %s", dir,
-                    g_strerror(errno));
-        return FALSE;
-    }
+    close(fd);
     return TRUE;
 }
 
@@ -268,13 +238,13 @@ static gboolean
 make_sandbox_dir(virConnectPtr conn, const char *dir, GError **error)
 {
     g_autofree char *parent = g_path_get_dirname(dir);
+    int fd;
 
     /* The parent only needs to be traversable by qemu: names are no secret. */
-    if (g_mkdir_with_parents(parent, 0711) != 0 || chmod(parent, 0711) != 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot create %s: %s", parent,
-                    g_strerror(errno));
+    fd = vmm_fs_mkdir(parent, 0711, (uid_t)-1, (gid_t)-1, error);
+    if (fd < 0)
         return FALSE;
-    }
+    close(fd);
     return vmm_sandbox_mkdir_private(conn, dir, error);
 }
 
@@ -298,7 +268,8 @@ remove_domain(virConnectPtr conn, const char *name, gboolean *existed, GError **
         vmm_error_libvirt_last_code() != VIR_ERR_NO_DOMAIN &&
         vmm_error_libvirt_last_code() != VIR_ERR_OPERATION_INVALID)
         return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot stop sandbox '%s'", name);
-    if (virDomainUndefineFlags(dom, flags) < 0 && vmm_error_libvirt_last_code() != VIR_ERR_NO_DOMAIN) {
+    if (virDomainUndefineFlags(dom, flags) < 0 &&
+        vmm_error_libvirt_last_code() != VIR_ERR_NO_DOMAIN) {
         /* Drivers without NVRAM/checkpoint support reject those flags: retry plainly. */
         if (virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
                                             VIR_DOMAIN_UNDEFINE_MANAGED_SAVE) < 0 &&
@@ -462,8 +433,8 @@ check_space(const char *state_dir, VmmImage *image, const VmmSpec *spec, GError 
 
 /* Waits for the agent, then for cloud-init to finish. */
 static gboolean
-wait_ready(Stages *st, VmmCreateTimings *t, virDomainPtr dom, const char *name,
-           const char *console, gint64 deadline, GError **error)
+wait_ready(Stages *st, VmmCreateTimings *t, virDomainPtr dom, const char *name, const char *console,
+           gint64 deadline, GError **error)
 {
     g_autoptr(GError) local = NULL;
     const char *status_argv[] = {"cloud-init", "status", "--wait", "--long", NULL};
@@ -476,8 +447,7 @@ wait_ready(Stages *st, VmmCreateTimings *t, virDomainPtr dom, const char *name,
         goto fail;
     stage(st, "cloud-init", &t->cloud_init);
     left_ms = (deadline - g_get_monotonic_time()) / 1000;
-    if (left_ms <= 0 ||
-        !vmm_agent_run(dom, status_argv, left_ms, &code, &out, &err_out, &local))
+    if (left_ms <= 0 || !vmm_agent_run(dom, status_argv, left_ms, &code, &out, &err_out, &local))
         goto fail;
     if (code != 0 || !out || !strstr(out, "status: done")) {
         g_autofree char *first = g_strdup(out ? out : "");
@@ -493,7 +463,7 @@ wait_ready(Stages *st, VmmCreateTimings *t, virDomainPtr dom, const char *name,
     }
     return TRUE;
 
-fail: {
+fail : {
     g_autofree char *tail = vmm_sandbox_console_tail(console, CONSOLE_TAIL_LINES);
     const char *state = vmm_sandbox_state(dom);
     if (strcmp(state, "running") != 0)
@@ -664,19 +634,19 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
 
     stage(&st, "define", &t->define);
     VmmDomainConfig dc = {.name = name,
-                              .uuid = uuid_str,
-                              .virt_type = vmm_accel_domain_type(ctx->accel),
-                              .cpus = spec->cpus,
-                              .memory_mib = spec->memory_mib,
-                              .kernel = kernel,
-                              .initrd = initrd,
-                              .cmdline = image->kernel_cmdline,
-                              .overlay = overlay,
-                              .seed = seed_path,
-                              .network = spec->net_mode != VMM_NET_MODE_NONE ? obj : NULL,
-                              .mac = md->mac,
-                              .console_log = console,
-                              .metadata = md};
+                          .uuid = uuid_str,
+                          .virt_type = vmm_accel_domain_type(ctx->accel),
+                          .cpus = spec->cpus,
+                          .memory_mib = spec->memory_mib,
+                          .kernel = kernel,
+                          .initrd = initrd,
+                          .cmdline = image->kernel_cmdline,
+                          .overlay = overlay,
+                          .seed = seed_path,
+                          .network = spec->net_mode != VMM_NET_MODE_NONE ? obj : NULL,
+                          .mac = md->mac,
+                          .console_log = console,
+                          .metadata = md};
     xml = vmm_domain_xml_build(&dc, error);
     if (!xml)
         goto fail;
@@ -719,9 +689,8 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
         if (!vmm_agent_run(dom, scrub_argv, 120 * 1000, &code, &so, &se, error))
             goto fail;
         if (code != 0) {
-            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
-                        "sandbox '%s': %s exited %d (%.200s)", name, VMM_SEED_SCRUB, code,
-                        se ? g_strstrip(se) : "");
+            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "sandbox '%s': %s exited %d (%.200s)",
+                        name, VMM_SEED_SCRUB, code, se ? g_strstrip(se) : "");
             goto fail;
         }
     }
@@ -761,7 +730,7 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     vmm_journal_end(ctx->state_dir, name);
     return TRUE;
 
-fail: {
+fail : {
     g_autoptr(GError) cleanup_err = NULL;
     gboolean found;
     if (!destroy_locked(ctx, name, &found, &cleanup_err))

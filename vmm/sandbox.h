@@ -86,14 +86,18 @@ const char *vmm_sandbox_state(virDomainPtr dom);
 GPtrArray *vmm_sandbox_list(virConnectPtr conn, const char *state_dir, GError **error);
 
 /*
- * Creates @dir (parent must exist) mode 0700, owned by the user qemu runs as
- * on @conn so the guest's disks inside it can be opened.
+ * Creates @dir (parent must exist), or takes it when it is already ours:
+ * mode 0710, owned by the caller, group the one qemu runs as on @conn, so
+ * qemu can open the disks libvirt labels for it but cannot add, rename or
+ * replace a name inside. A symlink, a non-directory or a directory owned by
+ * someone else is refused, and the owner and mode are set on the opened fd.
  */
 gboolean vmm_sandbox_mkdir_private(virConnectPtr conn, const char *dir, GError **error);
 
 /*
- * Removes @path and, for a directory, everything below it (symlinks are
- * removed, never followed). Missing is success.
+ * Removes @path and, for a directory, everything below it, through
+ * directory fds (vmm_fs_remove_tree): symlinks are removed, never followed,
+ * not even when swapped in while it runs. Missing is success.
  */
 gboolean vmm_sandbox_remove_tree(const char *path, GError **error);
 

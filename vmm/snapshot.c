@@ -6,14 +6,18 @@
 #include "autoptr.h"
 #include "error.h"
 #include "fixup.h"
+#include "fsutil.h"
 #include "image.h"
 #include "names.h"
 #include "network.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libvirt/virterror.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,92 +35,262 @@ vmm_snapshot_info_free(VmmSnapshotInfo *info)
     g_free(info);
 }
 
-static char *
-sandbox_path(const char *state_dir, const char *name, const char *file)
-{
-    g_autofree char *dir = vmm_path_sandbox_dir(state_dir, name);
+#define SMALL_FILE_MAX (64 * 1024)
+#define XML_FILE_MAX (1024 * 1024)
+#define CHAIN_MAX 64
 
-    return g_build_filename(dir, file, NULL);
+/*
+ * Everything root reads back (head, info.json, domain.xml, memory.save)
+ * lives in directories only root can write: sandboxes/NAME and its
+ * snapshots/TAG are root's, 0710 with qemu's group (sandbox.h). Each is
+ * opened without following a link and its owner checked before a name in it
+ * is used; a directory that belongs to the qemu user (an older airlock made
+ * it so) is refused.
+ */
+static int
+open_sandbox_dir(const char *state_dir, const char *name, GError **error)
+{
+    g_autofree char *sdir = vmm_path_sandbox_dir(state_dir, name);
+    int fd;
+
+    if (!vmm_fs_check_state_dir(state_dir, error))
+        return -1;
+    fd = vmm_fs_open_own_dir(sdir, error);
+    if (fd < 0)
+        g_prefix_error(error, "sandbox '%s': ", name);
+    return fd;
 }
 
-static char *
-snap_path(const char *state_dir, const char *name, const char *tag, const char *file)
+/* snapshots/@tag in the sandbox directory @sfd (NOT_FOUND when missing). Caller closes. */
+static int
+open_tag_dir(int sfd, const char *tag, GError **error)
 {
-    g_autofree char *dir = vmm_path_sandbox_dir(state_dir, name);
+    int snaps = vmm_fs_open_own_dir_at(sfd, "snapshots", error);
+    int fd;
 
-    return g_build_filename(dir, "snapshots", tag, file, NULL);
+    if (snaps < 0)
+        return -1;
+    fd = vmm_fs_open_own_dir_at(snaps, tag, error);
+    close(snaps);
+    return fd;
+}
+
+static gboolean
+regular_at(int dirfd, const char *file, struct stat *st)
+{
+    struct stat local;
+
+    if (!st)
+        st = &local;
+    return fstatat(dirfd, file, st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st->st_mode);
+}
+
+static gboolean
+exists_at(int sfd, const char *tag)
+{
+    int fd = open_tag_dir(sfd, tag, NULL);
+    gboolean ok =
+        fd >= 0 && regular_at(fd, "memory.save", NULL) && regular_at(fd, "info.json", NULL);
+
+    if (fd >= 0)
+        close(fd);
+    return ok;
 }
 
 gboolean
 vmm_snapshot_exists(const char *state_dir, const char *name, const char *tag)
 {
-    g_autofree char *mem = snap_path(state_dir, name, tag, "memory.save");
-    g_autofree char *info = snap_path(state_dir, name, tag, "info.json");
+    int sfd = open_sandbox_dir(state_dir, name, NULL);
+    gboolean ok = sfd >= 0 && exists_at(sfd, tag);
 
-    return g_file_test(mem, G_FILE_TEST_EXISTS) && g_file_test(info, G_FILE_TEST_EXISTS);
+    if (sfd >= 0)
+        close(sfd);
+    return ok;
 }
 
 /* The tag whose disk the live overlay is backed by ("head"), or NULL. Caller frees. */
 static char *
-head_read(const char *state_dir, const char *name)
+head_read(int sfd)
 {
-    g_autofree char *path = sandbox_path(state_dir, name, "head");
-    char *tag = NULL;
+    g_autofree char *tag = vmm_fs_read_at(sfd, "head", SMALL_FILE_MAX, NULL, NULL);
 
-    if (!g_file_get_contents(path, &tag, NULL, NULL))
+    if (!tag)
         return NULL;
     g_strstrip(tag);
-    return tag;
+    return vmm_name_validate(tag, "tag", NULL) ? g_steal_pointer(&tag) : NULL;
 }
 
 static gboolean
-head_write(const char *state_dir, const char *name, const char *tag, GError **error)
+head_write(int sfd, const char *tag, GError **error)
 {
-    g_autofree char *path = sandbox_path(state_dir, name, "head");
+    return vmm_fs_write_at(sfd, "head", tag, -1, 0600, error);
+}
 
-    return g_file_set_contents_full(path, tag, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
+/* The "parent" a layer's info.json (or layer.json, once deleted) records, or NULL. */
+static char *
+layer_parent(int sfd, const char *tag, gboolean *found)
+{
+    int fd = open_tag_dir(sfd, tag, NULL);
+    char *parent = NULL;
+
+    *found = FALSE;
+    for (int k = 0; fd >= 0 && k < 2 && !*found; k++) {
+        g_autofree char *text =
+            vmm_fs_read_at(fd, k ? "layer.json" : "info.json", SMALL_FILE_MAX, NULL, NULL);
+        g_autoptr(JsonParser) p = json_parser_new();
+        const char *v;
+
+        if (!text || !json_parser_load_from_data(p, text, -1, NULL) ||
+            !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+            continue;
+        *found = TRUE;
+        v = json_object_get_string_member_with_default(
+            json_node_get_object(json_parser_get_root(p)), "parent", NULL);
+        if (v && vmm_name_validate(v, "tag", NULL))
+            parent = g_strdup(v);
+    }
+    if (fd >= 0)
+        close(fd);
+    return parent;
 }
 
 /*
- * The saved XML lists the disk's backing chain as it was at save time; the
- * layers under the overlay have changed since, so let libvirt read the chain
- * from the qcow2 headers (formats recorded there explicitly) instead.
+ * The disks under a new overlay over @tag, top first: @tag's layer, its
+ * parents' layers, the image's disk @base. Read from the parent links root
+ * keeps, never from the qcow2 headers (the qemu user can write those).
  */
-static char *
-restore_xml(virConnectPtr conn, const char *memory, GError **error)
+static GPtrArray *
+backing_chain(int sfd, const char *state_dir, const char *name, const char *tag, const char *base,
+              GError **error)
 {
-    g_autofree char *xml = virDomainSaveImageGetXMLDesc(conn, memory, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
+    g_autoptr(GPtrArray) chain = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *sdir = vmm_path_sandbox_dir(state_dir, name);
+    g_autofree char *t = g_strdup(tag);
+
+    while (t) {
+        gboolean found;
+        char *parent = layer_parent(sfd, t, &found);
+
+        if (!found || chain->len >= CHAIN_MAX) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
+                        "sandbox '%s': the layers under snapshot '%s' are incomplete (destroy and "
+                        "create it again)",
+                        name, tag);
+            g_free(parent);
+            return NULL;
+        }
+        g_ptr_array_add(chain, g_build_filename(sdir, "snapshots", t, "disk.qcow2", NULL));
+        g_free(t);
+        t = parent;
+    }
+    g_ptr_array_add(chain, g_strdup(base));
+    return g_steal_pointer(&chain);
+}
+
+GPtrArray *
+vmm_snapshot_overlay_chain(const char *state_dir, const char *name, const char *base,
+                           GError **error)
+{
+    vmm_auto_fd int sfd = open_sandbox_dir(state_dir, name, error);
+    g_autofree char *head = NULL;
+    GPtrArray *chain;
+
+    if (sfd < 0)
+        return NULL;
+    head = head_read(sfd);
+    if (head)
+        return backing_chain(sfd, state_dir, name, head, base, error);
+    chain = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(chain, g_strdup(base));
+    return chain;
+}
+
+/* The image disk the clean layer sits on, from the domain's metadata. Caller frees. */
+static char *
+base_disk(VmmContext *ctx, virDomainPtr dom, GError **error)
+{
+    g_autoptr(VmmMetadata) md = vmm_sandbox_metadata(dom, error);
+    g_autoptr(VmmImage) image = md ? vmm_image_load(ctx->state_dir, md->image, error) : NULL;
+
+    return image ? vmm_image_file(image, "disk.qcow2") : NULL;
+}
+
+char *
+vmm_snapshot_restore_xml(const char *saved_xml, const char *overlay, const char *const *chain,
+                         GError **error)
+{
     g_autoptr(xmlDoc) doc = NULL;
     g_autoptr(xmlXPathContext) ctx = NULL;
-    g_autoptr(xmlXPathObject) obj = NULL;
+    g_autoptr(xmlXPathObject) stores = NULL;
+    g_autoptr(xmlXPathObject) disks = NULL;
+    xmlNodePtr disk = NULL, at;
     xmlChar *mem = NULL;
     int len = 0;
     char *out;
 
-    if (!xml) {
-        vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot read the saved state %s", memory);
-        return NULL;
-    }
-    doc = xmlReadMemory(xml, strlen(xml), "saved.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
+    doc = xmlReadMemory(saved_xml, strlen(saved_xml), "saved.xml", NULL,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "saved state %s has unreadable XML", memory);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "the saved domain XML is unreadable");
         return NULL;
     }
     ctx = xmlXPathNewContext(doc);
-    obj = xmlXPathEvalExpression(BAD_CAST "/domain/devices/disk/backingStore", ctx);
-    for (int i = 0; obj && obj->nodesetval && i < obj->nodesetval->nodeNr; i++) {
-        xmlNodePtr n = obj->nodesetval->nodeTab[i];
+    /* The chain recorded at save time is stale: the layers under the overlay change. */
+    stores = xmlXPathEvalExpression(BAD_CAST "/domain/devices/disk/backingStore", ctx);
+    for (int i = 0; stores && stores->nodesetval && i < stores->nodesetval->nodeNr; i++) {
+        xmlNodePtr n = stores->nodesetval->nodeTab[i];
         xmlUnlinkNode(n);
         xmlFreeNode(n);
     }
+    disks = xmlXPathEvalExpression(BAD_CAST "/domain/devices/disk[@device='disk']", ctx);
+    for (int i = 0; disks && disks->nodesetval && i < disks->nodesetval->nodeNr; i++) {
+        xmlNodePtr d = disks->nodesetval->nodeTab[i];
+        for (xmlNodePtr c = d->children; c; c = c->next) {
+            xmlChar *file = c->type == XML_ELEMENT_NODE && xmlStrEqual(c->name, BAD_CAST "source")
+                                ? xmlGetProp(c, BAD_CAST "file")
+                                : NULL;
+            if (file && strcmp((const char *)file, overlay) == 0)
+                disk = d;
+            xmlFree(file);
+        }
+    }
+    if (!disk) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "the saved domain XML has no disk on %s",
+                    overlay);
+        return NULL;
+    }
+    /* Every layer named with its format; the empty element ends the chain: nothing probed. */
+    at = disk;
+    for (const char *const *p = chain; p && *p; p++) {
+        xmlNodePtr store = xmlNewChild(at, NULL, BAD_CAST "backingStore", NULL);
+        xmlNodePtr fmt = xmlNewChild(store, NULL, BAD_CAST "format", NULL);
+        xmlNodePtr src = xmlNewChild(store, NULL, BAD_CAST "source", NULL);
+
+        xmlNewProp(store, BAD_CAST "type", BAD_CAST "file");
+        xmlNewProp(fmt, BAD_CAST "type", BAD_CAST "qcow2");
+        xmlNewProp(src, BAD_CAST "file", BAD_CAST * p);
+        at = store;
+    }
+    xmlNewChild(at, NULL, BAD_CAST "backingStore", NULL);
     xmlDocDumpMemory(doc, &mem, &len);
     out = g_strndup((const char *)mem, len);
     xmlFree(mem);
     return out;
 }
 
+/* The XML of the saved state @memory (in a root-only directory). Caller frees. */
+static char *
+saved_xml(virConnectPtr conn, const char *memory, GError **error)
+{
+    char *xml = virDomainSaveImageGetXMLDesc(conn, memory, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
+
+    if (!xml)
+        vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot read the saved state %s", memory);
+    return xml;
+}
+
 static gboolean
-write_info(const char *path, const char *tag, const char *parent, GError **error)
+write_info(int dirfd, const char *tag, const char *parent, GError **error)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -139,37 +313,41 @@ write_info(const char *path, const char *tag, const char *parent, GError **error
     root = json_builder_get_root(b);
     json_generator_set_root(gen, root);
     text = json_generator_to_data(gen, NULL);
-    return g_file_set_contents_full(path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
+    return vmm_fs_write_at(dirfd, "info.json", text, -1, 0600, error);
 }
 
 static VmmSnapshotInfo *
-read_info(const char *state_dir, const char *name, const char *tag)
+read_info(int sfd, const char *tag)
 {
-    g_autofree char *path = snap_path(state_dir, name, tag, "info.json");
-    g_autofree char *mem = snap_path(state_dir, name, tag, "memory.save");
-    g_autofree char *disk = snap_path(state_dir, name, tag, "disk.qcow2");
+    int fd = open_tag_dir(sfd, tag, NULL);
+    g_autofree char *text =
+        fd >= 0 ? vmm_fs_read_at(fd, "info.json", SMALL_FILE_MAX, NULL, NULL) : NULL;
     g_autoptr(JsonParser) parser = json_parser_new();
-    VmmSnapshotInfo *info;
+    VmmSnapshotInfo *info = NULL;
     JsonObject *o;
     struct stat st;
 
-    if (!json_parser_load_from_file(parser, path, NULL) ||
-        !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
-        return NULL;
-    o = json_node_get_object(json_parser_get_root(parser));
-    info = g_new0(VmmSnapshotInfo, 1);
-    info->tag = g_strdup(tag);
-    info->created = g_strdup(json_object_get_string_member_with_default(o, "created", ""));
-    if (json_object_has_member(o, "parent") && !json_object_get_null_member(o, "parent"))
-        info->parent = g_strdup(json_object_get_string_member(o, "parent"));
-    if (stat(mem, &st) == 0)
-        info->memory_bytes = st.st_blocks * 512;
-    if (stat(disk, &st) == 0)
-        info->disk_bytes = st.st_blocks * 512;
+    if (text && json_parser_load_from_data(parser, text, -1, NULL) &&
+        JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+        const char *parent;
+        o = json_node_get_object(json_parser_get_root(parser));
+        parent = json_object_get_string_member_with_default(o, "parent", NULL);
+        info = g_new0(VmmSnapshotInfo, 1);
+        info->tag = g_strdup(tag);
+        info->created = g_strdup(json_object_get_string_member_with_default(o, "created", ""));
+        if (parent && vmm_name_validate(parent, "tag", NULL))
+            info->parent = g_strdup(parent);
+        if (regular_at(fd, "memory.save", &st))
+            info->memory_bytes = st.st_blocks * 512;
+        if (regular_at(fd, "disk.qcow2", &st))
+            info->disk_bytes = st.st_blocks * 512;
+    }
+    if (fd >= 0)
+        close(fd);
     return info;
 }
 
-static void sweep_layers(const char *state_dir, const char *name);
+static void sweep_layers(int sfd);
 
 /*
  * Restores @memory (with @xml) and leaves the guest running, its agent
@@ -212,6 +390,39 @@ restore_and_fix(VmmContext *ctx, virDomainPtr dom, const char *memory, const cha
     return TRUE;
 }
 
+/* Makes @file in the directory @dirfd read-only, on its fd: never through a link. */
+static gboolean
+freeze_at(int dirfd, const char *file, GError **error)
+{
+    vmm_auto_fd int fd = vmm_fs_open_regular_at(dirfd, file, error);
+
+    if (fd < 0 || fchmod(fd, 0400) != 0) {
+        if (fd >= 0)
+            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot freeze %s: %s", file,
+                        g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The restore XML for @tag: the saved domain's, with the whole backing chain written out. */
+static char *
+xml_for(VmmContext *ctx, virDomainPtr dom, int sfd, const char *name, const char *tag,
+        const char *memory, GError **error)
+{
+    g_autofree char *sdir = vmm_path_sandbox_dir(ctx->state_dir, name);
+    g_autofree char *overlay = g_build_filename(sdir, "overlay.qcow2", NULL);
+    g_autofree char *base = base_disk(ctx, dom, error);
+    g_autofree char *saved = base ? saved_xml(ctx->conn, memory, error) : NULL;
+    g_autoptr(GPtrArray) chain =
+        saved ? backing_chain(sfd, ctx->state_dir, name, tag, base, error) : NULL;
+
+    if (!chain)
+        return NULL;
+    g_ptr_array_add(chain, NULL);
+    return vmm_snapshot_restore_xml(saved, overlay, (const char *const *)chain->pdata, error);
+}
+
 gboolean
 vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean drop_caches,
                   GError **error)
@@ -221,23 +432,33 @@ vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean d
     g_autofree char *dir = g_build_filename(snaps, tag, NULL);
     g_autofree char *memory = g_build_filename(dir, "memory.save", NULL);
     g_autofree char *disk = g_build_filename(dir, "disk.qcow2", NULL);
-    g_autofree char *info = g_build_filename(dir, "info.json", NULL);
-    g_autofree char *xml_path = g_build_filename(dir, "domain.xml", NULL);
     g_autofree char *overlay = g_build_filename(sdir, "overlay.qcow2", NULL);
-    g_autofree char *parent = head_read(ctx->state_dir, name);
+    g_autofree char *parent = NULL;
     g_autofree char *xml = NULL;
     g_autoptr(virDomain) dom = NULL;
     g_autoptr(GError) err = NULL;
+    vmm_auto_fd int sfd = -1;
+    vmm_auto_fd int tfd = -1;
+    struct stat st;
 
     if (!vmm_name_validate(tag, "snapshot tag", error))
         return FALSE;
     if (!(dom = vmm_sandbox_lookup(ctx->conn, name, error)))
         return FALSE;
-    if (g_file_test(dir, G_FILE_TEST_EXISTS)) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_EXISTS,
-                    "sandbox '%s' already has a snapshot '%s' (airlock snapshots %s lists them)",
-                    name, tag, name);
+    if ((sfd = open_sandbox_dir(ctx->state_dir, name, error)) < 0)
         return FALSE;
+    parent = head_read(sfd);
+    if (fstatat(sfd, "snapshots", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        vmm_auto_fd int snaps_fd = vmm_fs_open_own_dir_at(sfd, "snapshots", error);
+        if (snaps_fd < 0)
+            return FALSE;
+        if (fstatat(snaps_fd, tag, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_EXISTS,
+                        "sandbox '%s' already has a snapshot '%s' (airlock snapshots %s lists "
+                        "them)",
+                        name, tag, name);
+            return FALSE;
+        }
     }
     if (virDomainIsActive(dom) != 1) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
@@ -249,15 +470,15 @@ vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean d
         /* Drop the page cache; qemu saves a zero page as a few bytes. Free memory is zero
          * already under init_on_free=1 (VMM_KERNEL_ARGS: 512 MiB saves as 102 MB); older
          * sandboxes fill it with zeros once instead (226 -> 115 MB). */
-        const char *argv[] = {
-            "/bin/sh", "-c",
-            "sync; echo 3 > /proc/sys/vm/drop_caches;"
-            " grep -qw init_on_free=1 /proc/cmdline || exec perl -e \"$1\"",
-            "sh",
-            "open(my $m, '<', '/proc/meminfo') or exit 0;"
-            "my ($a) = map { /MemAvailable:\\s+(\\d+)/ ? $1 : () } <$m>;"
-            "my $n = ($a - 32768) * 1024; my $x = \"\\0\" x $n if $n > 0;",
-            NULL};
+        const char *argv[] = {"/bin/sh",
+                              "-c",
+                              "sync; echo 3 > /proc/sys/vm/drop_caches;"
+                              " grep -qw init_on_free=1 /proc/cmdline || exec perl -e \"$1\"",
+                              "sh",
+                              "open(my $m, '<', '/proc/meminfo') or exit 0;"
+                              "my ($a) = map { /MemAvailable:\\s+(\\d+)/ ? $1 : () } <$m>;"
+                              "my $n = ($a - 32768) * 1024; my $x = \"\\0\" x $n if $n > 0;",
+                              NULL};
         int code;
         g_autoptr(GError) ignored = NULL;
         if (!vmm_agent_run(dom, argv, DROP_CACHES_MS, &code, NULL, NULL, &ignored))
@@ -269,24 +490,26 @@ vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean d
     if (!vmm_fixup_prepare(dom, error))
         return FALSE;
     if (!vmm_sandbox_mkdir_private(ctx->conn, snaps, error) ||
-        !vmm_sandbox_mkdir_private(ctx->conn, dir, error))
+        !vmm_sandbox_mkdir_private(ctx->conn, dir, error) ||
+        (tfd = open_tag_dir(sfd, tag, error)) < 0)
         return FALSE;
     if (virDomainSaveFlags(dom, memory, NULL, VIR_DOMAIN_SAVE_RUNNING) < 0) {
         vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot save the state of '%s'", name);
-        vmm_sandbox_remove_tree(dir, NULL);
+        vmm_fs_remove_tree(dir, NULL);
         return FALSE;
     }
     /* The domain is stopped now: freeze its disk as this snapshot's layer. */
-    if (rename(overlay, disk) != 0) {
+    if (renameat(sfd, "overlay.qcow2", tfd, "disk.qcow2") != 0) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot move %s: %s", overlay,
                     g_strerror(errno));
         return FALSE;
     }
-    chmod(disk, 0400);
-    if (!vmm_image_create_overlay(disk, overlay, 0, error) ||
-        !(xml = restore_xml(ctx->conn, memory, error)) ||
-        !g_file_set_contents_full(xml_path, xml, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error) ||
-        !write_info(info, tag, parent, error) || !head_write(ctx->state_dir, name, tag, error))
+    /* domain.xml is a record: a revert builds its XML from the saved state and the links. */
+    if (!freeze_at(tfd, "disk.qcow2", error) ||
+        !vmm_image_create_overlay(disk, overlay, 0, error) ||
+        !write_info(tfd, tag, parent, error) ||
+        !(xml = xml_for(ctx, dom, sfd, name, tag, memory, error)) ||
+        !vmm_fs_write_at(tfd, "domain.xml", xml, -1, 0600, error) || !head_write(sfd, tag, error))
         return FALSE;
     if (!restore_and_fix(ctx, dom, memory, xml, NULL, &err)) {
         g_set_error(error, VMM_ERROR, err->code,
@@ -301,14 +524,15 @@ gboolean
 vmm_snapshot_revert(VmmContext *ctx, const char *name, const char *tag, VmmResetTimings *t,
                     GError **error)
 {
-    g_autofree char *overlay = sandbox_path(ctx->state_dir, name, "overlay.qcow2");
-    g_autofree char *memory = snap_path(ctx->state_dir, name, tag, "memory.save");
-    g_autofree char *disk = snap_path(ctx->state_dir, name, tag, "disk.qcow2");
-    g_autofree char *xml_path = snap_path(ctx->state_dir, name, tag, "domain.xml");
+    g_autofree char *sdir = vmm_path_sandbox_dir(ctx->state_dir, name);
+    g_autofree char *overlay = g_build_filename(sdir, "overlay.qcow2", NULL);
+    g_autofree char *memory = g_build_filename(sdir, "snapshots", tag, "memory.save", NULL);
+    g_autofree char *disk = g_build_filename(sdir, "snapshots", tag, "disk.qcow2", NULL);
     g_autofree char *xml = NULL;
     g_autoptr(virDomain) dom = NULL;
     VmmResetTimings local = {0};
     gint64 start = g_get_monotonic_time(), mark = start;
+    vmm_auto_fd int sfd = -1;
 
 #define LAP(field)                                                                                 \
     do {                                                                                           \
@@ -323,7 +547,9 @@ vmm_snapshot_revert(VmmContext *ctx, const char *name, const char *tag, VmmReset
         return FALSE;
     if (!(dom = vmm_sandbox_lookup(ctx->conn, name, error)))
         return FALSE;
-    if (!vmm_snapshot_exists(ctx->state_dir, name, tag)) {
+    if ((sfd = open_sandbox_dir(ctx->state_dir, name, error)) < 0)
+        return FALSE;
+    if (!exists_at(sfd, tag)) {
         if (strcmp(tag, VMM_SNAPSHOT_CLEAN) == 0)
             g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
                         "sandbox '%s' has no clean state: it was created with --no-snapshot "
@@ -331,12 +557,10 @@ vmm_snapshot_revert(VmmContext *ctx, const char *name, const char *tag, VmmReset
                         name);
         else
             g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
-                        "sandbox '%s' has no snapshot '%s' (airlock snapshots %s lists them)",
-                        name, tag, name);
+                        "sandbox '%s' has no snapshot '%s' (airlock snapshots %s lists them)", name,
+                        tag, name);
         return FALSE;
     }
-    if (!g_file_get_contents(xml_path, &xml, NULL, error))
-        return FALSE;
     {
         /* The layers sit on the base image by path: a rebuilt image would corrupt them. */
         g_autoptr(VmmMetadata) md = vmm_sandbox_metadata(dom, error);
@@ -351,19 +575,20 @@ vmm_snapshot_revert(VmmContext *ctx, const char *name, const char *tag, VmmReset
             return FALSE;
         }
     }
+    if (!(xml = xml_for(ctx, dom, sfd, name, tag, memory, error)))
+        return FALSE;
     if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 &&
         vmm_error_libvirt_last_code() != VIR_ERR_OPERATION_INVALID)
         return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot stop '%s'", name);
     LAP(stop);
-    if (unlink(overlay) != 0 && errno != ENOENT) {
+    if (unlinkat(sfd, "overlay.qcow2", 0) != 0 && errno != ENOENT) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot remove %s: %s", overlay,
                     g_strerror(errno));
         return FALSE;
     }
-    if (!vmm_image_create_overlay(disk, overlay, 0, error) ||
-        !head_write(ctx->state_dir, name, tag, error))
+    if (!vmm_image_create_overlay(disk, overlay, 0, error) || !head_write(sfd, tag, error))
         return FALSE;
-    sweep_layers(ctx->state_dir, name);
+    sweep_layers(sfd);
     LAP(overlay);
     if (!restore_and_fix(ctx, dom, memory, xml, t, error))
         return FALSE;
@@ -381,20 +606,39 @@ info_cmp(gconstpointer a, gconstpointer b)
     return c ? c : g_strcmp0(x->tag, y->tag);
 }
 
+/* The valid tag names under snapshots/ (hidden layers included). Caller frees. */
+static GPtrArray *
+tags_at(int sfd)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+    int fd = vmm_fs_open_own_dir_at(sfd, "snapshots", NULL);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *ent;
+
+    if (!d && fd >= 0)
+        close(fd);
+    while (d && (ent = readdir(d)))
+        if (vmm_name_validate(ent->d_name, "tag", NULL))
+            g_ptr_array_add(out, g_strdup(ent->d_name));
+    if (d)
+        closedir(d);
+    return out;
+}
+
 GPtrArray *
 vmm_snapshot_list(const char *state_dir, const char *name, GError **error)
 {
-    g_autofree char *sdir = vmm_path_sandbox_dir(state_dir, name);
-    g_autofree char *snaps = g_build_filename(sdir, "snapshots", NULL);
     GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_snapshot_info_free);
-    g_autoptr(GDir) d = g_dir_open(snaps, 0, NULL);
-    const char *ent;
+    g_autoptr(GPtrArray) tags = NULL;
+    vmm_auto_fd int sfd = open_sandbox_dir(state_dir, name, NULL);
 
-    while (d && (ent = g_dir_read_name(d))) {
+    if (sfd < 0)
+        return out;
+    tags = tags_at(sfd);
+    for (guint i = 0; i < tags->len; i++) {
+        const char *tag = g_ptr_array_index(tags, i);
         VmmSnapshotInfo *info;
-        if (!vmm_name_validate(ent, "tag", NULL) || !vmm_snapshot_exists(state_dir, name, ent))
-            continue;
-        if ((info = read_info(state_dir, name, ent)))
+        if (exists_at(sfd, tag) && (info = read_info(sfd, tag)))
             g_ptr_array_add(out, info);
     }
     g_ptr_array_sort(out, info_cmp);
@@ -403,49 +647,39 @@ vmm_snapshot_list(const char *state_dir, const char *name, GError **error)
 
 /* A layer is needed while the live overlay or another layer sits on it. */
 static gboolean
-layer_needed(const char *state_dir, const char *name, const char *tag)
+layer_needed(int sfd, const char *tag)
 {
-    g_autofree char *head = head_read(state_dir, name);
-    g_autofree char *snaps = sandbox_path(state_dir, name, "snapshots");
-    g_autoptr(GDir) d = g_dir_open(snaps, 0, NULL);
-    const char *ent;
+    g_autofree char *head = head_read(sfd);
+    g_autoptr(GPtrArray) tags = NULL;
 
     if (g_strcmp0(head, tag) == 0)
         return TRUE;
-    while (d && (ent = g_dir_read_name(d))) {
-        for (int k = 0; k < 2; k++) {
-            g_autofree char *path = snap_path(state_dir, name, ent, k ? "layer.json" : "info.json");
-            g_autoptr(JsonParser) p = json_parser_new();
-            JsonObject *o;
-            if (!json_parser_load_from_file(p, path, NULL) ||
-                !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
-                continue;
-            o = json_node_get_object(json_parser_get_root(p));
-            if (g_strcmp0(json_object_get_string_member_with_default(o, "parent", ""), tag) == 0)
-                return TRUE;
-        }
+    tags = tags_at(sfd);
+    for (guint i = 0; i < tags->len; i++) {
+        gboolean found;
+        g_autofree char *parent = layer_parent(sfd, g_ptr_array_index(tags, i), &found);
+        if (g_strcmp0(parent, tag) == 0)
+            return TRUE;
     }
     return FALSE;
 }
 
 /* Removes kept layers nothing depends on any more, until none is left to remove. */
 static void
-sweep_layers(const char *state_dir, const char *name)
+sweep_layers(int sfd)
 {
-    g_autofree char *snaps = sandbox_path(state_dir, name, "snapshots");
     gboolean removed = TRUE;
 
     while (removed) {
-        g_autoptr(GDir) d = g_dir_open(snaps, 0, NULL);
-        const char *ent;
+        g_autoptr(GPtrArray) tags = tags_at(sfd);
+        vmm_auto_fd int snaps = vmm_fs_open_own_dir_at(sfd, "snapshots", NULL);
         removed = FALSE;
-        while (d && (ent = g_dir_read_name(d))) {
-            g_autofree char *kept = snap_path(state_dir, name, ent, "layer.json");
-            g_autofree char *dir = snap_path(state_dir, name, ent, NULL);
-            if (g_file_test(kept, G_FILE_TEST_EXISTS) && !layer_needed(state_dir, name, ent)) {
-                vmm_sandbox_remove_tree(dir, NULL);
+        for (guint i = 0; snaps >= 0 && i < tags->len; i++) {
+            const char *tag = g_ptr_array_index(tags, i);
+            vmm_auto_fd int tfd = vmm_fs_open_own_dir_at(snaps, tag, NULL);
+            if (tfd >= 0 && regular_at(tfd, "layer.json", NULL) && !layer_needed(sfd, tag) &&
+                vmm_fs_remove_at(snaps, tag, NULL))
                 removed = TRUE;
-            }
         }
     }
 }
@@ -453,31 +687,31 @@ sweep_layers(const char *state_dir, const char *name)
 gboolean
 vmm_snapshot_delete(VmmContext *ctx, const char *name, const char *tag, GError **error)
 {
-    g_autofree char *memory = snap_path(ctx->state_dir, name, tag, "memory.save");
-    g_autofree char *xml = snap_path(ctx->state_dir, name, tag, "domain.xml");
-    g_autofree char *dir = snap_path(ctx->state_dir, name, tag, NULL);
     g_autoptr(virDomain) dom = NULL;
+    vmm_auto_fd int sfd = -1;
+    vmm_auto_fd int snaps = -1;
+    vmm_auto_fd int tfd = -1;
 
     if (!vmm_name_validate(tag, "snapshot tag", error))
         return FALSE;
     if (!(dom = vmm_sandbox_lookup(ctx->conn, name, error)))
         return FALSE;
-    if (!vmm_snapshot_exists(ctx->state_dir, name, tag)) {
+    if ((sfd = open_sandbox_dir(ctx->state_dir, name, error)) < 0)
+        return FALSE;
+    if (!exists_at(sfd, tag) || (snaps = vmm_fs_open_own_dir_at(sfd, "snapshots", NULL)) < 0 ||
+        (tfd = vmm_fs_open_own_dir_at(snaps, tag, NULL)) < 0) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
                     "sandbox '%s' has no snapshot '%s' (airlock snapshots %s lists them)", name,
                     tag, name);
         return FALSE;
     }
-    unlink(memory);
-    unlink(xml);
+    unlinkat(tfd, "memory.save", 0);
+    unlinkat(tfd, "domain.xml", 0);
     /* Keep info.json (renamed) while the disk layer is still needed, for its parent link. */
-    if (!layer_needed(ctx->state_dir, name, tag)) {
-        vmm_sandbox_remove_tree(dir, NULL);
-    } else {
-        g_autofree char *info = snap_path(ctx->state_dir, name, tag, "info.json");
-        g_autofree char *kept = snap_path(ctx->state_dir, name, tag, "layer.json");
-        rename(info, kept);
-    }
-    sweep_layers(ctx->state_dir, name);
+    if (!layer_needed(sfd, tag))
+        vmm_fs_remove_at(snaps, tag, NULL);
+    else
+        renameat(tfd, "info.json", tfd, "layer.json");
+    sweep_layers(sfd);
     return TRUE;
 }

@@ -19,10 +19,10 @@
 
 typedef struct {
     char *tag;
-    char *created;       /* ISO 8601 */
+    char *created; /* ISO 8601 */
     guint64 memory_bytes;
     guint64 disk_bytes;
-    char *parent;        /* tag whose disk this one's disk is backed by, or NULL (the image) */
+    char *parent; /* tag whose disk this one's disk is backed by, or NULL (the image) */
 } VmmSnapshotInfo;
 
 void vmm_snapshot_info_free(VmmSnapshotInfo *info);
@@ -39,8 +39,8 @@ typedef struct {
  * running. With @drop_caches, the guest's page cache is dropped first so
  * the saved image is smaller and restores faster. EXISTS when @tag exists.
  */
-gboolean vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag,
-                           gboolean drop_caches, GError **error);
+gboolean vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean drop_caches,
+                           GError **error);
 
 /*
  * Puts sandbox @name back to @tag, running, whatever its state (running,
@@ -59,6 +59,24 @@ GPtrArray *vmm_snapshot_list(const char *state_dir, const char *name, GError **e
  * while another layer or the live overlay is backed by it.
  */
 gboolean vmm_snapshot_delete(VmmContext *ctx, const char *name, const char *tag, GError **error);
+
+/*
+ * The XML to restore a saved state with: @saved_xml with every disk's stale
+ * <backingStore> dropped, and the disk on @overlay given the explicit chain
+ * @chain (top first, NULL-terminated, each layer qcow2) ended by an empty
+ * <backingStore/>, so libvirt and qemu never take the chain from qcow2
+ * headers the qemu user can write. Caller frees.
+ */
+char *vmm_snapshot_restore_xml(const char *saved_xml, const char *overlay, const char *const *chain,
+                               GError **error);
+
+/*
+ * The disks under @name's live overlay, top first, ending with the image's
+ * disk @base: from the parent links root keeps, never from qcow2 headers.
+ * Caller frees.
+ */
+GPtrArray *vmm_snapshot_overlay_chain(const char *state_dir, const char *name, const char *base,
+                                      GError **error);
 
 /* TRUE when @name has snapshot @tag. */
 gboolean vmm_snapshot_exists(const char *state_dir, const char *name, const char *tag);

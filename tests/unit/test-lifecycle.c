@@ -26,7 +26,6 @@ typedef struct {
     VmmContext ctx;
 } Fixture;
 
-
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
@@ -114,7 +113,7 @@ test_create_destroy(Fixture *f, gconstpointer data)
     /* The seed is gone once ready; the overlay names its backing format. */
     g_assert_false(g_file_test(seed, G_FILE_TEST_EXISTS));
     g_assert_cmpint(stat(dir, &st), ==, 0);
-    g_assert_cmpint(st.st_mode & 0777, ==, 0700);
+    g_assert_cmpint(st.st_mode & 0777, ==, 0710); /* root's: qemu can search, not write */
     g_assert_cmpint(stat(overlay, &st), ==, 0);
     g_assert_cmpint(st.st_mode & 0777, ==, 0600);
     cmd = g_strdup_printf("qemu-img info --output=json %s", overlay);
@@ -142,7 +141,14 @@ test_create_destroy(Fixture *f, gconstpointer data)
         g_autofree char *archive = NULL;
         g_autofree char *manifest = NULL;
         g_autoptr(GPtrArray) archives = NULL;
+        g_autofree char *host = g_build_filename(f->state, "host-file", NULL);
+        g_autofree char *log = g_build_filename(dir, "console.log", NULL);
+        g_autofree char *kept = NULL;
 
+        /* A log swapped for a link to a host file: not copied, hashed or chmodded. */
+        g_assert_true(g_file_set_contents(host, "root:x:0:0", -1, NULL));
+        g_assert_cmpint(chmod(host, 0644), ==, 0);
+        g_assert_cmpint(symlink(host, log), ==, 0);
         g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-one", 0, &archive, &err));
         g_assert_no_error(err);
         assert_gone(f, "lc-one");
@@ -156,6 +162,11 @@ test_create_destroy(Fixture *f, gconstpointer data)
         g_assert_nonnull(strstr(manifest, "\"sha256\""));
         g_assert_nonnull(strstr(manifest, "\"API_KEY\""));
         g_assert_null(strstr(manifest, CANARY));
+        g_assert_cmpint(stat(host, &st), ==, 0);
+        g_assert_cmpint(st.st_mode & 0777, ==, 0644);
+        g_assert_nonnull(strstr(manifest, "not a regular file"));
+        kept = g_build_filename(f->state, "archive", archive, "console.log", NULL);
+        g_assert_false(g_file_test(kept, G_FILE_TEST_EXISTS));
         g_assert_true(vmm_archive_prune(f->state, 0, 0, &err));
         g_assert_true(vmm_archive_remove(f->state, archive, &err));
         g_assert_false(vmm_archive_remove(f->state, archive, &err));
