@@ -7,6 +7,7 @@
 #include "autoptr.h"
 #include "domain-xml.h"
 #include "error.h"
+#include "escape.h"
 #include "events.h"
 #include "fsutil.h"
 #include "image.h"
@@ -50,15 +51,16 @@ vmm_sandbox_console_tail(const char *path, guint n)
 
     if (!g_file_get_contents(path, &data, &len, NULL))
         return g_strdup("");
+    /* NUL would end the lines early; the rest is escaped line by line below. */
     for (gsize i = 0; i < len; i++)
-        if ((guchar)data[i] < 0x20 && data[i] != '\n')
+        if (data[i] == '\0')
             data[i] = ' ';
     lines = g_strsplit(data, "\n", -1);
     count = g_strv_length(lines);
     for (guint i = count; i > 0 && keep->len < n; i--) {
         char *l = g_strstrip(lines[i - 1]);
         if (*l)
-            g_ptr_array_insert(keep, 0, g_strdup(l));
+            g_ptr_array_insert(keep, 0, vmm_escape(l, -1, 200));
     }
     g_ptr_array_add(keep, NULL);
     return g_strjoinv(" | ", (char **)keep->pdata);
@@ -450,14 +452,16 @@ wait_ready(Stages *st, VmmCreateTimings *t, virDomainPtr dom, const char *name, 
     if (left_ms <= 0 || !vmm_agent_run(dom, status_argv, left_ms, &code, &out, &err_out, &local))
         goto fail;
     if (code != 0 || !out || !strstr(out, "status: done")) {
-        g_autofree char *first = g_strdup(out ? out : "");
+        g_autofree char *raw = g_strdup(out ? out : "");
+        g_autofree char *first = NULL;
         char *nl;
-        g_strstrip(first);
-        /* One line: status and the first error cloud-init lists. */
-        while ((nl = strchr(first, '\n')))
+        g_strstrip(raw);
+        /* One line: status and the first error cloud-init lists (the guest's words: escaped). */
+        while ((nl = strchr(raw, '\n')))
             *nl = ' ';
+        first = vmm_escape(raw, -1, 300);
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
-                    "sandbox '%s': cloud-init did not finish cleanly (%.300s); console in %s", name,
+                    "sandbox '%s': cloud-init did not finish cleanly (%s); console in %s", name,
                     first, console);
         return FALSE;
     }
@@ -689,8 +693,9 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
         if (!vmm_agent_run(dom, scrub_argv, 120 * 1000, &code, &so, &se, error))
             goto fail;
         if (code != 0) {
-            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "sandbox '%s': %s exited %d (%.200s)",
-                        name, VMM_SEED_SCRUB, code, se ? g_strstrip(se) : "");
+            g_autofree char *shown = vmm_escape(se ? g_strstrip(se) : "", -1, 200);
+            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "sandbox '%s': %s exited %d (%s)",
+                        name, VMM_SEED_SCRUB, code, shown);
             goto fail;
         }
     }

@@ -2,6 +2,9 @@
 #include <config.h>
 
 #include "escape.h"
+#include "sandbox.h"
+
+#include <glib/gstdio.h>
 
 #include <string.h>
 
@@ -90,10 +93,33 @@ test_all_bytes(void)
         }
 }
 
+/* The console tail quoted in a create error is the guest's text: no escape sequence, no fake line. */
+static void
+test_console_tail(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("airlock-tail-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "console.log", NULL);
+    const char log[] = "boot ok\n\x1b]0;owned\x07\x1b[2J\x9b31m\xe2\x80\xaeevil\r\n"
+                       "line\0two\nairlock: sandbox ready\r\n";
+    g_autofree char *tail = NULL;
+
+    g_assert_true(g_file_set_contents(path, log, sizeof log - 1, NULL));
+    tail = vmm_sandbox_console_tail(path, 4);
+    for (const char *p = tail; *p; p++)
+        g_assert_cmpint((guchar)*p, >=, 0x20);
+    g_assert_null(strstr(tail, "\xe2\x80\xae")); /* right-to-left override */
+    g_assert_nonnull(strstr(tail, "\\x1b"));
+    g_assert_nonnull(strstr(tail, "boot ok | "));
+    g_assert_nonnull(strstr(tail, " | airlock: sandbox ready"));
+    g_unlink(path);
+    g_rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/escape/console-tail", test_console_tail);
     g_test_add_func("/escape/cases", test_cases);
     g_test_add_func("/escape/bounded", test_bounded);
     g_test_add_func("/escape/all-bytes", test_all_bytes);
