@@ -726,7 +726,7 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     if (!vmm_conn_is_test(ctx->conn) && !(flags & VMM_CREATE_NO_SNAPSHOT)) {
         stage(&st, "snapshot", &t->snapshot);
         if (!wait_detached(dom, VMM_SEED_TARGET, error) ||
-            !vmm_snapshot_take(ctx, name, VMM_SNAPSHOT_CLEAN, TRUE, error))
+            !vmm_snapshot_take_locked(ctx, name, VMM_SNAPSHOT_CLEAN, TRUE, error))
             goto fail;
         vmm_journal_crash_point("snapshot");
     }

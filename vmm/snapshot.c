@@ -424,7 +424,7 @@ xml_for(VmmContext *ctx, virDomainPtr dom, int sfd, const char *name, const char
 }
 
 gboolean
-vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean drop_caches,
+vmm_snapshot_take_locked(VmmContext *ctx, const char *name, const char *tag, gboolean drop_caches,
                   GError **error)
 {
     g_autofree char *sdir = vmm_path_sandbox_dir(ctx->state_dir, name);
@@ -520,8 +520,8 @@ vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean d
     return TRUE;
 }
 
-gboolean
-vmm_snapshot_revert(VmmContext *ctx, const char *name, const char *tag, VmmResetTimings *t,
+static gboolean
+revert_locked(VmmContext *ctx, const char *name, const char *tag, VmmResetTimings *t,
                     GError **error)
 {
     g_autofree char *sdir = vmm_path_sandbox_dir(ctx->state_dir, name);
@@ -684,8 +684,8 @@ sweep_layers(int sfd)
     }
 }
 
-gboolean
-vmm_snapshot_delete(VmmContext *ctx, const char *name, const char *tag, GError **error)
+static gboolean
+delete_locked(VmmContext *ctx, const char *name, const char *tag, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
     vmm_auto_fd int sfd = -1;
@@ -714,4 +714,48 @@ vmm_snapshot_delete(VmmContext *ctx, const char *name, const char *tag, GError *
         renameat(tfd, "info.json", tfd, "layer.json");
     sweep_layers(sfd);
     return TRUE;
+}
+
+/* ---- the public entry points: one airlock command per sandbox at a time ---- */
+
+gboolean
+vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean drop_caches,
+                  GError **error)
+{
+    int lock = vmm_sandbox_lock(ctx->state_dir, name, error);
+    gboolean ok;
+
+    if (lock < 0)
+        return FALSE;
+    ok = vmm_snapshot_take_locked(ctx, name, tag, drop_caches, error);
+    close(lock);
+    return ok;
+}
+
+gboolean
+vmm_snapshot_revert(VmmContext *ctx, const char *name, const char *tag, VmmResetTimings *t,
+                    GError **error)
+{
+    int lock = vmm_sandbox_lock(ctx->state_dir, name, error);
+    gboolean ok;
+
+    /* A reset racing a destroy could bring the domain back: they exclude each other. */
+    if (lock < 0)
+        return FALSE;
+    ok = revert_locked(ctx, name, tag, t, error);
+    close(lock);
+    return ok;
+}
+
+gboolean
+vmm_snapshot_delete(VmmContext *ctx, const char *name, const char *tag, GError **error)
+{
+    int lock = vmm_sandbox_lock(ctx->state_dir, name, error);
+    gboolean ok;
+
+    if (lock < 0)
+        return FALSE;
+    ok = delete_locked(ctx, name, tag, error);
+    close(lock);
+    return ok;
 }

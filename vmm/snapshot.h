@@ -39,6 +39,10 @@ typedef struct {
  * running. With @drop_caches, the guest's page cache is dropped first so
  * the saved image is smaller and restores faster. EXISTS when @tag exists.
  */
+/* vmm_snapshot_take for a caller that already holds @name's lock (create). */
+gboolean vmm_snapshot_take_locked(VmmContext *ctx, const char *name, const char *tag,
+                                  gboolean drop_caches, GError **error);
+
 gboolean vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean drop_caches,
                            GError **error);
 

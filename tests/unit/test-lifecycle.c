@@ -8,6 +8,7 @@
 #include "image.h"
 #include "names.h"
 #include "sandbox.h"
+#include "snapshot.h"
 #include "secrets.h"
 #include "spec.h"
 
@@ -201,6 +202,43 @@ test_network_none(Fixture *f, gconstpointer data)
     assert_gone(f, "lc-nonet");
 }
 
+/*
+ * reset, snapshot and destroy exclude each other (and any other command on
+ * the sandbox): with the lock held elsewhere each refuses as busy and
+ * changes nothing. A reset racing a destroy could bring the domain back.
+ */
+static void
+test_busy(Fixture *f, gconstpointer data)
+{
+    g_autoptr(VmmSpec) spec = test_spec();
+    g_autoptr(GError) err = NULL;
+    int lock;
+
+    spec->net_mode = VMM_NET_MODE_NONE;
+    g_assert_true(vmm_sandbox_create(&f->ctx, "lc-busy", spec, NULL, 10, VMM_CREATE_NO_SNAPSHOT,
+                                     NULL, &err));
+    g_assert_no_error(err);
+    lock = vmm_sandbox_lock(f->state, "lc-busy", &err);
+    g_assert_cmpint(lock, >=, 0);
+    g_assert_false(vmm_snapshot_revert(&f->ctx, "lc-busy", VMM_SNAPSHOT_CLEAN, NULL, &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_EXISTS);
+    g_assert_nonnull(strstr(err->message, "busy"));
+    g_clear_error(&err);
+    g_assert_false(vmm_snapshot_take(&f->ctx, "lc-busy", "t1", FALSE, &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_EXISTS);
+    g_clear_error(&err);
+    g_assert_false(vmm_snapshot_delete(&f->ctx, "lc-busy", "t1", &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_EXISTS);
+    g_clear_error(&err);
+    g_assert_false(vmm_sandbox_destroy(&f->ctx, "lc-busy", VMM_DESTROY_NO_EVIDENCE, NULL, &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_EXISTS);
+    g_clear_error(&err);
+    close(lock);
+    g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-busy", VMM_DESTROY_NO_EVIDENCE, NULL, &err));
+    g_assert_no_error(err);
+    assert_gone(f, "lc-busy");
+}
+
 static void
 test_half_made(Fixture *f, gconstpointer data)
 {
@@ -287,6 +325,7 @@ main(int argc, char **argv)
                fixture_teardown);
     g_test_add("/lifecycle/network-none", Fixture, NULL, fixture_setup, test_network_none,
                fixture_teardown);
+    g_test_add("/lifecycle/busy", Fixture, NULL, fixture_setup, test_busy, fixture_teardown);
     g_test_add("/lifecycle/half-made", Fixture, NULL, fixture_setup, test_half_made,
                fixture_teardown);
     g_test_add("/lifecycle/bad-input", Fixture, NULL, fixture_setup, test_bad_input,
