@@ -115,6 +115,38 @@ export_disk(int overlay_fd, GPtrArray *chain, const char *base, const char *out,
     return TRUE;
 }
 
+/* Bytes one evidence archive may hold: AIRLOCK_ARCHIVE_MAX_MIB, default 4096. */
+static guint64
+archive_cap(void)
+{
+    const char *env = g_getenv("AIRLOCK_ARCHIVE_MAX_MIB");
+    guint64 mib = env && *env ? g_ascii_strtoull(env, NULL, 10) : VMM_ARCHIVE_DEFAULT_MAX_MIB;
+
+    return mib << 20;
+}
+
+/*
+ * A guest decides how much it writes: a file of @size that does not fit the
+ * archive's remaining *@budget is left out, and the manifest says so.
+ */
+static gboolean
+over_cap(JsonBuilder *b, const char *file, guint64 size, const guint64 *budget)
+{
+    g_autofree char *why = NULL;
+
+    if (size <= *budget)
+        return FALSE;
+    why = g_strdup_printf("%" G_GUINT64_FORMAT " MiB, over the archive cap "
+                          "(AIRLOCK_ARCHIVE_MAX_MIB, %" G_GUINT64_FORMAT " MiB left): not kept",
+                          size >> 20, *budget >> 20);
+    json_builder_set_member_name(b, file);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "skipped");
+    json_builder_add_string_value(b, why);
+    json_builder_end_object(b);
+    return TRUE;
+}
+
 static void
 add_md(JsonBuilder *b, const char *key, const char *value)
 {
@@ -157,6 +189,7 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
     g_autofree char *manifest = NULL;
     g_autofree char *partial = g_strdup_printf("%s.partial", id);
     const char *logs[] = {"console.log", "events.jsonl", "dns.log"};
+    guint64 budget = archive_cap();
     g_autofree char *events = vmm_events_sandbox_path(ctx->state_dir, name);
     g_autofree char *events_dir = g_path_get_dirname(events);
     g_autofree char *events_name = g_path_get_basename(events);
@@ -209,7 +242,8 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
     json_builder_set_member_name(b, "files");
     json_builder_begin_object(b);
 
-    if (sfd >= 0 && fstatat(sfd, "overlay.qcow2", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (sfd >= 0 && fstatat(sfd, "overlay.qcow2", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        !over_cap(b, "disk.qcow2", (guint64)st.st_blocks * 512, &budget)) {
         g_autofree char *out = g_build_filename(tmp, "disk.qcow2", NULL);
         g_autofree char *sum = NULL;
         g_autoptr(GPtrArray) chain = NULL;
@@ -239,7 +273,14 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
             goto fail;
         }
         close(fd);
-        add_file(b, "disk.qcow2", sum, size);
+        if (size > budget) {
+            /* The export came out bigger than the overlay's blocks said: still capped. */
+            unlinkat(tfd, "disk.qcow2", 0);
+            over_cap(b, "disk.qcow2", size, &budget);
+        } else {
+            budget -= size;
+            add_file(b, "disk.qcow2", sum, size);
+        }
     }
     /* The audit log lives where only root writes, not in the sandbox's directory. */
     efd = vmm_fs_open_own_dir(events_dir, NULL);
@@ -250,9 +291,14 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
         gboolean audit = g_str_equal(logs[i], "events.jsonl");
         if (audit && efd < 0)
             continue;
+        if (fstatat(audit ? efd : sfd, audit ? events_name : logs[i], &st,
+                    AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && over_cap(b, logs[i], (guint64)st.st_size, &budget))
+            continue;
         if (vmm_fs_copy_at(audit ? efd : sfd, audit ? events_name : logs[i], tfd, logs[i], 0400,
                            &sum, &size, &local)) {
             add_file(b, logs[i], sum, size);
+            budget -= MIN(size, budget);
         } else if (local->code == VMM_ERROR_INVALID) {
             /* A symlink or a device where a log belongs: evidence of tampering, not a file. */
             json_builder_set_member_name(b, logs[i]);

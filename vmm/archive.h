@@ -8,6 +8,7 @@
 
 #define VMM_ARCHIVE_DEFAULT_KEEP 50
 #define VMM_ARCHIVE_DEFAULT_MAX_AGE_S (30 * 86400)
+#define VMM_ARCHIVE_DEFAULT_MAX_MIB 4096 /* one archive: what a guest wrote is capped */
 
 typedef struct {
     char *id;       /* "<name>-<YYYYmmddTHHMMSSZ>" */

@@ -239,6 +239,40 @@ test_busy(Fixture *f, gconstpointer data)
     assert_gone(f, "lc-busy");
 }
 
+/* A guest decides how much it writes: the evidence archive has a cap, and says what it left out. */
+static void
+test_archive_cap(Fixture *f, gconstpointer data)
+{
+    g_autoptr(VmmSpec) spec = test_spec();
+    g_autoptr(GError) err = NULL;
+    g_autofree char *archive = NULL;
+    g_autofree char *manifest = NULL;
+    g_autofree char *disk = NULL;
+    g_autofree char *log = NULL;
+    g_autofree char *dir = vmm_path_sandbox_dir(f->state, "lc-cap");
+    g_autofree char *big = g_malloc0(2 << 20);
+
+    spec->net_mode = VMM_NET_MODE_NONE;
+    g_assert_true(vmm_sandbox_create(&f->ctx, "lc-cap", spec, NULL, 10, VMM_CREATE_NO_SNAPSHOT,
+                                     NULL, &err));
+    g_assert_no_error(err);
+    log = g_build_filename(dir, "console.log", NULL);
+    g_assert_true(g_file_set_contents(log, big, 2 << 20, NULL)); /* 2 MiB from the "guest" */
+    g_setenv("AIRLOCK_ARCHIVE_MAX_MIB", "1", TRUE);
+    g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-cap", 0, &archive, &err));
+    g_unsetenv("AIRLOCK_ARCHIVE_MAX_MIB");
+    g_assert_no_error(err);
+    manifest = vmm_archive_manifest(f->state, archive, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(strstr(manifest, "over the archive cap"));
+    g_free(log);
+    log = g_build_filename(f->state, "archive", archive, "console.log", NULL);
+    g_assert_false(g_file_test(log, G_FILE_TEST_EXISTS));
+    disk = g_build_filename(f->state, "archive", archive, "disk.qcow2", NULL);
+    g_assert_true(g_file_test(disk, G_FILE_TEST_EXISTS)); /* the small disk still fits */
+    g_assert_true(vmm_archive_remove(f->state, archive, &err));
+}
+
 static void
 test_half_made(Fixture *f, gconstpointer data)
 {
@@ -326,6 +360,8 @@ main(int argc, char **argv)
     g_test_add("/lifecycle/network-none", Fixture, NULL, fixture_setup, test_network_none,
                fixture_teardown);
     g_test_add("/lifecycle/busy", Fixture, NULL, fixture_setup, test_busy, fixture_teardown);
+    g_test_add("/lifecycle/archive-cap", Fixture, NULL, fixture_setup, test_archive_cap,
+               fixture_teardown);
     g_test_add("/lifecycle/half-made", Fixture, NULL, fixture_setup, test_half_made,
                fixture_teardown);
     g_test_add("/lifecycle/bad-input", Fixture, NULL, fixture_setup, test_bad_input,
