@@ -7,6 +7,7 @@
 #include "error.h"
 #include "fixup.h"
 #include "image.h"
+#include "journal.h"
 #include "names.h"
 #include "network.h"
 
@@ -276,6 +277,7 @@ vmm_snapshot_take(VmmContext *ctx, const char *name, const char *tag, gboolean d
         return FALSE;
     }
     chmod(disk, 0400);
+    vmm_journal_crash_point("snapshot-save"); /* stopped, state saved, no overlay */
     if (!vmm_image_create_overlay(disk, overlay, 0, error) ||
         !(xml = restore_xml(ctx->conn, memory, error)) ||
         !g_file_set_contents_full(xml_path, xml, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error) ||
@@ -356,6 +358,7 @@ vmm_snapshot_revert(VmmContext *ctx, const char *name, const char *tag, VmmReset
                     g_strerror(errno));
         return FALSE;
     }
+    vmm_journal_crash_point("reset"); /* stopped, overlay gone */
     if (!vmm_image_create_overlay(disk, overlay, 0, error) ||
         !head_write(ctx->state_dir, name, tag, error))
         return FALSE;
