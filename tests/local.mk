@@ -26,3 +26,10 @@ EXTRA_DIST += tests/unit/test-cli.sh
 
 EXTRA_DIST += tests/data tests/integration tests/bench
 
+# libFuzzer harnesses (clang, ASan+UBSan; not part of check): make fuzz [FUZZ_SECONDS=30]
+FUZZ_SECONDS = 30
+fuzz:
+	$(top_srcdir)/tests/fuzz/run $(FUZZ_SECONDS)
+.PHONY: fuzz
+EXTRA_DIST += tests/fuzz/run tests/fuzz/fuzz-spec.c tests/fuzz/fuzz-xml.c tests/fuzz/fuzz-secrets.c \
+	tests/fuzz/fuzz-nft.c tests/fuzz/fuzz-plan.c tests/fuzz/corpus/nft tests/fuzz/corpus/plan
