@@ -3,7 +3,8 @@ TEST_LDADD = libvmm.a $(VMM_LIBS)
 AM_CPPFLAGS += -I$(top_srcdir)/tests
 
 check_PROGRAMS += tests/unit/test-names tests/unit/test-conn tests/unit/test-xml \
-	tests/unit/test-lifecycle tests/unit/test-events tests/unit/test-escape tests/unit/test-fsutil
+	tests/unit/test-lifecycle tests/unit/test-events tests/unit/test-escape tests/unit/test-fsutil \
+	tests/unit/test-gc tests/unit/test-fixup
 tests_unit_test_names_SOURCES = tests/unit/test-names.c
 tests_unit_test_names_LDADD = $(TEST_LDADD)
 tests_unit_test_conn_SOURCES = tests/unit/test-conn.c
@@ -23,9 +24,14 @@ tests_unit_test_escape_SOURCES = tests/unit/test-escape.c
 tests_unit_test_escape_LDADD = $(TEST_LDADD)
 tests_unit_test_fsutil_SOURCES = tests/unit/test-fsutil.c
 tests_unit_test_fsutil_LDADD = $(TEST_LDADD)
+tests_unit_test_gc_SOURCES = tests/unit/test-gc.c tests/unit/fake-image.h
+tests_unit_test_gc_LDADD = $(TEST_LDADD)
+tests_unit_test_fixup_SOURCES = tests/unit/test-fixup.c
+tests_unit_test_fixup_LDADD = $(TEST_LDADD)
 
 TESTS += tests/unit/test-names tests/unit/test-conn tests/unit/test-xml tests/unit/test-lifecycle \
-	tests/unit/test-events tests/unit/test-escape tests/unit/test-fsutil tests/unit/test-cli.sh
+	tests/unit/test-events tests/unit/test-escape tests/unit/test-fsutil tests/unit/test-gc \
+	tests/unit/test-fixup tests/unit/test-cli.sh
 EXTRA_DIST += tests/unit/test-cli.sh
 
 # The accounting of scripts/test, fed fake TAP streams and fake scripts.
@@ -61,3 +67,11 @@ clean-local: clean-coverage
 clean-coverage:
 	rm -rf $(COVERAGE_DIR)
 .PHONY: coverage clean-coverage
+
+# libFuzzer harnesses (clang, ASan+UBSan; not part of check): make fuzz [FUZZ_SECONDS=30]
+FUZZ_SECONDS = 30
+fuzz:
+	$(top_srcdir)/tests/fuzz/run $(FUZZ_SECONDS)
+.PHONY: fuzz
+EXTRA_DIST += tests/fuzz/run tests/fuzz/fuzz-spec.c tests/fuzz/fuzz-xml.c tests/fuzz/fuzz-secrets.c \
+	tests/fuzz/fuzz-nft.c tests/fuzz/fuzz-plan.c tests/fuzz/fuzz-agent.c tests/fuzz/corpus

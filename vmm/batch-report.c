@@ -319,6 +319,20 @@ set_prop_uint(xmlNodePtr node, const char *name, guint v)
     xmlNewProp(node, BAD_CAST name, BAD_CAST s);
 }
 
+/* @s fit for XML 1.0 as the tails are: a plan's command may hold control characters. */
+static char *
+xml_safe(char *s)
+{
+    VmmBatchTail t = {.buf = g_string_new(s), .max = G_MAXSIZE};
+    char *out;
+
+    g_free(s);
+    t.total = t.buf->len;
+    out = vmm_batch_tail_text(&t);
+    g_string_free(t.buf, TRUE);
+    return out;
+}
+
 /* The failure text: the command, then the tails of stderr and stdout. */
 static char *
 failure_text(const VmmBatchResult *r, const char *out, const char *err)
@@ -334,7 +348,7 @@ failure_text(const VmmBatchResult *r, const char *out, const char *err)
     if (*out)
         g_string_append_printf(s, "--- stdout (tail) ---\n%s%s", out,
                                g_str_has_suffix(out, "\n") ? "" : "\n");
-    return g_string_free(s, FALSE);
+    return xml_safe(g_string_free(s, FALSE));
 }
 
 static char *
@@ -347,7 +361,7 @@ failure_message(const VmmBatchResult *r)
     case VMM_BATCH_STATUS_TIMEOUT:
         return g_strdup_printf("killed after its timeout of %u s", r->job->timeout_s);
     default:
-        return g_strdup(r->error ? r->error : vmm_batch_status_to_string(r->status));
+        return xml_safe(g_strdup(r->error ? r->error : vmm_batch_status_to_string(r->status)));
     }
 }
 

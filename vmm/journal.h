@@ -23,6 +23,8 @@ char *vmm_journal_op(const char *state_dir, const char *name);
 
 /*
  * For tests: when $AIRLOCK_CRASH_AT equals @stage, the process kills itself
- * with SIGKILL right there, as a power cut would.
+ * with SIGKILL right there, as a power cut would. Stages: create's overlay,
+ * network, seed, define, boot, ready, snapshot; snapshot-save (inside a
+ * snapshot), reset (inside a revert), destroy (inside a removal).
  */
 void vmm_journal_crash_point(const char *stage);

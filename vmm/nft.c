@@ -22,7 +22,7 @@ vmm_nft_table_name(const char *name)
 static gboolean
 valid_ifname(const char *s)
 {
-    return s && g_regex_match_simple("^[a-z][a-z0-9]{1,14}$", s, 0, 0);
+    return s && g_regex_match_simple("^[a-z][a-z0-9]{1,14}$", s, G_REGEX_DOLLAR_ENDONLY, 0);
 }
 
 static gboolean
@@ -70,7 +70,8 @@ vmm_nft_ruleset_build(const VmmNftConfig *cfg, GError **error)
     /* Everything below lands in an nft script: only checked shapes get there. */
     if (!valid_ifname(cfg->bridge) || !valid_ifname(cfg->tap) || !valid_ip(guest) ||
         !valid_ip(cfg->host_ip) || !cfg->mac ||
-        !g_regex_match_simple("^([0-9a-f]{2}:){5}[0-9a-f]{2}$", cfg->mac, 0, 0)) {
+        !g_regex_match_simple("^([0-9a-f]{2}:){5}[0-9a-f]{2}$", cfg->mac, G_REGEX_DOLLAR_ENDONLY,
+                              0)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "incomplete firewall configuration");
         return NULL;
     }

@@ -307,6 +307,7 @@ destroy_locked(VmmContext *ctx, const char *name, gboolean *found, GError **erro
     had_dir = g_file_test(dir, G_FILE_TEST_EXISTS);
     if (!remove_domain(ctx->conn, name, &had_dom, error))
         return FALSE;
+    vmm_journal_crash_point("destroy"); /* domain gone, network and files left */
     if (!vmm_network_remove(ctx->conn, name, &had_net, error))
         return FALSE;
     if (!vmm_sandbox_remove_tree(dir, error) ||
@@ -683,6 +684,7 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
         if (!wait_ready(&st, t, dom, name, console, deadline, error))
             goto fail;
     }
+    vmm_journal_crash_point("ready"); /* booted, seed.iso still on disk */
 
     stage(&st, "finish", &t->finish);
     if (!vmm_conn_is_test(ctx->conn) && vmm_secrets_count(secrets) > 0) {

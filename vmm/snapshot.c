@@ -8,6 +8,7 @@
 #include "fixup.h"
 #include "fsutil.h"
 #include "image.h"
+#include "journal.h"
 #include "names.h"
 #include "network.h"
 
@@ -504,6 +505,7 @@ vmm_snapshot_take_locked(VmmContext *ctx, const char *name, const char *tag, gbo
                     g_strerror(errno));
         return FALSE;
     }
+    vmm_journal_crash_point("snapshot-save"); /* stopped, state saved, no overlay */
     /* domain.xml is a record: a revert builds its XML from the saved state and the links. */
     if (!freeze_at(tfd, "disk.qcow2", error) ||
         !vmm_image_create_overlay(disk, overlay, 0, error) ||
@@ -586,6 +588,7 @@ revert_locked(VmmContext *ctx, const char *name, const char *tag, VmmResetTiming
                     g_strerror(errno));
         return FALSE;
     }
+    vmm_journal_crash_point("reset"); /* stopped, overlay gone */
     if (!vmm_image_create_overlay(disk, overlay, 0, error) || !head_write(sfd, tag, error))
         return FALSE;
     sweep_layers(sfd);

@@ -2,8 +2,9 @@
 # Integration: `airlock batch run` on real libvirt + qemu with the real base image.
 # A pool of 2 sandboxes (test-batch-1, test-batch-2), spread over two URIs that reach
 # this machine's daemon, runs ~10 short jobs: passes, an expected failure, a wrong
-# exit code, a timeout, files in / artifacts out, env, a matrix. Then a second batch
-# is stopped with SIGTERM while booting. Nothing of either may be left.
+# exit code, a timeout, files in / artifacts out, env, a matrix. A one-sandbox batch
+# shows a job never sees what the one before it left. Then another batch is stopped
+# with SIGTERM while booting. Nothing of any may be left.
 # Needs root, libvirtd running and the base image in $AIRLOCK_STATE_DIR.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -106,7 +107,7 @@ is "env job passed" "$(job env .status)/$(job env .stdout_tail)" passed/bar
 is "secret reaches the job, redacted in the report" "$(job secret .status)/$(job secret .stdout_tail)" "passed/key=***"
 ok "secret value nowhere in the output directory" -- bash -c "! grep -rq '$CANARY' '$OUT'"
 ok "secret value not in airlock's output" -- bash -c "! grep -q '$CANARY' '$WORK/summary.txt' '$WORK/stderr.txt'"
-is "clean job sees a clean sandbox" "$(job clean .status)" passed
+is "clean job passed (any slot; the same-sandbox check follows)" "$(job clean .status)" passed
 is "matrix jobs expanded" "$(jq -r '[.jobs[] | select(.matrix == "sq") | .name] | join(",")' "$J")" \
     "sq-2-4,sq-2-9,sq-3-4,sq-3-9"
 is "matrix: 2 pass, 2 fail" "$(jq '[.jobs[] | select(.matrix == "sq") | .ok] | map(select(.)) | length' "$J")" 2
@@ -122,6 +123,32 @@ ok "junit: failure carries the output tail" -- \
 ok "summary names the failed job" -- grep -q "wrong-exit" "$WORK/summary.txt"
 is "nothing of the batch left" "$(leftovers)" ""
 echo "# reset/create totals: $(jq -c '.pool' "$J")"
+
+# One sandbox, two jobs in order: the second must not see what the first left (disk,
+# tmpfs). --parallel 1, and results.json must show the same sandbox, in order.
+cat > "$WORK/plan3.ini" <<'EOF'
+[batch]
+image = debian-12
+prefix = test-batch
+timeout = 60s
+
+[job dirty]
+command = touch /root/dirty-marker /dev/shm/dirty-marker && sync && test -e /root/dirty-marker
+
+[job clean]
+command = test ! -e /root/dirty-marker && test ! -e /dev/shm/dirty-marker
+EOF
+"$AIRLOCK" batch run "$WORK/plan3.ini" --parallel 1 --output "$WORK/out3" > "$WORK/summary3.txt" 2>&1
+is "same-sandbox batch: exit 0" "$?" 0
+J=$WORK/out3/results.json
+is "dirty job passed (it saw its own marker)" "$(job dirty .status)" passed
+ok "dirty and clean ran in the same sandbox" -- \
+    test -n "$(job dirty .sandbox)" -a "$(job dirty .sandbox)" = "$(job clean .sandbox)"
+ok "clean started after dirty ended" -- \
+    jq -e '(.jobs | map({(.name): .}) | add) as $j | $j.dirty.started_s + $j.dirty.duration_s <= $j.clean.started_s' "$J"
+is "one sandbox, reset between the jobs" "$(jq -c '[.pool.creates, (.pool.resets >= 1)]' "$J")" "[1,true]"
+is "clean job sees a clean sandbox" "$(job clean .status)" passed
+is "nothing of the same-sandbox batch left" "$(leftovers)" ""
 
 # SIGTERM while the pool boots: stops, destroys everything, still writes the report.
 cat > "$WORK/plan2.ini" <<'EOF'

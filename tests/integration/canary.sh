@@ -20,6 +20,7 @@ SBX=$AIRLOCK_STATE_DIR/sandboxes/$NAME
 CANARY="canary-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 ENV_CANARY="envcanary-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 WORK=$(mktemp -d /tmp/airlock-test-canary-XXXXXX)
+T0=$(date +%s)
 OUT=$WORK/airlock-output.log # everything airlock prints on the host side, searched
 PATTERNS=$WORK/patterns      # the canary, plain and base64 (once and twice) at every alignment
 
@@ -56,10 +57,15 @@ b64_fragments() {
         b64_fragments "$f"
     done
 } | awk 'length($0) >= 16' > "$PATTERNS"
-# nowhere FILE...: none of the patterns occurs in the files (binary too).
-nowhere() { ! grep -rqaF -f "$PATTERNS" "$@" 2>/dev/null; }
-# where FILE...: what matched, for the TAP diagnostics
-where() { grep -rlaF -f "$PATTERNS" "$@" 2>/dev/null | head -5; }
+# nowhere FILE...: none of the patterns occurs in the files (binary too). A missing
+# file or directory, or one grep cannot read, fails: a search of nothing proves nothing.
+nowhere() {
+    local f rc
+    for f in "$@"; do [ -e "$f" ] || { echo "missing: $f (nothing to search)"; return 1; }; done
+    grep -rqaF -f "$PATTERNS" "$@"; rc=$?
+    [ "$rc" = 0 ] && echo "found in: $(grep -rlaF -f "$PATTERNS" "$@" | head -5 | tr '\n' ' ')"
+    [ "$rc" = 1 ]
+}
 
 "$AIRLOCK" destroy --force "$NAME" >/dev/null 2>&1
 
@@ -133,6 +139,24 @@ expect_refusal "deny-listed secret value" 2 "real.env:2: secret 'REAL_LOOKING' l
     create "$NAME" -f "$WORK/canary.conf" --secrets "$WORK/real.env"
 chmod 640 "$WORK/real.env"
 expect_refusal "group-readable secrets file" 2 "(chmod 600 $WORK/real.env)" -- create "$NAME" --secrets "$WORK/real.env"
+
+# ---- the seed itself: every write_files entry of its user-data, decoded ----
+# A create killed right after writing the seed, with the credentials in airlock's own
+# environment: the plaintext of each entry, not one base64 alignment, is searched.
+API_KEY=$ENV_CANARY OPENAI_API_KEY=$ENV_CANARY CANARY_KEY=$ENV_CANARY AIRLOCK_CRASH_AT=seed \
+    "$AIRLOCK" create "$NAME" -f "$WORK/canary.conf" --quiet >/dev/null 2>&1
+is "create killed after writing the seed (SIGKILL)" "$?" 137
+cp "$SBX/seed.iso" "$WORK/seed.iso" 2>/dev/null
+"$AIRLOCK" destroy --force --no-evidence "$NAME" >/dev/null 2>&1
+python3 "$HERE/seed-userdata.py" "$WORK/seed.iso" > "$WORK/seed.json"
+is "seed's user-data read and its write_files decoded" "$?" 0
+seed_files() { jq -r --arg c "$1" '.files[] | select(.content | contains($c)) | .path' "$WORK/seed.json"; }
+is "canary IS in the seed, in the secrets.env entry only (control)" "$(seed_files "$CANARY")" \
+    /run/airlock/secrets.env
+is "airlock's environment in no write_files entry of the seed" "$(seed_files "$ENV_CANARY")" ""
+is "airlock's environment in no part of the user-data" \
+    "$(jq -r --arg c "$ENV_CANARY" '[.parts[] | select(contains($c))] | length' "$WORK/seed.json")" 0
+rm -f "$WORK/seed.iso" "$WORK/seed.json"
 
 # ---- create, with a credential in airlock's own environment ----
 start=$(date +%s.%N)
@@ -224,12 +248,19 @@ ok "no network left" -- bash -c "! virsh net-list --all --name | grep -qx '$DOM'
 ok "no sandbox files left" -- test ! -e "$SBX"
 
 # ---- the host's logs and airlock's output, after everything ----
-is "canary not in libvirt's logs (/var/log/libvirt)" "$(where /var/log/libvirt)" ""
-if [ -f /var/log/airlock-libvirtd.log ]; then
-    is "canary not in libvirtd's log" "$(where /var/log/airlock-libvirtd.log)" ""
+ok "canary not in libvirt's logs (/var/log/libvirt)" -- nowhere /var/log/libvirt /var/log/libvirt/qemu
+if [ -d /run/systemd/system ]; then
+    journalctl --since "@$T0" -o cat > "$WORK/journal.txt" 2>&1
+    ok "system journal since the test began read" -- test -s "$WORK/journal.txt"
+    ok "canary not in the system journal (libvirtd, qemu)" -- nowhere "$WORK/journal.txt"
 else
-    skip "canary not in libvirtd's log" "/var/log/airlock-libvirtd.log absent"
+    # Without systemd, scripts/start-libvirt runs libvirtd with its output in this file.
+    ok "canary not in libvirtd's log (/var/log/airlock-libvirtd.log)" -- nowhere /var/log/airlock-libvirtd.log
 fi
+ok "canary not in the audit logs, their heads, or the intent journal" -- \
+    nowhere "$AIRLOCK_STATE_DIR/events.jsonl" "$AIRLOCK_STATE_DIR/events.jsonl.head" "$AIRLOCK_STATE_DIR/journal"
+left=$(grep -rlaF --exclude=memory.save --exclude-dir=images -f "$PATTERNS" "$AIRLOCK_STATE_DIR" | head -5)
+is "canary nowhere in airlock's state directory (memory images and base images aside)" "$left" ""
 ok "canary not in the global events.jsonl after destroy" -- nowhere "$AIRLOCK_STATE_DIR/events.jsonl"
 ok "canary not in airlock's stdout/stderr of every command" -- nowhere "$OUT"
 ok "patterns file is not empty (the search searched)" -- test "$(wc -l < "$PATTERNS")" -ge 20
