@@ -31,6 +31,10 @@ doctor=$(al doctor 2>&1); rc=$?
 is "doctor exits 0" "$rc" 0
 if [ -d /sys/module/kvm_pvm ] && [ ! -d /sys/module/kvm_intel ] && [ ! -d /sys/module/kvm_amd ]; then
     ok "doctor explains tcg because of kvm_pvm" -- grep -q "tcg: /dev/kvm is backed by kvm_pvm" <<<"$doctor"
+elif [ ! -e /dev/kvm ]; then
+    ok "doctor explains tcg because /dev/kvm is missing" -- grep -q "tcg: " <<<"$doctor"
+else
+    skip "doctor explains why it chose its accelerator" "this host has a usable KVM: no fallback to explain"
 fi
 
 # A secrets file with a canary that must never show up on the host.
