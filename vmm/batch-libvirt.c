@@ -23,7 +23,7 @@ typedef struct {
 } LvSlot;
 
 static gboolean
-lv_context(VmmBatchSlot *slot, VmmBatchLibvirt *lv, VmmContext *ctx, GError **error)
+lv_context(VmmBatchSlot *slot, VmmBatchLibvirt *lv, VmmOps *ops, GError **error)
 {
     LvSlot *ls = slot->priv;
 
@@ -31,51 +31,36 @@ lv_context(VmmBatchSlot *slot, VmmBatchLibvirt *lv, VmmContext *ctx, GError **er
         slot->priv = ls = g_new0(LvSlot, 1);
     if (!ls->conn && !(ls->conn = vmm_conn_open(slot->uri, error)))
         return FALSE;
-    memset(ctx, 0, sizeof(*ctx));
-    ctx->conn = ls->conn;
-    ctx->state_dir = lv->state_dir;
-    ctx->accel = lv->accel;
+    memset(ops, 0, sizeof(*ops));
+    ops->ctx.conn = ls->conn;
+    ops->ctx.state_dir = lv->state_dir;
+    ops->ctx.accel = lv->accel;
+    ops->caller = lv->caller;
     return TRUE;
 }
 
-static void
-lv_event(VmmBatchLibvirt *lv, const char *name, const char *event, JsonObject *fields)
-{
-    /* The audit trail is best effort here: a batch does not stop for it. */
-    vmm_events_append(lv->state_dir, name, event, fields, NULL);
-}
-
+/* The batch's sandboxes go through the same operations, and the same audit records, as the CLI's. */
 static gboolean
 lv_create(VmmBatchSlot *slot, gpointer data, GError **error)
 {
     VmmBatchLibvirt *lv = data;
-    VmmCreateTimings t = {0};
-    VmmContext ctx;
-    g_autoptr(JsonObject) ev = json_object_new();
+    VmmCreateRequest req = {.name = slot->name,
+                            .spec = lv->spec,
+                            .secrets = lv->secrets,
+                            .timeout_s = lv->create_timeout_s};
+    VmmOps ops;
 
-    if (!lv_context(slot, lv, &ctx, error))
-        return FALSE;
-    if (!vmm_sandbox_create(&ctx, slot->name, lv->spec, lv->secrets, lv->create_timeout_s, 0, &t,
-                            error))
-        return FALSE;
-    json_object_set_string_member(ev, "image", lv->spec->image);
-    json_object_set_string_member(ev, "accel", vmm_accel_to_string(lv->accel));
-    json_object_set_string_member(ev, "host", slot->uri);
-    json_object_set_boolean_member(ev, "batch", TRUE);
-    json_object_set_double_member(ev, "duration_s", t.total);
-    lv_event(lv, slot->name, "create", ev);
-    return TRUE;
+    return lv_context(slot, lv, &ops, error) && vmm_ops_create(&ops, &req, NULL, error);
 }
 
 static gboolean
 lv_reset(VmmBatchSlot *slot, gpointer data, GError **error)
 {
     VmmBatchLibvirt *lv = data;
-    VmmContext ctx;
+    VmmOps ops;
 
-    if (!lv_context(slot, lv, &ctx, error))
-        return FALSE;
-    return vmm_snapshot_revert(&ctx, slot->name, VMM_SNAPSHOT_CLEAN, NULL, error);
+    return lv_context(slot, lv, &ops, error) &&
+           vmm_ops_reset(&ops, slot->name, VMM_SNAPSHOT_CLEAN, NULL, error);
 }
 
 static void
@@ -170,11 +155,11 @@ lv_run(VmmBatchSlot *slot, const VmmBatchJob *job, VmmBatchResult *res, gpointer
     VmmAgentExec spec = {0};
     VmmBatchLog *logs[2] = {NULL, NULL};
     g_autoptr(GError) lerr = NULL;
-    VmmContext ctx;
+    VmmOps ops;
     gboolean ok;
 
-    if (!lv_context(slot, lv, &ctx, error) ||
-        !(dom = vmm_sandbox_lookup(ctx.conn, slot->name, error)))
+    if (!lv_context(slot, lv, &ops, error) ||
+        !(dom = vmm_sandbox_lookup(ops.ctx.conn, slot->name, error)))
         return FALSE;
     for (guint i = 0; i < job->files->len; i++) {
         VmmBatchFile *f = g_ptr_array_index(job->files, i);
@@ -190,7 +175,7 @@ lv_run(VmmBatchSlot *slot, const VmmBatchJob *job, VmmBatchResult *res, gpointer
             return TRUE;
         }
         if (!vmm_agent_run(dom, mkdir_argv, 30000, &code, NULL, NULL, error) ||
-            !vmm_agent_copy_in(dom, f->local, f->guest, NULL, error))
+            !vmm_ops_cp(&ops, slot->name, TRUE, f->local, f->guest, NULL, error))
             return FALSE;
     }
     if (!open_logs(lv, job, res, logs, &lerr)) {
@@ -208,7 +193,7 @@ lv_run(VmmBatchSlot *slot, const VmmBatchJob *job, VmmBatchResult *res, gpointer
     spec.on_stdout = on_out;
     spec.on_stderr = on_err;
     spec.user_data = logs;
-    ok = vmm_agent_exec(dom, &spec, &res->exit_code, error);
+    ok = vmm_ops_exec(&ops, slot->name, &spec, &res->exit_code, error);
     vmm_batch_log_close(logs[0]);
     vmm_batch_log_close(logs[1]);
     if (!ok) {
@@ -224,21 +209,10 @@ lv_destroy(VmmBatchSlot *slot, gpointer data, GError **error)
 {
     VmmBatchLibvirt *lv = data;
     VmmDestroyFlags flags = VMM_DESTROY_FORCE | (lv->evidence ? 0 : VMM_DESTROY_NO_EVIDENCE);
-    g_autofree char *archive = NULL;
-    VmmContext ctx;
-    gboolean ok;
+    VmmOps ops;
 
-    if (!lv_context(slot, lv, &ctx, error))
-        return FALSE;
-    ok = vmm_sandbox_destroy(&ctx, slot->name, flags, &archive, error);
-    if (ok) {
-        g_autoptr(JsonObject) ev = json_object_new();
-        json_object_set_boolean_member(ev, "batch", TRUE);
-        if (archive)
-            json_object_set_string_member(ev, "archive", archive);
-        lv_event(lv, slot->name, "destroy", ev);
-    }
-    return ok;
+    return lv_context(slot, lv, &ops, error) &&
+           vmm_ops_destroy(&ops, slot->name, flags, NULL, error);
 }
 
 static void
@@ -311,4 +285,25 @@ vmm_batch_hosts_probe(const char *const *uris, GError **error)
         hosts[i].running = (guint)running;
     }
     return g_steal_pointer(&hosts);
+}
+
+gboolean
+vmm_batch_libvirt_names_free(const char *prefix, guint parallel, char **slot_uris, GError **error)
+{
+    for (guint i = 0; i < parallel; i++) {
+        g_autofree char *name = g_strdup_printf("%s-%u", prefix, i + 1);
+        g_autofree char *object = vmm_name_object(name);
+        g_autoptr(virConnect) conn = vmm_conn_open(slot_uris[i], error);
+        g_autoptr(virDomain) dom = NULL;
+        if (!conn)
+            return FALSE;
+        if ((dom = virDomainLookupByName(conn, object))) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_EXISTS,
+                        "sandbox '%s' already exists on %s (another batch with prefix '%s' is "
+                        "running, or left it: airlock destroy %s; or set another prefix)",
+                        name, slot_uris[i], prefix, name);
+            return FALSE;
+        }
+    }
+    return TRUE;
 }

@@ -2,6 +2,8 @@
  * executor that does the work on libvirt (batch-libvirt.c; a fake one in unit tests). */
 #pragma once
 
+#include "ops.h"
+
 #include <glib.h>
 #include <libvirt/libvirt.h>
 
@@ -113,10 +115,18 @@ typedef struct {
     const char *output_dir; /* DIR: DIR/artifacts/JOB/, DIR/logs/JOB.stdout|.stderr */
     VmmBatchOutput *output; /* DIR, opened */
     guint64 max_artifact_bytes; /* per artifact; 0: the default */
+    const VmmCaller *caller;    /* who runs the batch: the operations' audit records name it */
 } VmmBatchLibvirt;
 
 /* The executor that runs jobs in real sandboxes; its data is a VmmBatchLibvirt*. */
 extern const VmmBatchExecutor vmm_batch_libvirt_executor;
+
+/*
+ * No sandbox of the pool (PREFIX-1..N, slot i on @slot_uris[i]) may exist
+ * yet: it would be someone else's, or a leftover. EXISTS error naming it.
+ */
+gboolean vmm_batch_libvirt_names_free(const char *prefix, guint parallel, char **slot_uris,
+                                      GError **error);
 
 /*
  * Asks each URI of @uris for its free memory and running domains. Fills

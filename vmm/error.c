@@ -80,3 +80,19 @@ vmm_error_libvirt(GError **error, VmmErrorCode code, const char *fmt, ...)
     }
     return FALSE;
 }
+
+const char *
+vmm_error_code_to_string(const GError *error)
+{
+    static const char *const names[VMM_ERROR_LAST] = {
+        [VMM_ERROR_FAILED] = "failed",   [VMM_ERROR_INVALID] = "invalid",
+        [VMM_ERROR_NOT_FOUND] = "not-found", [VMM_ERROR_EXISTS] = "exists",
+        [VMM_ERROR_CONNECT] = "connect", [VMM_ERROR_LIBVIRT] = "libvirt",
+        [VMM_ERROR_IMAGE] = "image",     [VMM_ERROR_TIMEOUT] = "timeout",
+        [VMM_ERROR_AGENT] = "agent",     [VMM_ERROR_HOST] = "host",
+    };
+
+    if (!error || error->domain != VMM_ERROR || error->code < 0 || error->code >= VMM_ERROR_LAST)
+        return "failed";
+    return names[error->code];
+}

@@ -22,6 +22,13 @@ typedef enum {
 
 GQuark vmm_error_quark(void);
 
+/*
+ * A stable name for @error's code, for audit records and API error bodies:
+ * "failed", "invalid", "not-found", "exists", "connect", "libvirt", "image",
+ * "timeout", "agent", "host"; "failed" for an error of another domain.
+ */
+const char *vmm_error_code_to_string(const GError *error);
+
 /* Turns off libvirt's own printing of errors to stderr; call once. */
 void vmm_libvirt_init(void);
 

@@ -94,11 +94,12 @@ vmm_events_record_line(JsonObject *rec, gsize *len)
 
 /* The record without prev, with strings of at most @cap bytes and, when @fields is NULL, none. */
 static JsonObject *
-record_new(const char *time, const char *event, const char *name, JsonObject *fields, gsize cap)
+record_new(const char *time, const char *event, const char *name, const VmmEventsActor *actor,
+           JsonObject *fields, gsize cap)
 {
     JsonObject *rec = json_object_new();
     g_autofree char *ev = bounded_text(event, cap);
-    g_autofree char *user = bounded_text(g_get_user_name(), cap);
+    g_autofree char *user = bounded_text(actor ? actor->user : g_get_user_name(), cap);
 
     json_object_set_string_member(rec, "time", time);
     json_object_set_string_member(rec, "event", ev);
@@ -107,7 +108,7 @@ record_new(const char *time, const char *event, const char *name, JsonObject *fi
     else
         json_object_set_null_member(rec, "sandbox");
     json_object_set_string_member(rec, "user", user);
-    json_object_set_int_member(rec, "uid", getuid());
+    json_object_set_int_member(rec, "uid", actor ? actor->uid : (gint64)getuid());
     if (fields) {
         g_autoptr(JsonNode) in = json_node_init_object(json_node_alloc(), fields);
         g_autoptr(JsonNode) out = bounded_node(in, cap, 1);
@@ -125,11 +126,18 @@ record_new(const char *time, const char *event, const char *name, JsonObject *fi
 JsonObject *
 vmm_events_record_new(const char *time, const char *event, const char *name, JsonObject *fields)
 {
+    return vmm_events_record_new_as(time, event, name, NULL, fields);
+}
+
+JsonObject *
+vmm_events_record_new_as(const char *time, const char *event, const char *name,
+                         const VmmEventsActor *actor, JsonObject *fields)
+{
     const gsize caps[] = {VMM_EVENTS_FIELD_MAX, FIELD_MAX_SHORT};
     gsize len = 0;
 
     for (size_t i = 0; i < G_N_ELEMENTS(caps); i++) {
-        JsonObject *rec = record_new(time, event, name, fields, caps[i]);
+        JsonObject *rec = record_new(time, event, name, actor, fields, caps[i]);
         g_autofree char *line = NULL;
         json_object_set_string_member(rec, "prev", VMM_EVENTS_GENESIS);
         line = vmm_events_record_line(rec, &len);
@@ -139,7 +147,7 @@ vmm_events_record_new(const char *time, const char *event, const char *name, Jso
         json_object_unref(rec);
     }
     {
-        JsonObject *rec = record_new(time, event, name, NULL, FIELD_MAX_SHORT);
+        JsonObject *rec = record_new(time, event, name, actor, NULL, FIELD_MAX_SHORT);
         g_autofree char *why = g_strdup_printf("details dropped: the record was %" G_GSIZE_FORMAT
                                                " bytes, the limit is %d",
                                                len, VMM_EVENTS_RECORD_MAX);

@@ -430,6 +430,13 @@ gboolean
 vmm_events_append(const char *state_dir, const char *name, const char *event, JsonObject *fields,
                   GError **error)
 {
+    return vmm_events_append_as(state_dir, name, event, NULL, fields, error);
+}
+
+gboolean
+vmm_events_append_as(const char *state_dir, const char *name, const char *event,
+                     const VmmEventsActor *actor, JsonObject *fields, GError **error)
+{
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S");
     g_autofree char *time =
@@ -447,7 +454,7 @@ vmm_events_append(const char *state_dir, const char *name, const char *event, Js
     }
     if (!(key = key_get(state_dir, error)))
         return FALSE;
-    rec = vmm_events_record_new(time, event, name, fields);
+    rec = vmm_events_record_new_as(time, event, name, actor, fields);
     if (!append_one(global, global_head, legacy, key, rec, error))
         return FALSE;
     if (name) {

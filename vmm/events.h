@@ -31,6 +31,16 @@
 gboolean vmm_events_append(const char *state_dir, const char *name, const char *event,
                            JsonObject *fields, GError **error);
 
+/* Who a record says acted: an authenticated caller, not necessarily this process. */
+typedef struct {
+    const char *user;
+    gint64 uid;
+} VmmEventsActor;
+
+/* vmm_events_append with the record's user and uid from @actor (NULL: this process's). */
+gboolean vmm_events_append_as(const char *state_dir, const char *name, const char *event,
+                              const VmmEventsActor *actor, JsonObject *fields, GError **error);
+
 /* What vmm_events_verify found in an intact log. */
 typedef struct {
     guint records;     /* lines read */
@@ -63,6 +73,9 @@ gboolean vmm_events_sandbox_remove(const char *state_dir, const char *name, GErr
  */
 JsonObject *vmm_events_record_new(const char *time, const char *event, const char *name,
                                   JsonObject *fields);
+/* vmm_events_record_new with user and uid from @actor (NULL: this process's). */
+JsonObject *vmm_events_record_new_as(const char *time, const char *event, const char *name,
+                                     const VmmEventsActor *actor, JsonObject *fields);
 /* @rec as one line of JSON, without a newline; *@len gets its length. Caller frees. */
 char *vmm_events_record_line(JsonObject *rec, gsize *len);
 

@@ -34,4 +34,6 @@ libvmm_a_SOURCES += \
 	vmm/events.c vmm/events-record.c vmm/events.h \
 	vmm/journal.c vmm/journal.h \
 	vmm/gc.c vmm/gc.h \
-	vmm/space.c vmm/space.h
+	vmm/space.c vmm/space.h \
+	vmm/ops.c vmm/ops.h \
+	vmm/ops-host.c

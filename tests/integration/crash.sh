@@ -133,7 +133,7 @@ is "reset restored the saved memory, not a reboot (same boot id)" \
     "$("$AIRLOCK" exec "$NAME" -- cat /proc/sys/kernel/random/boot_id)" "$BOOT_ID"
 # Monitoring: stats, logs, and libvirt's live events.
 ok "stats --json has the sandbox's CPU time" -- bash -c "$(q "$AIRLOCK") stats $NAME --json | grep -q '\"cpu_ns\"'"
-ok "logs --events has the ready record" -- bash -c "$(q "$AIRLOCK") logs $NAME --events | grep -q '\"event\":\"ready\"'"
+ok "logs --events has the create record" -- bash -c "$(q "$AIRLOCK") logs $NAME --events | grep -q '\"event\":\"create\".*\"result\":\"ok\"'"
 ok "logs --console has the boot" -- bash -c "test -n \"\$($(q "$AIRLOCK") logs $NAME --console)\""
 FOLLOW=$WORK/follow
 "$AIRLOCK" events "$NAME" --follow --json > "$FOLLOW" 2>&1 &

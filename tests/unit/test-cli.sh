@@ -92,7 +92,7 @@ rm -rf "$A/sandboxes" "$A/locks"
 "$AIRLOCK" create au-one >/dev/null 2>&1; is "audit: create writes a sandbox log" "$?" 0
 ok "audit: verify of the global log" -- "$AIRLOCK" audit verify
 ok "audit: verify of the sandbox's log" -- "$AIRLOCK" audit verify au-one
-ok "audit: logs --events shows the sandbox's records" -- bash -c "'$AIRLOCK' logs au-one --events | grep -q '\"event\":\"ready\"'"
+ok "audit: logs --events shows the sandbox's records" -- bash -c "'$AIRLOCK' logs au-one --events | grep -q '\"event\":\"create\".*\"result\":\"ok\"'"
 ok "audit: nothing of the trail in the sandbox directory (the qemu user writes there)" -- \
     bash -c "! ls -A '$A/sandboxes/au-one' | grep -qE 'events|head'"
 ok "audit: the sandbox's log and head under STATE/audit" -- \

@@ -6,7 +6,6 @@
 #include "error.h"
 #include "events.h"
 #include "names.h"
-#include "sandbox.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -18,16 +17,11 @@ vmm_cli_event(VmmCli *cli, const char *name, const char *event, JsonObject *fiel
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(JsonObject) all = fields ? json_object_ref(fields) : json_object_new();
+    g_autoptr(VmmCaller) caller = vmm_caller_new(getuid(), "cli");
+    VmmEventsActor actor = {.user = caller->user, .uid = caller->uid};
 
-    /* Every record of a sandbox names the spec it runs, when libvirt still knows it. */
-    if (name && cli->conn && !json_object_has_member(all, "spec_hash")) {
-        g_autofree char *obj = vmm_name_object(name);
-        g_autoptr(virDomain) dom = virDomainLookupByName(cli->conn, obj);
-        g_autoptr(VmmMetadata) md = dom ? vmm_sandbox_metadata(dom, NULL) : NULL;
-        if (md && md->spec_hash)
-            json_object_set_string_member(all, "spec_hash", md->spec_hash);
-    }
-    if (!vmm_events_append(cli->state_dir, name, event, all, &err))
+    json_object_set_string_member(all, "via", caller->via);
+    if (!vmm_events_append_as(cli->state_dir, name, event, &actor, all, &err))
         fprintf(stderr, "airlock: warning: audit log not written: %s\n", err->message);
 }
 
@@ -70,7 +64,7 @@ vmm_cmd_audit_verify(VmmCli *cli, int argc, char **argv)
 
 static gboolean as_json_events;
 static char *events_filter;
-static volatile sig_atomic_t stop_following;
+static volatile int stop_following;
 
 static void
 on_signal(int sig)
@@ -78,46 +72,9 @@ on_signal(int sig)
     stop_following = 1;
 }
 
-static const char *
-lifecycle_name(int event, int detail)
-{
-    switch (event) {
-    case VIR_DOMAIN_EVENT_DEFINED:
-        return "defined";
-    case VIR_DOMAIN_EVENT_UNDEFINED:
-        return "undefined";
-    case VIR_DOMAIN_EVENT_STARTED:
-        return detail == VIR_DOMAIN_EVENT_STARTED_RESTORED ? "restored" : "started";
-    case VIR_DOMAIN_EVENT_SUSPENDED:
-        return "paused";
-    case VIR_DOMAIN_EVENT_RESUMED:
-        return "resumed";
-    case VIR_DOMAIN_EVENT_STOPPED:
-        switch (detail) {
-        case VIR_DOMAIN_EVENT_STOPPED_CRASHED:
-            return "crashed";
-        case VIR_DOMAIN_EVENT_STOPPED_FAILED:
-            return "failed";
-        case VIR_DOMAIN_EVENT_STOPPED_SAVED:
-            return "saved";
-        case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
-            return "shutdown";
-        default:
-            return "stopped";
-        }
-    case VIR_DOMAIN_EVENT_SHUTDOWN:
-        return "shutting-down";
-    case VIR_DOMAIN_EVENT_CRASHED:
-        return "crashed";
-    default:
-        return "other";
-    }
-}
-
 static void
-print_live(const char *domain, const char *kind, const char *detail)
+print_live(const char *name, const char *kind, const char *detail)
 {
-    g_autofree char *name = vmm_name_from_object(domain);
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *time = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
 
@@ -132,27 +89,10 @@ print_live(const char *domain, const char *kind, const char *detail)
     fflush(stdout);
 }
 
-static int
-on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
-{
-    print_live(virDomainGetName(dom), "lifecycle", lifecycle_name(event, detail));
-    return 0;
-}
-
 static void
-on_io_error(virConnectPtr conn, virDomainPtr dom, const char *src, const char *dev, int action,
-            const char *reason, void *opaque)
+on_live(const char *name, const char *kind, const char *detail, gpointer data)
 {
-    g_autofree char *d = g_strdup_printf("%s %s", dev ? dev : "?", reason ? reason : "");
-    print_live(virDomainGetName(dom), "io-error", d);
-}
-
-static void
-on_agent(virConnectPtr conn, virDomainPtr dom, int state, int reason, void *opaque)
-{
-    print_live(virDomainGetName(dom), "agent",
-               state == VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_CONNECTED ? "connected"
-                                                                                 : "disconnected");
+    print_live(name, kind, detail);
 }
 
 static void
@@ -215,8 +155,7 @@ vmm_cmd_events(VmmCli *cli, int argc, char **argv)
         g_option_context_new("[NAME] - show the audit trail and live events");
     g_autoptr(GError) err = NULL;
     g_autofree char *path = NULL;
-    virConnectPtr conn;
-    int ids[3], rc;
+    int rc;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!vmm_cli_parse(ctx, &argc, &argv, &rc))
@@ -234,38 +173,12 @@ vmm_cmd_events(VmmCli *cli, int argc, char **argv)
     if (!follow)
         return AIRLOCK_EXIT_OK;
 
-    if (virEventRegisterDefaultImpl() < 0) {
-        vmm_error_libvirt(&err, VMM_ERROR_LIBVIRT, "cannot start libvirt's event loop");
+    if (!vmm_ops_events_init(&err) || !vmm_cli_ops(cli, &err))
         return vmm_cli_fail(err);
-    }
-    if (!(conn = vmm_cli_conn(cli, &err)))
-        return vmm_cli_fail(err);
-    ids[0] = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                              VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), NULL, NULL);
-    ids[1] = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON,
-                                              VIR_DOMAIN_EVENT_CALLBACK(on_io_error), NULL, NULL);
-    ids[2] = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
-                                              VIR_DOMAIN_EVENT_CALLBACK(on_agent), NULL, NULL);
-    if (ids[0] < 0) {
-        vmm_error_libvirt(&err, VMM_ERROR_LIBVIRT, "cannot subscribe to libvirt events");
-        return vmm_cli_fail(err);
-    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    virConnectSetKeepAlive(conn, 5, 3);
-    while (!stop_following && virConnectIsAlive(conn) == 1) {
-        if (virEventRunDefaultImpl() < 0)
-            break;
-    }
-    for (int i = 0; i < 3; i++)
-        if (ids[i] >= 0)
-            virConnectDomainEventDeregisterAny(conn, ids[i]);
-    if (!stop_following) {
-        g_set_error(&err, VMM_ERROR, VMM_ERROR_CONNECT,
-                    "lost the connection to libvirtd (restart it with scripts/start-libvirt; "
-                    "sandboxes keep running)");
+    if (!vmm_ops_follow(cli->ops, on_live, NULL, &stop_following, &err))
         return vmm_cli_fail(err);
-    }
     return AIRLOCK_EXIT_OK;
 }
 
@@ -323,85 +236,34 @@ vmm_cmd_stats(VmmCli *cli, int argc, char **argv)
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("[NAME] - CPU, memory, block and network figures of sandboxes");
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    virDomainStatsRecordPtr *records = NULL;
-    virConnectPtr conn;
-    unsigned int types = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
-                         VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_BLOCK |
-                         VIR_DOMAIN_STATS_INTERFACE;
-    int n, rc;
+    g_autoptr(GPtrArray) stats = NULL;
+    int rc;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!vmm_cli_parse(ctx, &argc, &argv, &rc))
         return rc;
     if (argc > 2)
         return vmm_cli_usage(argv[0], "expects at most one sandbox NAME");
-    if ((argc == 2 && !vmm_name_validate(argv[1], "sandbox name", &err)) ||
-        !(conn = vmm_cli_conn(cli, &err)))
+    if (!vmm_cli_ops(cli, &err) ||
+        !(stats = vmm_ops_stats(cli->ops, argc == 2 ? argv[1] : NULL, &err)))
         return vmm_cli_fail(err);
-    if (argc == 2) {
-        g_autoptr(virDomain) dom = vmm_sandbox_lookup(conn, argv[1], &err);
-        virDomainPtr doms[2] = {dom, NULL};
-        if (!dom)
-            return vmm_cli_fail(err);
-        n = virDomainListGetStats(doms, types, &records, 0);
-    } else {
-        n = virConnectGetAllDomainStats(conn, types, &records, 0);
+    if (as_json) {
+        JsonArray *arr = json_array_new();
+        JsonNode *root = json_node_new(JSON_NODE_ARRAY);
+        for (guint i = 0; i < stats->len; i++)
+            json_array_add_element(arr, vmm_stats_to_json(g_ptr_array_index(stats, i)));
+        json_node_take_array(root, arr);
+        vmm_cli_print_json(root);
+        return AIRLOCK_EXIT_OK;
     }
-    if (n < 0) {
-        vmm_error_libvirt(&err, VMM_ERROR_LIBVIRT, "cannot read domain statistics");
-        return vmm_cli_fail(err);
+    printf("%-20s %-9s %12s %12s %12s %12s %12s\n", "NAME", "STATE", "CPU_S", "RSS_KIB",
+           "BLK_WR_B", "NET_RX_B", "NET_TX_B");
+    for (guint i = 0; i < stats->len; i++) {
+        const VmmStats *st = g_ptr_array_index(stats, i);
+        printf("%-20s %-9s %12.2f %12" G_GUINT64_FORMAT " %12" G_GUINT64_FORMAT
+               " %12" G_GUINT64_FORMAT " %12" G_GUINT64_FORMAT "\n",
+               st->name, st->state, st->cpu_ns / 1e9, st->rss_kib, st->block_wr_bytes,
+               st->net_rx_bytes, st->net_tx_bytes);
     }
-    json_builder_begin_array(b);
-    if (!as_json)
-        printf("%-20s %-9s %12s %12s %12s %12s %12s\n", "NAME", "STATE", "CPU_S", "RSS_KIB",
-               "BLK_WR_B", "NET_RX_B", "NET_TX_B");
-    for (int i = 0; i < n; i++) {
-        g_autofree char *name = vmm_name_from_object(virDomainGetName(records[i]->dom));
-        guint64 cpu = 0, rss = 0, wr = 0, rx = 0, tx = 0;
-        if (!name)
-            continue;
-        for (int j = 0; j < records[i]->nparams; j++) {
-            virTypedParameterPtr p = &records[i]->params[j];
-            guint64 v = p->type == VIR_TYPED_PARAM_ULLONG ? p->value.ul : 0;
-            if (!strcmp(p->field, "cpu.time"))
-                cpu = v;
-            else if (!strcmp(p->field, "balloon.rss"))
-                rss = v;
-            else if (g_str_has_prefix(p->field, "block.") &&
-                     g_str_has_suffix(p->field, ".wr.bytes"))
-                wr += v;
-            else if (g_str_has_prefix(p->field, "net.") && g_str_has_suffix(p->field, ".rx.bytes"))
-                rx += v;
-            else if (g_str_has_prefix(p->field, "net.") && g_str_has_suffix(p->field, ".tx.bytes"))
-                tx += v;
-        }
-        if (as_json) {
-            json_builder_begin_object(b);
-            json_builder_set_member_name(b, "name");
-            json_builder_add_string_value(b, name);
-            json_builder_set_member_name(b, "state");
-            json_builder_add_string_value(b, vmm_sandbox_state(records[i]->dom));
-            json_builder_set_member_name(b, "cpu_ns");
-            json_builder_add_int_value(b, cpu);
-            json_builder_set_member_name(b, "rss_kib");
-            json_builder_add_int_value(b, rss);
-            json_builder_set_member_name(b, "block_wr_bytes");
-            json_builder_add_int_value(b, wr);
-            json_builder_set_member_name(b, "net_rx_bytes");
-            json_builder_add_int_value(b, rx);
-            json_builder_set_member_name(b, "net_tx_bytes");
-            json_builder_add_int_value(b, tx);
-            json_builder_end_object(b);
-        } else {
-            printf("%-20s %-9s %12.2f %12" G_GUINT64_FORMAT " %12" G_GUINT64_FORMAT
-                   " %12" G_GUINT64_FORMAT " %12" G_GUINT64_FORMAT "\n",
-                   name, vmm_sandbox_state(records[i]->dom), cpu / 1e9, rss, wr, rx, tx);
-        }
-    }
-    json_builder_end_array(b);
-    virDomainStatsRecordListFree(records);
-    if (as_json)
-        vmm_cli_print_json(json_builder_get_root(b));
     return AIRLOCK_EXIT_OK;
 }

@@ -141,28 +141,6 @@ plan_spec(const VmmBatchPlan *plan, GError **error)
     return g_steal_pointer(&spec);
 }
 
-/* No sandbox of the pool may exist yet: it would be someone else's, or a leftover. */
-static gboolean
-check_names_free(const VmmBatchPlan *plan, char **slot_uris, GError **error)
-{
-    for (guint i = 0; i < plan->parallel; i++) {
-        g_autofree char *name = g_strdup_printf("%s-%u", plan->prefix, i + 1);
-        g_autofree char *object = vmm_name_object(name);
-        g_autoptr(virConnect) conn = vmm_conn_open(slot_uris[i], error);
-        g_autoptr(virDomain) dom = NULL;
-        if (!conn)
-            return FALSE;
-        if ((dom = virDomainLookupByName(conn, object))) {
-            g_set_error(error, VMM_ERROR, VMM_ERROR_EXISTS,
-                        "sandbox '%s' already exists on %s (another batch with prefix '%s' is "
-                        "running, or left it: airlock destroy %s; or set another prefix)",
-                        name, slot_uris[i], plan->prefix, name);
-            return FALSE;
-        }
-    }
-    return TRUE;
-}
-
 static char *
 now_iso8601(void)
 {
@@ -207,6 +185,7 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
     g_autoptr(GPtrArray) slot_hosts = g_ptr_array_new();
     g_auto(GStrv) uris = NULL;
     VmmBatchLibvirt lv = {0};
+    g_autoptr(VmmCaller) caller = NULL;
     VmmBatchRunInfo info = {0};
     VmmBatchSummary sum;
     Run run = {0};
@@ -289,12 +268,14 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
         g_ptr_array_add(slot_uris, uris[placement[i]]);
         g_ptr_array_add(slot_hosts, uris[placement[i]]);
     }
-    if (!check_names_free(plan, (char **)slot_uris->pdata, &err))
+    if (!vmm_batch_libvirt_names_free(plan->prefix, plan->parallel, (char **)slot_uris->pdata, &err))
         return vmm_cli_fail(err);
 
     /* Before anything boots: a directory another user could plant links in is refused. */
     if (!(out = vmm_batch_output_open(output, &err)))
         return vmm_cli_fail(err);
+    caller = vmm_caller_new(getuid(), "batch");
+    lv.caller = caller;
     lv.state_dir = cli->state_dir;
     lv.spec = spec;
     lv.secrets = secrets;

@@ -1,9 +1,10 @@
 /* cli.h: what every airlock command file shares: context, exit codes, output. */
 #pragma once
 
+#include "ops.h"
+
 #include <glib.h>
 #include <json-glib/json-glib.h>
-#include <libvirt/libvirt.h>
 
 /* Exit codes; documented in docs/airlock.1. */
 enum {
@@ -20,11 +21,12 @@ enum {
 };
 
 typedef struct {
-    char *uri;       /* -c/--connect, NULL for the default */
-    char *accel;     /* --accel override, NULL to detect */
-    char *state_dir; /* resolved once */
-    virConnectPtr conn;
-    gboolean tty;    /* stdout is a terminal */
+    char *uri;          /* -c/--connect, NULL for the default */
+    char *accel;        /* --accel override, NULL to detect */
+    char *state_dir;    /* resolved once */
+    VmmOps *ops;        /* the operations, opened on first use */
+    char *accel_reason; /* why ops->ctx.accel was chosen */
+    gboolean tty;       /* stdout is a terminal */
 } VmmCli;
 
 typedef struct {
@@ -34,8 +36,12 @@ typedef struct {
     const char *summary;
 } VmmCliCommand;
 
-/* The connection, opened on first use. Owned by @cli. */
-virConnectPtr vmm_cli_conn(VmmCli *cli, GError **error);
+/*
+ * The operations layer for this invocation (libvirt connection, accelerator,
+ * the caller: this process's real uid, via "cli"), opened on first use.
+ * Owned by @cli.
+ */
+VmmOps *vmm_cli_ops(VmmCli *cli, GError **error);
 
 /* Prints "airlock: <message>" on stderr and returns the exit code for @error. */
 int vmm_cli_fail(const GError *error);
@@ -56,7 +62,13 @@ int vmm_cli_usage(const char *cmd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* Pretty-prints @node as JSON on stdout followed by a newline. Takes ownership. */
 void vmm_cli_print_json(JsonNode *node);
 
-/* Appends an audit record (see events.h); a failure is a warning on stderr. */
+/* Prints a JSON object's members as "key  value" lines (the text form of a --json object). */
+void vmm_cli_print_fields(JsonNode *object);
+
+/*
+ * Appends an audit record that no operation writes (batch-start, batch-end,
+ * gc) under the CLI's caller; a failure is a warning on stderr.
+ */
 void vmm_cli_event(VmmCli *cli, const char *name, const char *event, JsonObject *fields);
 
 /* Command entry points, one file per group. */

@@ -6,13 +6,15 @@
 #include "error.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
-virConnectPtr
-vmm_cli_conn(VmmCli *cli, GError **error)
+VmmOps *
+vmm_cli_ops(VmmCli *cli, GError **error)
 {
-    if (!cli->conn)
-        cli->conn = vmm_conn_open(cli->uri, error);
-    return cli->conn;
+    if (!cli->ops)
+        cli->ops = vmm_ops_open(cli->uri, cli->state_dir, cli->accel,
+                                vmm_caller_new(getuid(), "cli"), &cli->accel_reason, error);
+    return cli->ops;
 }
 
 int
@@ -87,4 +89,24 @@ vmm_cli_print_json(JsonNode *node)
     text = json_generator_to_data(gen, NULL);
     printf("%s\n", text);
     json_node_unref(node);
+}
+
+void
+vmm_cli_print_fields(JsonNode *object)
+{
+    JsonObject *o = json_node_get_object(object);
+    g_autoptr(GList) members = json_object_get_members(o);
+
+    for (GList *l = members; l; l = l->next) {
+        JsonNode *n = json_object_get_member(o, l->data);
+        if (JSON_NODE_HOLDS_VALUE(n)) {
+            if (json_node_get_value_type(n) == G_TYPE_STRING)
+                printf("%-13s %s\n", (char *)l->data, json_node_get_string(n));
+            else
+                printf("%-13s %" G_GINT64_FORMAT "\n", (char *)l->data, json_node_get_int(n));
+        } else if (!JSON_NODE_HOLDS_NULL(n)) {
+            g_autofree char *text = json_to_string(n, FALSE);
+            printf("%-13s %s\n", (char *)l->data, text);
+        }
+    }
 }

@@ -6,9 +6,6 @@
 #include "conn.h"
 #include "error.h"
 #include "image.h"
-#include "metadata.h"
-#include "nft.h"
-#include "sandbox.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -56,29 +53,15 @@ report(Doctor *d, const char *name, CheckStatus st, const char *detail, const ch
 
 /* Every running sandbox with a network must have its firewall tables (a flush removes them). */
 static void
-check_fences(Doctor *d, virConnectPtr conn, const char *state_dir)
+check_fences(Doctor *d, VmmOps *ops)
 {
-    g_autoptr(GPtrArray) doms = vmm_sandbox_list(conn, state_dir, NULL);
-    g_autoptr(GString) bare = g_string_new(NULL);
     guint fenced = 0;
+    g_auto(GStrv) bare = vmm_ops_unfenced(ops, &fenced);
 
-    if (!doms || vmm_conn_is_test(conn))
-        return;
-    for (guint i = 0; i < doms->len; i++) {
-        g_autoptr(VmmMetadata) md = vmm_sandbox_metadata(doms->pdata[i], NULL);
-        gint64 ip = 0, l2 = 0;
-
-        if (!md || !md->net_mode || g_str_equal(md->net_mode, "none") ||
-            virDomainIsActive(doms->pdata[i]) != 1)
-            continue;
-        if (vmm_nft_drops(md->name, &ip, &l2, NULL))
-            fenced++;
-        else
-            g_string_append_printf(bare, "%s'%s'", bare->len ? ", " : "", md->name);
-    }
-    if (bare->len) {
+    if (bare && *bare) {
+        g_autofree char *list = g_strjoinv("', '", bare);
         g_autofree char *detail =
-            g_strdup_printf("running without their firewall tables: %s", bare->str);
+            g_strdup_printf("running without their firewall tables: '%s'", list);
         report(d, "fences", CHECK_FAIL, detail, "airlock gc (reinstalls them and records it)");
     } else {
         g_autofree char *detail = g_strdup_printf("%u running sandbox(es) fenced", fenced);
@@ -165,7 +148,7 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
     g_autofree char *qemu = NULL;
     Doctor d = {0};
     VmmAccel accel;
-    virConnectPtr conn;
+    VmmOps *ops;
     int rc;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -181,14 +164,9 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
         json_builder_begin_array(d.json);
     }
 
-    conn = vmm_cli_conn(cli, &err);
-    if (conn) {
-        unsigned long ver = 0;
-        g_autofree char *uri = virConnectGetURI(conn);
-        g_autofree char *detail = NULL;
-        virConnectGetLibVersion(conn, &ver);
-        detail = g_strdup_printf("connected to %s (libvirt %lu.%lu.%lu)", uri, ver / 1000000,
-                                 ver / 1000 % 1000, ver % 1000);
+    ops = vmm_cli_ops(cli, &err);
+    if (ops) {
+        g_autofree char *detail = vmm_ops_describe_connection(ops);
         report(&d, "libvirt", CHECK_OK, detail, NULL);
     } else {
         report(&d, "libvirt", CHECK_FAIL, err->message, "scripts/start-libvirt");
@@ -233,8 +211,8 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
         }
     }
 
-    if (conn)
-        check_fences(&d, conn, cli->state_dir);
+    if (ops)
+        check_fences(&d, ops);
     check_state_dir(&d, cli->state_dir);
     check_image(&d, cli->state_dir, image ? image : "debian-12");
 

@@ -3,14 +3,12 @@
 
 #include "agent-json.h"
 #include "agent.h"
-#include "autoptr.h"
 #include "cli.h"
 #include "error.h"
 #include "names.h"
 #include "spec.h"
 
 #include <errno.h>
-#include <libvirt/virterror.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,50 +29,17 @@ agent_fail(const GError *err)
     return vmm_cli_fail(err);
 }
 
-/* The running sandbox @name's domain, or NULL with *@rc set and the error printed. */
-static virDomainPtr
-lookup_running(VmmCli *cli, const char *name, int *rc)
+/* Exit status for a failed exec or cp: 124 timeout, 125 agent, 2 bad input, else the usual. */
+static int
+op_fail(const char *cmd, const GError *err)
 {
-    g_autoptr(GError) err = NULL;
-    g_autofree char *object = NULL;
-    virConnectPtr conn;
-    virDomainPtr dom;
-    int active;
-
-    if (!vmm_name_validate(name, "sandbox name", &err)) {
-        *rc = vmm_cli_fail(err);
-        return NULL;
+    if (err->domain == VMM_ERROR && err->code == VMM_ERROR_TIMEOUT) {
+        fprintf(stderr, "airlock: %s\n", err->message);
+        return AIRLOCK_EXIT_EXEC_TIMEOUT;
     }
-    if (!(conn = vmm_cli_conn(cli, &err))) {
-        *rc = vmm_cli_fail(err);
-        return NULL;
-    }
-    object = vmm_name_object(name);
-    if (!(dom = virDomainLookupByName(conn, object))) {
-        if (vmm_error_libvirt_last_code() == VIR_ERR_NO_DOMAIN) {
-            fprintf(stderr, "airlock: sandbox '%s' not found (airlock list shows what exists)\n",
-                    name);
-            *rc = AIRLOCK_EXIT_USAGE;
-        } else {
-            vmm_error_libvirt(&err, VMM_ERROR_LIBVIRT, "cannot look up sandbox '%s'", name);
-            *rc = vmm_cli_fail(err);
-        }
-        return NULL;
-    }
-    active = virDomainIsActive(dom);
-    if (active != 1) {
-        if (active < 0) {
-            vmm_error_libvirt(&err, VMM_ERROR_LIBVIRT, "cannot get the state of sandbox '%s'",
-                              name);
-            *rc = vmm_cli_fail(err);
-        } else {
-            fprintf(stderr, "airlock: sandbox '%s' is not running\n", name);
-            *rc = AIRLOCK_EXIT_FAILED;
-        }
-        virDomainFree(dom);
-        return NULL;
-    }
-    return dom;
+    if (err->domain == VMM_ERROR && err->code == VMM_ERROR_INVALID)
+        return vmm_cli_usage(cmd, "%s", err->message);
+    return agent_fail(err);
 }
 
 /* --- exec ------------------------------------------------------------------------------ */
@@ -147,7 +112,6 @@ vmm_cmd_exec(VmmCli *cli, int argc, char **argv)
     char **cmd_argv = NULL;
     int opt_argc = argc, dashdash = -1, rc, exit_code = AIRLOCK_EXIT_EXEC_AGENT;
     g_autoptr(GError) err = NULL;
-    g_autoptr(virDomain) dom = NULL;
     Sink sink = {{FALSE}};
     VmmAgentExec spec = {0};
     guint timeout_ms = 0;
@@ -202,8 +166,8 @@ vmm_cmd_exec(VmmCli *cli, int argc, char **argv)
         return vmm_cli_usage(argv[0], "--workdir expects an absolute guest path, got '%s'",
                              workdir);
 
-    if (!(dom = lookup_running(cli, opt_argv[1], &rc)))
-        return rc;
+    if (!vmm_name_validate(opt_argv[1], "sandbox name", &err) || !vmm_cli_ops(cli, &err))
+        return vmm_cli_fail(err);
 
     /* A closed stdout (| head) must not kill airlock before the guest side is cleaned up. */
     signal(SIGPIPE, SIG_IGN);
@@ -215,15 +179,8 @@ vmm_cmd_exec(VmmCli *cli, int argc, char **argv)
     spec.on_stdout = on_stdout;
     spec.on_stderr = on_stderr;
     spec.user_data = &sink;
-    if (!vmm_agent_exec(dom, &spec, &exit_code, &err)) {
-        if (err->domain == VMM_ERROR && err->code == VMM_ERROR_TIMEOUT) {
-            fprintf(stderr, "airlock: %s\n", err->message);
-            return AIRLOCK_EXIT_EXEC_TIMEOUT;
-        }
-        if (err->domain == VMM_ERROR && err->code == VMM_ERROR_INVALID)
-            return vmm_cli_usage(argv[0], "%s", err->message);
-        return agent_fail(err);
-    }
+    if (!vmm_ops_exec(cli->ops, opt_argv[1], &spec, &exit_code, &err))
+        return op_fail(argv[0], err);
     return exit_code & 0xff;
 }
 
@@ -261,7 +218,6 @@ vmm_cmd_cp(VmmCli *cli, int argc, char **argv)
     const char *src_path = NULL, *dst_path = NULL;
     gboolean src_remote, dst_remote, ok;
     g_autoptr(GError) err = NULL;
-    g_autoptr(virDomain) dom = NULL;
     VmmAgentCopyOpts opts = {0};
     const char *name;
     struct stat sb;
@@ -329,20 +285,12 @@ vmm_cmd_cp(VmmCli *cli, int argc, char **argv)
         local = joined;
     }
 
-    if (!(dom = lookup_running(cli, name, &rc)))
-        return rc;
+    if (!vmm_cli_ops(cli, &err))
+        return vmm_cli_fail(err);
     start = g_get_monotonic_time();
-    ok = dst_remote ? vmm_agent_copy_in(dom, local, guest_path, &opts, &err)
-                    : vmm_agent_copy_out(dom, guest_path, local, &opts, &err);
-    if (!ok) {
-        if (err->domain == VMM_ERROR && err->code == VMM_ERROR_INVALID)
-            return vmm_cli_usage(argv[0], "%s", err->message);
-        if (err->domain == VMM_ERROR && err->code == VMM_ERROR_TIMEOUT) {
-            fprintf(stderr, "airlock: %s\n", err->message);
-            return AIRLOCK_EXIT_EXEC_TIMEOUT;
-        }
-        return agent_fail(err);
-    }
+    ok = vmm_ops_cp(cli->ops, name, dst_remote, local, guest_path, &opts, &err);
+    if (!ok)
+        return op_fail(argv[0], err);
     if (cli->tty && stat(local, &sb) == 0) {
         double secs = (g_get_monotonic_time() - start) / (double)G_USEC_PER_SEC;
         double mb = sb.st_size / 1e6;

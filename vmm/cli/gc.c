@@ -56,8 +56,6 @@ vmm_cmd_gc(VmmCli *cli, int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new(
         "- destroy expired sandboxes, roll back interrupted operations, remove orphans");
     g_autoptr(GError) err = NULL;
-    g_autofree char *reason = NULL;
-    VmmContext vctx = {0};
     GcRun run = {.cli = cli, .dry_run = dry_run};
     int rc;
 
@@ -67,15 +65,13 @@ vmm_cmd_gc(VmmCli *cli, int argc, char **argv)
     if (argc > 1)
         return vmm_cli_usage(argv[0], "unexpected argument '%s'", argv[1]);
     run.dry_run = dry_run;
-    vctx.state_dir = cli->state_dir;
-    if (!vmm_accel_choose(cli->accel, "/", &vctx.accel, &reason, &err) ||
-        !(vctx.conn = vmm_cli_conn(cli, &err)))
+    if (!vmm_cli_ops(cli, &err))
         return vmm_cli_fail(err);
     if (as_json) {
         run.json = json_builder_new();
         json_builder_begin_array(run.json);
     }
-    if (!vmm_gc_run(&vctx, dry_run, gc_report, &run, &err))
+    if (!vmm_gc_run(&cli->ops->ctx, dry_run, gc_report, &run, &err))
         return vmm_cli_fail(err);
     if (as_json) {
         json_builder_end_array(run.json);

@@ -176,8 +176,8 @@ main(int argc, char **argv)
         g_strfreev(sub_argv);
     }
 
-    if (cli.conn)
-        virConnectClose(cli.conn);
+    vmm_ops_free(cli.ops);
+    g_free(cli.accel_reason);
     g_free(cli.uri);
     g_free(cli.accel);
     g_free(cli.state_dir);

@@ -2,11 +2,7 @@
 #include <config.h>
 
 #include "port.h"
-#include "autoptr.h"
 #include "error.h"
-#include "names.h"
-#include "nft.h"
-#include "sandbox.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,10 +16,9 @@ vmm_cmd_port(VmmCli *cli, int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new(
         "NAME PORT - print GUEST_IP:PORT, the address where the host reaches a guest port");
     g_autoptr(GError) err = NULL;
-    g_autoptr(virDomain) dom = NULL;
-    g_autoptr(VmmMetadata) md = NULL;
+    g_autoptr(VmmSandboxView) view = NULL;
+    const VmmMetadata *md;
     g_autofree char *ip = NULL;
-    virConnectPtr conn;
     char *end = NULL;
     guint64 port;
     int rc;
@@ -38,9 +33,9 @@ vmm_cmd_port(VmmCli *cli, int argc, char **argv)
     port = g_ascii_strtoull(argv[2], &end, 10);
     if (!g_ascii_isdigit(argv[2][0]) || *end || port < 1 || port > 65535)
         return vmm_cli_usage(argv[0], "port '%s' is invalid (use 1-65535)", argv[2]);
-    if (!vmm_name_validate(argv[1], "sandbox name", &err) || !(conn = vmm_cli_conn(cli, &err)) ||
-        !(dom = vmm_sandbox_lookup(conn, argv[1], &err)) || !(md = vmm_sandbox_metadata(dom, &err)))
+    if (!vmm_cli_ops(cli, &err) || !(view = vmm_ops_inspect(cli->ops, argv[1], &err)))
         return vmm_cli_fail(err);
+    md = view->md;
     if (!md->address) {
         g_set_error(&err, VMM_ERROR, VMM_ERROR_INVALID,
                     "sandbox '%s' has no network (created with --network none)", argv[1]);
@@ -63,41 +58,4 @@ vmm_cmd_port(VmmCli *cli, int argc, char **argv)
         printf("%s:%u\n", ip, (guint)port);
     }
     return AIRLOCK_EXIT_OK;
-}
-
-void
-vmm_cli_network_status(JsonBuilder *b, VmmCli *cli, virDomainPtr dom, const VmmMetadata *md)
-{
-    g_auto(GStrv) allow = NULL;
-    g_autofree char *dir = NULL;
-    g_autofree char *dns_log = NULL;
-    gint64 ip = 0, l2 = 0;
-
-    if (!md->address)
-        return;
-    allow = vmm_nft_allow_list(md->name, NULL);
-    json_builder_set_member_name(b, "allow");
-    if (allow) {
-        json_builder_begin_array(b);
-        for (char **a = allow; *a; a++)
-            json_builder_add_string_value(b, *a);
-        json_builder_end_array(b);
-    } else {
-        json_builder_add_null_value(b); /* no firewall readable: not root, or test:/// */
-    }
-    json_builder_set_member_name(b, "drops");
-    if (vmm_nft_drops(md->name, &ip, &l2, NULL)) {
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "ip_packets");
-        json_builder_add_int_value(b, ip);
-        json_builder_set_member_name(b, "l2_frames");
-        json_builder_add_int_value(b, l2);
-        json_builder_end_object(b);
-    } else {
-        json_builder_add_null_value(b);
-    }
-    dir = vmm_path_sandbox_dir(cli->state_dir, md->name);
-    dns_log = g_build_filename(dir, "dns.log", NULL);
-    json_builder_set_member_name(b, "dns_log");
-    json_builder_add_string_value(b, dns_log);
 }

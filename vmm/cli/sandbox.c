@@ -76,25 +76,6 @@ progress_stop(Progress *p)
 
 /* ---- create ---- */
 
-static void
-add_timings(JsonBuilder *b, const VmmCreateTimings *t)
-{
-    const struct {
-        const char *name;
-        gdouble v;
-    } rows[] = {{"overlay", t->overlay}, {"network", t->network}, {"seed", t->seed},
-                {"define", t->define},   {"boot", t->boot},       {"cloud_init", t->cloud_init},
-                {"finish", t->finish},   {"snapshot", t->snapshot}, {"total", t->total}};
-
-    json_builder_set_member_name(b, "timings_s");
-    json_builder_begin_object(b);
-    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
-        json_builder_set_member_name(b, rows[i].name);
-        json_builder_add_double_value(b, rows[i].v);
-    }
-    json_builder_end_object(b);
-}
-
 int
 vmm_cmd_create(VmmCli *cli, int argc, char **argv)
 {
@@ -137,11 +118,9 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     g_autoptr(GError) err = NULL;
     g_autoptr(VmmSpec) spec = vmm_spec_new();
     g_autoptr(VmmSecrets) secrets = NULL;
-    g_auto(GStrv) secret_names = NULL;
-    g_autofree char *reason = NULL;
     VmmCreateTimings timings = {0};
+    VmmCreateRequest req = {0};
     Progress progress = {0};
-    VmmContext vctx = {0};
     const char *name;
     int rc;
 
@@ -189,51 +168,26 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     if (spec->secrets_file && !(secrets = vmm_secrets_load(spec->secrets_file, &err)))
         return vmm_cli_fail(err);
 
-    vctx.state_dir = cli->state_dir;
-    if (!vmm_accel_choose(cli->accel, "/", &vctx.accel, &reason, &err))
+    if (!vmm_cli_ops(cli, &err))
         return vmm_cli_fail(err);
-    if (!(vctx.conn = vmm_cli_conn(cli, &err)))
-        return vmm_cli_fail(err);
-    if (timeout < 0)
-        timeout = vctx.accel == VMM_ACCEL_TCG ? 600 : 180;
     if (!quiet && isatty(STDERR_FILENO)) {
-        if (vctx.accel == VMM_ACCEL_TCG && !cli->accel && !g_getenv("AIRLOCK_ACCEL"))
-            fprintf(stderr, "airlock: warning: %s\n", reason);
+        if (cli->ops->ctx.accel == VMM_ACCEL_TCG && !cli->accel && !g_getenv("AIRLOCK_ACCEL"))
+            fprintf(stderr, "airlock: warning: %s\n", cli->accel_reason);
         g_mutex_init(&progress.lock);
         progress.start = g_get_monotonic_time();
-        vctx.progress = progress_stage;
-        vctx.progress_data = &progress;
+        cli->ops->ctx.progress = progress_stage;
+        cli->ops->ctx.progress_data = &progress;
         progress.thread = g_thread_new("progress", progress_thread, &progress);
     }
-
-    secret_names = secrets ? vmm_secrets_names(secrets) : NULL; /* issue 6: in the hash */
-    rc = vmm_sandbox_create(&vctx, name, spec, secrets, timeout,
-                            no_snapshot ? VMM_CREATE_NO_SNAPSHOT : 0, &timings, &err);
+    req.name = name;
+    req.spec = spec;
+    req.secrets = secrets;
+    req.timeout_s = timeout > 0 ? (guint)timeout : 0;
+    req.no_snapshot = no_snapshot;
+    rc = vmm_ops_create(cli->ops, &req, &timings, &err);
     g_clear_pointer(&secrets, vmm_secrets_free); /* wiped as soon as the seed is gone */
     progress_stop(&progress);
-    {
-        g_autoptr(JsonObject) ev = json_object_new();
-        g_autofree char *hash = vmm_spec_hash_full(spec, (const char *const *)secret_names);
-        json_object_set_string_member(ev, "spec_hash", hash);
-        json_object_set_string_member(ev, "image", spec->image);
-        json_object_set_string_member(ev, "accel", vmm_accel_to_string(vctx.accel));
-        if (rc) {
-            g_autoptr(JsonBuilder) tb = json_builder_new();
-            json_builder_begin_object(tb);
-            add_timings(tb, &timings);
-            json_builder_end_object(tb);
-            {
-                g_autoptr(JsonNode) tn = json_builder_get_root(tb);
-                JsonObject *to = json_node_get_object(tn);
-                json_object_set_member(ev, "timings_s",
-                                       json_node_copy(json_object_get_member(to, "timings_s")));
-            }
-            vmm_cli_event(cli, name, "ready", ev);
-        } else {
-            json_object_set_string_member(ev, "error", err->message);
-            vmm_cli_event(cli, name, "create-failed", ev);
-        }
-    }
+    cli->ops->ctx.progress = NULL;
     if (!rc)
         return vmm_cli_fail(err);
 
@@ -243,8 +197,9 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
         json_builder_set_member_name(b, "name");
         json_builder_add_string_value(b, name);
         json_builder_set_member_name(b, "accel");
-        json_builder_add_string_value(b, vmm_accel_to_string(vctx.accel));
-        add_timings(b, &timings);
+        json_builder_add_string_value(b, vmm_accel_to_string(cli->ops->ctx.accel));
+        json_builder_set_member_name(b, "timings_s");
+        json_builder_add_value(b, vmm_create_timings_to_json(&timings));
         json_builder_end_object(b);
         vmm_cli_print_json(json_builder_get_root(b));
     } else if (!quiet && cli->tty) {
@@ -267,7 +222,6 @@ vmm_cmd_destroy(VmmCli *cli, int argc, char **argv)
         {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("NAME... - stop and remove sandboxes");
     g_autoptr(GError) err = NULL;
-    VmmContext vctx = {0};
     int rc = AIRLOCK_EXIT_OK;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -278,25 +232,14 @@ vmm_cmd_destroy(VmmCli *cli, int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (!vmm_name_validate(argv[i], "sandbox name", &err))
             return vmm_cli_fail(err);
-    if (!(vctx.conn = vmm_cli_conn(cli, &err)))
+    if (!vmm_cli_ops(cli, &err))
         return vmm_cli_fail(err);
-    vctx.state_dir = cli->state_dir;
     for (int i = 1; i < argc; i++) {
         g_autoptr(GError) one = NULL;
         g_autofree char *archive = NULL;
         VmmDestroyFlags flags = (force ? VMM_DESTROY_FORCE : 0) |
                                 (no_evidence ? VMM_DESTROY_NO_EVIDENCE : 0);
-        g_autoptr(JsonObject) ev = json_object_new();
-        gboolean ok;
-        vmm_cli_event(cli, argv[i], "destroy", NULL);
-        ok = vmm_sandbox_destroy(&vctx, argv[i], flags, &archive, &one);
-        json_object_set_boolean_member(ev, "ok", ok);
-        if (archive)
-            json_object_set_string_member(ev, "archive", archive);
-        if (!ok)
-            json_object_set_string_member(ev, "error", one->message);
-        vmm_cli_event(cli, NULL, "destroyed", ev);
-        if (!ok) {
+        if (!vmm_ops_destroy(cli->ops, argv[i], flags, &archive, &one)) {
             int code = vmm_cli_fail(one);
             if (rc == AIRLOCK_EXIT_OK)
                 rc = code;
@@ -309,119 +252,6 @@ vmm_cmd_destroy(VmmCli *cli, int argc, char **argv)
 
 /* ---- list / inspect ---- */
 
-static void
-add_str(JsonBuilder *b, const char *key, const char *value)
-{
-    json_builder_set_member_name(b, key);
-    if (value)
-        json_builder_add_string_value(b, value);
-    else
-        json_builder_add_null_value(b);
-}
-
-static void
-add_int(JsonBuilder *b, const char *key, gint64 value)
-{
-    json_builder_set_member_name(b, key);
-    json_builder_add_int_value(b, value);
-}
-
-static void
-add_strv(JsonBuilder *b, const char *key, char **list)
-{
-    json_builder_set_member_name(b, key);
-    json_builder_begin_array(b);
-    for (char **s = list; s && *s; s++)
-        json_builder_add_string_value(b, *s);
-    json_builder_end_array(b);
-}
-
-static char *
-expires_at(const VmmMetadata *md)
-{
-    g_autoptr(GTimeZone) utc = g_time_zone_new_utc();
-    g_autoptr(GDateTime) created = NULL;
-    g_autoptr(GDateTime) expires = NULL;
-
-    if (md->ttl_s <= 0 || !md->created)
-        return NULL;
-    created = g_date_time_new_from_iso8601(md->created, utc);
-    if (!created)
-        return NULL;
-    expires = g_date_time_add_seconds(created, md->ttl_s);
-    return g_date_time_format(expires, "%Y-%m-%dT%H:%M:%SZ");
-}
-
-static void
-build_sandbox_json(JsonBuilder *b, VmmCli *cli, virDomainPtr dom, const VmmMetadata *md)
-{
-    g_autofree char *expires = expires_at(md);
-    g_autofree char *dir = vmm_path_sandbox_dir(cli->state_dir, md->name);
-    g_autofree char *console = vmm_sandbox_console_path(cli->state_dir, md->name);
-
-    json_builder_begin_object(b);
-    add_str(b, "name", md->name);
-    add_str(b, "state", vmm_sandbox_state(dom));
-    add_str(b, "domain", virDomainGetName(dom));
-    add_str(b, "image", md->image);
-    add_str(b, "image_digest", md->image_digest);
-    add_str(b, "spec_hash", md->spec_hash);
-    add_str(b, "accel", md->accel);
-    add_int(b, "cpus", md->cpus);
-    add_int(b, "memory_mib", md->memory_mib);
-    add_int(b, "disk_gib", md->disk_gib);
-    json_builder_set_member_name(b, "network");
-    json_builder_begin_object(b);
-    add_str(b, "mode", md->net_mode);
-    add_str(b, "address", md->address);
-    add_str(b, "host_address", md->host_address);
-    add_str(b, "bridge", md->bridge);
-    add_str(b, "mac", md->mac);
-    vmm_cli_network_status(b, cli, dom, md); /* issue 5: allow list, drop counters */
-    json_builder_end_object(b);
-    add_str(b, "owner", md->owner);
-    add_str(b, "created", md->created);
-    add_int(b, "ttl_s", md->ttl_s);
-    add_str(b, "expires", expires);
-    json_builder_set_member_name(b, "labels");
-    json_builder_begin_object(b);
-    for (guint i = 0; md->labels && i < md->labels->len; i++) {
-        const char *kv = g_ptr_array_index(md->labels, i);
-        const char *eq = strchr(kv, '=');
-        g_autofree char *k = g_strndup(kv, eq ? (gsize)(eq - kv) : strlen(kv));
-        add_str(b, k, eq ? eq + 1 : "");
-    }
-    json_builder_end_object(b);
-    add_strv(b, "secrets", md->secret_names);
-    add_strv(b, "env", md->env_names);
-    add_str(b, "dir", dir);
-    add_str(b, "console_log", console);
-    json_builder_end_object(b);
-}
-
-/*
- * Nothing watches sandboxes between commands: when one is seen crashed and
- * its audit trail does not say so yet, record it now.
- */
-static void
-note_crash(VmmCli *cli, virDomainPtr dom, const char *name)
-{
-    g_autofree char *path = NULL;
-    g_autofree char *data = NULL;
-    const char *last;
-
-    if (g_strcmp0(vmm_sandbox_state(dom), "crashed") != 0)
-        return;
-    path = vmm_events_sandbox_path(cli->state_dir, name);
-    if (g_file_get_contents(path, &data, NULL, NULL)) {
-        g_strchomp(data);
-        last = strrchr(data, '\n');
-        if (strstr(last ? last : data, "\"event\":\"crashed\""))
-            return;
-    }
-    vmm_cli_event(cli, name, "crashed", NULL);
-}
-
 int
 vmm_cmd_list(VmmCli *cli, int argc, char **argv)
 {
@@ -430,9 +260,7 @@ vmm_cmd_list(VmmCli *cli, int argc, char **argv)
         {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL}, {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("- list sandboxes");
     g_autoptr(GError) err = NULL;
-    g_autoptr(GPtrArray) doms = NULL;
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    virConnectPtr conn;
+    g_autoptr(GPtrArray) views = NULL;
     int rc;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -440,28 +268,23 @@ vmm_cmd_list(VmmCli *cli, int argc, char **argv)
         return rc;
     if (argc > 1)
         return vmm_cli_usage(argv[0], "unexpected argument '%s'", argv[1]);
-    if (!(conn = vmm_cli_conn(cli, &err)) || !(doms = vmm_sandbox_list(conn, cli->state_dir, &err)))
+    if (!vmm_cli_ops(cli, &err) || !(views = vmm_ops_list(cli->ops, &err)))
         return vmm_cli_fail(err);
-    if (as_json)
-        json_builder_begin_array(b);
-    else
-        printf("%-20s %-9s %-12s %-16s %s\n", "NAME", "STATE", "IMAGE", "ADDRESS", "CREATED");
-    for (guint i = 0; i < doms->len; i++) {
-        virDomainPtr dom = g_ptr_array_index(doms, i);
-        g_autoptr(VmmMetadata) md = vmm_sandbox_metadata(dom, NULL);
-        if (!md)
-            continue;
-        note_crash(cli, dom, md->name);
-        if (as_json)
-            build_sandbox_json(b, cli, dom, md);
-        else
-            printf("%-20s %-9s %-12s %-16s %s\n", md->name, vmm_sandbox_state(dom),
-                   md->image ? md->image : "-", md->address ? md->address : "-",
-                   md->created ? md->created : "-");
-    }
     if (as_json) {
-        json_builder_end_array(b);
-        vmm_cli_print_json(json_builder_get_root(b));
+        JsonArray *arr = json_array_new();
+        JsonNode *root = json_node_new(JSON_NODE_ARRAY);
+        for (guint i = 0; i < views->len; i++)
+            json_array_add_element(arr, vmm_sandbox_view_to_json(g_ptr_array_index(views, i), TRUE));
+        json_node_take_array(root, arr);
+        vmm_cli_print_json(root);
+        return AIRLOCK_EXIT_OK;
+    }
+    printf("%-20s %-9s %-12s %-16s %s\n", "NAME", "STATE", "IMAGE", "ADDRESS", "CREATED");
+    for (guint i = 0; i < views->len; i++) {
+        const VmmSandboxView *v = g_ptr_array_index(views, i);
+        const VmmMetadata *md = v->md;
+        printf("%-20s %-9s %-12s %-16s %s\n", md->name, v->state, md->image ? md->image : "-",
+               md->address ? md->address : "-", md->created ? md->created : "-");
     }
     return AIRLOCK_EXIT_OK;
 }
@@ -474,11 +297,8 @@ vmm_cmd_inspect(VmmCli *cli, int argc, char **argv)
         {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL}, {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("NAME - show a sandbox's details");
     g_autoptr(GError) err = NULL;
-    g_autoptr(virDomain) dom = NULL;
-    g_autoptr(VmmMetadata) md = NULL;
-    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(VmmSandboxView) view = NULL;
     g_autoptr(JsonNode) root = NULL;
-    virConnectPtr conn;
     int rc;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -486,33 +306,14 @@ vmm_cmd_inspect(VmmCli *cli, int argc, char **argv)
         return rc;
     if (argc != 2)
         return vmm_cli_usage(argv[0], "expects one sandbox NAME");
-    if (!vmm_name_validate(argv[1], "sandbox name", &err) || !(conn = vmm_cli_conn(cli, &err)) ||
-        !(dom = vmm_sandbox_lookup(conn, argv[1], &err)) ||
-        !(md = vmm_sandbox_metadata(dom, &err)))
+    if (!vmm_cli_ops(cli, &err) || !(view = vmm_ops_inspect(cli->ops, argv[1], &err)))
         return vmm_cli_fail(err);
-    note_crash(cli, dom, md->name);
-    build_sandbox_json(b, cli, dom, md);
-    root = json_builder_get_root(b);
+    root = vmm_sandbox_view_to_json(view, TRUE);
     if (as_json) {
         vmm_cli_print_json(g_steal_pointer(&root));
         return AIRLOCK_EXIT_OK;
     }
-    {
-        JsonObject *o = json_node_get_object(root);
-        g_autoptr(GList) members = json_object_get_members(o);
-        for (GList *l = members; l; l = l->next) {
-            JsonNode *n = json_object_get_member(o, l->data);
-            if (JSON_NODE_HOLDS_VALUE(n)) {
-                if (json_node_get_value_type(n) == G_TYPE_STRING)
-                    printf("%-13s %s\n", (char *)l->data, json_node_get_string(n));
-                else
-                    printf("%-13s %" G_GINT64_FORMAT "\n", (char *)l->data, json_node_get_int(n));
-            } else if (!JSON_NODE_HOLDS_NULL(n)) {
-                g_autofree char *text = json_to_string(n, FALSE);
-                printf("%-13s %s\n", (char *)l->data, text);
-            }
-        }
-    }
+    vmm_cli_print_fields(root);
     return AIRLOCK_EXIT_OK;
 }
 
@@ -527,9 +328,7 @@ vmm_cmd_console(VmmCli *cli, int argc, char **argv)
         {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("NAME - print a sandbox's serial console log");
     g_autoptr(GError) err = NULL;
-    g_autoptr(virDomain) dom = NULL;
-    g_autofree char *path = NULL;
-    virConnectPtr conn;
+    g_autoptr(VmmSandboxView) view = NULL;
     FILE *f;
     char buf[8192];
     int rc;
@@ -539,14 +338,12 @@ vmm_cmd_console(VmmCli *cli, int argc, char **argv)
         return rc;
     if (argc != 2)
         return vmm_cli_usage(argv[0], "expects one sandbox NAME");
-    if (!vmm_name_validate(argv[1], "sandbox name", &err) || !(conn = vmm_cli_conn(cli, &err)) ||
-        !(dom = vmm_sandbox_lookup(conn, argv[1], &err)))
+    if (!vmm_cli_ops(cli, &err) || !(view = vmm_ops_inspect(cli->ops, argv[1], &err)))
         return vmm_cli_fail(err);
-    path = vmm_sandbox_console_path(cli->state_dir, argv[1]);
-    f = fopen(path, "re");
+    f = fopen(view->console, "re");
     if (!f) {
         g_set_error(&err, VMM_ERROR, VMM_ERROR_NOT_FOUND, "no console log for '%s' at %s", argv[1],
-                    path);
+                    view->console);
         return vmm_cli_fail(err);
     }
     for (;;) {
@@ -560,7 +357,7 @@ vmm_cmd_console(VmmCli *cli, int argc, char **argv)
         fflush(stdout);
         clearerr(f);
         g_usleep(200 * 1000);
-        if (!g_file_test(path, G_FILE_TEST_EXISTS))
+        if (!g_file_test(view->console, G_FILE_TEST_EXISTS))
             break; /* destroyed */
     }
     fclose(f);

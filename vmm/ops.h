@@ -1,0 +1,158 @@
+/*
+ * ops.h: the operations layer. Every front end (the CLI, batch, a daemon)
+ * calls these: a typed request and the caller's identity in, the checks, the
+ * action and exactly one audit record out. Nothing above this layer talks to
+ * libvirt or writes the audit trail for these operations.
+ *
+ * The audit vocabulary (docs/security.md): one record per operation, named by
+ * it (create, destroy, reset, snapshot, snapshot-delete, exec, cp), whatever
+ * the front end, with "result" ("ok" or "failed"), on failure "error" (the
+ * message) and "code" (vmm_error_code_to_string), "via" (the front end) and
+ * the operation's own fields. The record's user and uid are the caller's.
+ */
+#pragma once
+
+#include "agent.h"
+#include "sandbox.h"
+#include "secrets.h"
+#include "snapshot.h"
+#include "spec.h"
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <sys/types.h>
+
+/* Who asks: an authenticated identity (uid, from SO_PEERCRED or getuid), not a login name. */
+typedef struct {
+    uid_t uid;
+    char *user; /* the uid's name, or the number when it has none */
+    char *via;  /* "cli", "batch", "daemon", "test" */
+} VmmCaller;
+
+/* The caller with @uid, through front end @via. Caller frees. */
+VmmCaller *vmm_caller_new(uid_t uid, const char *via);
+void vmm_caller_free(VmmCaller *caller);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmCaller, vmm_caller_free)
+
+/*
+ * What every operation runs with: the library context and who asked. Front
+ * ends get one from vmm_ops_open; a test or batch may fill one in itself
+ * (ctx and caller; the owned_ members stay NULL).
+ */
+typedef struct {
+    VmmContext ctx;
+    const VmmCaller *caller;
+    gboolean owns_conn;
+    char *owned_state_dir;
+    VmmCaller *owned_caller;
+} VmmOps;
+
+/*
+ * Connects to libvirt at @uri (NULL: the default) for @state_dir, with the
+ * accelerator chosen from @accel (NULL: detect; *@accel_reason, may be NULL,
+ * says why), on behalf of @caller (taken). Caller frees.
+ */
+VmmOps *vmm_ops_open(const char *uri, const char *state_dir, const char *accel,
+                     VmmCaller *caller, char **accel_reason, GError **error);
+void vmm_ops_free(VmmOps *ops);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmOps, vmm_ops_free)
+
+/* "connected to URI (libvirt X.Y.Z)", for doctor. Caller frees. */
+char *vmm_ops_describe_connection(VmmOps *ops);
+
+/*
+ * Names of the running sandboxes with a network whose firewall tables are
+ * missing (NULL-terminated, caller frees); *@fenced counts those that have them.
+ */
+char **vmm_ops_unfenced(VmmOps *ops, guint *fenced);
+
+/* One sandbox's figures from libvirt (stats). */
+typedef struct {
+    char *name;        /* points into the same allocation */
+    const char *state; /* static */
+    guint64 cpu_ns, rss_kib, block_wr_bytes, net_rx_bytes, net_tx_bytes;
+} VmmStats;
+
+/* Figures of @name, or of every airlock domain when NULL (VmmStats, g_free'd). */
+GPtrArray *vmm_ops_stats(VmmOps *ops, const char *name, GError **error);
+JsonNode *vmm_stats_to_json(const VmmStats *s);
+
+/* A live event from libvirt about sandbox @name: kind "lifecycle", "io-error" or "agent". */
+typedef void (*VmmLiveEventFunc)(const char *name, const char *kind, const char *detail,
+                                 gpointer data);
+
+/* Starts libvirt's event loop: call once, before vmm_ops_open, to follow events. */
+gboolean vmm_ops_events_init(GError **error);
+
+/*
+ * Calls @fn for libvirt's live events until *@stop is set (TRUE) or the
+ * connection is lost (CONNECT error).
+ */
+gboolean vmm_ops_follow(VmmOps *ops, VmmLiveEventFunc fn, gpointer data, volatile int *stop,
+                        GError **error);
+
+typedef struct {
+    const char *name;
+    const VmmSpec *spec;       /* validated here; its secrets_file is not read: see @secrets */
+    const VmmSecrets *secrets; /* may be NULL; values go only into the seed */
+    guint timeout_s;     /* readiness; 0: 600 under TCG, 180 under KVM */
+    gboolean no_snapshot;
+} VmmCreateRequest;
+
+/* Creates a sandbox and waits until it is ready. @t (may be NULL) gets the stage timings. */
+gboolean vmm_ops_create(VmmOps *ops, const VmmCreateRequest *req, VmmCreateTimings *t,
+                        GError **error);
+
+/* Destroys @name (evidence unless VMM_DESTROY_NO_EVIDENCE); *@archive_id (may be NULL). */
+gboolean vmm_ops_destroy(VmmOps *ops, const char *name, VmmDestroyFlags flags, char **archive_id,
+                         GError **error);
+
+/* Puts @name back to snapshot @tag (NULL: clean), running. @t may be NULL. */
+gboolean vmm_ops_reset(VmmOps *ops, const char *name, const char *tag, VmmResetTimings *t,
+                       GError **error);
+
+/* Captures @name as @tag, or deletes @tag when @delete. */
+gboolean vmm_ops_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean delete,
+                          GError **error);
+
+/* @name's snapshots, oldest first (VmmSnapshotInfo). NOT_FOUND when no such sandbox. */
+GPtrArray *vmm_ops_snapshots(VmmOps *ops, const char *name, GError **error);
+
+/* One sandbox as the front ends show it. */
+typedef struct {
+    VmmMetadata *md;
+    char *state;   /* "running", "stopped", ... */
+    char *dir;     /* its directory in the state directory */
+    char *console; /* path of console.log */
+} VmmSandboxView;
+
+void vmm_sandbox_view_free(VmmSandboxView *view);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmSandboxView, vmm_sandbox_view_free)
+
+/* Every sandbox of the state directory (VmmSandboxView), sorted by name. */
+GPtrArray *vmm_ops_list(VmmOps *ops, GError **error);
+
+/* One sandbox. NOT_FOUND with a hint when there is none. */
+VmmSandboxView *vmm_ops_inspect(VmmOps *ops, const char *name, GError **error);
+
+/*
+ * Runs @spec in @name's guest (which must be running) through the agent;
+ * *@exit_code gets the command's status. Audited with argv[0] and the status,
+ * never the arguments or the environment (they may hold secrets).
+ */
+gboolean vmm_ops_exec(VmmOps *ops, const char *name, const VmmAgentExec *spec, int *exit_code,
+                      GError **error);
+
+/* Copies between @host_path and @guest_path in @name's running guest; @into_guest: which way. */
+gboolean vmm_ops_cp(VmmOps *ops, const char *name, gboolean into_guest, const char *host_path,
+                    const char *guest_path, const VmmAgentCopyOpts *opts, GError **error);
+
+/* The JSON form of a view (inspect --json, list --json, the daemon). Caller frees. */
+JsonNode *vmm_sandbox_view_to_json(const VmmSandboxView *view, gboolean with_network);
+
+/* The JSON form of a snapshot (snapshots --json). Caller frees. */
+JsonNode *vmm_snapshot_info_to_json(const VmmSnapshotInfo *info);
+
+/* The JSON form of create's and reset's stage timings. Caller frees. */
+JsonNode *vmm_create_timings_to_json(const VmmCreateTimings *t);
+JsonNode *vmm_reset_timings_to_json(const VmmResetTimings *t);
