@@ -28,6 +28,7 @@ libvmm_a_SOURCES += \
 	vmm/network.c vmm/network.h \
 	vmm/spec.c vmm/spec.h \
 	vmm/sandbox.c vmm/sandbox.h \
+	vmm/create.c \
 	vmm/snapshot.c vmm/snapshot.h \
 	vmm/fixup.c vmm/fixup.h \
 	vmm/archive.c vmm/archive.h \

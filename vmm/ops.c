@@ -95,6 +95,7 @@ vmm_ops_create(VmmOps *ops, const VmmCreateRequest *req, VmmCreateTimings *t, GE
     g_auto(GStrv) secret_names = req->secrets ? vmm_secrets_names(req->secrets) : NULL;
     g_autofree char *hash = NULL;
     VmmCreateTimings local = {0};
+    VmmContext ctx = ops->ctx;
     guint timeout = req->timeout_s ? req->timeout_s
                                    : (ops->ctx.accel == VMM_ACCEL_TCG ? 600 : 180);
     GError *err = NULL;
@@ -102,9 +103,11 @@ vmm_ops_create(VmmOps *ops, const VmmCreateRequest *req, VmmCreateTimings *t, GE
 
     if (!t)
         t = &local;
+    /* The sandbox is the caller's: its metadata names them as the owner. */
+    ctx.owner = ops->caller ? ops->caller->user : NULL;
     ok = vmm_name_validate(req->name, "sandbox name", &err) &&
          vmm_spec_validate(req->spec, &err) &&
-         vmm_sandbox_create(&ops->ctx, req->name, req->spec, req->secrets, timeout,
+         vmm_sandbox_create(&ctx, req->name, req->spec, req->secrets, timeout,
                             req->no_snapshot ? VMM_CREATE_NO_SNAPSHOT : 0, t, &err);
     /* The secret NAMES are part of what ran; their values never reach the record. */
     hash = vmm_spec_hash_full(req->spec, (const char *const *)secret_names);
