@@ -465,3 +465,23 @@ vmm_archive_prune_default(const char *state_dir, GError **error)
     }
     return vmm_archive_prune(state_dir, keep, age, error);
 }
+
+JsonNode *
+vmm_archive_info_to_json(const VmmArchiveInfo *a)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, a->id);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, a->name);
+    json_builder_set_member_name(b, "archived");
+    json_builder_add_string_value(b, a->archived);
+    json_builder_set_member_name(b, "bytes");
+    json_builder_add_int_value(b, (gint64)a->bytes);
+    json_builder_set_member_name(b, "dir");
+    json_builder_add_string_value(b, a->dir);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <libvirt/libvirt.h>
 
 #include "sandbox.h"
@@ -19,6 +20,8 @@ typedef struct {
 } VmmArchiveInfo;
 
 void vmm_archive_info_free(VmmArchiveInfo *info);
+/* @info as JSON: id, name, archived, bytes, dir. Caller frees. */
+JsonNode *vmm_archive_info_to_json(const VmmArchiveInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmArchiveInfo, vmm_archive_info_free)
 
 /*

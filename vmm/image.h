@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 typedef struct {
     char *name;
@@ -40,6 +41,9 @@ gboolean vmm_image_verify(VmmImage *image, gboolean use_cache, GError **error);
 
 /* sha256 (hex) of the file at @path; *@size (may be NULL) gets its size. Caller frees. */
 char *vmm_image_sha256_file(const char *path, guint64 *size, GError **error);
+
+/* @image as JSON: name, digest, created, path, recipe_sha256, packages. Caller frees. */
+JsonNode *vmm_image_to_json(const VmmImage *image);
 
 /* Path of @file ("disk.qcow2", "vmlinuz", "initrd.img") in the image. Caller frees. */
 char *vmm_image_file(VmmImage *image, const char *file);

@@ -13,6 +13,7 @@ airlock_SOURCES = \
 	vmm/cli/cli.h \
 	vmm/cli/main.c \
 	vmm/cli/common.c \
+	vmm/cli/table.c vmm/cli/table.h \
 	vmm/cli/doctor.c \
 	vmm/cli/image.c \
 	vmm/cli/sandbox.c \

@@ -3,6 +3,7 @@
 
 #include "archive.h"
 #include "cli.h"
+#include "table.h"
 #include "error.h"
 
 #include <stdio.h>
@@ -25,32 +26,16 @@ vmm_cmd_archive_list(VmmCli *cli, int argc, char **argv)
         return vmm_cli_usage(argv[0], "unexpected argument '%s'", argv[1]);
     if (!(list = vmm_archive_list(cli->state_dir, &err)))
         return vmm_cli_fail(err);
-    if (as_json) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        json_builder_begin_array(b);
-        for (guint i = 0; i < list->len; i++) {
-            VmmArchiveInfo *a = g_ptr_array_index(list, i);
-            json_builder_begin_object(b);
-            json_builder_set_member_name(b, "id");
-            json_builder_add_string_value(b, a->id);
-            json_builder_set_member_name(b, "name");
-            json_builder_add_string_value(b, a->name);
-            json_builder_set_member_name(b, "archived");
-            json_builder_add_string_value(b, a->archived);
-            json_builder_set_member_name(b, "bytes");
-            json_builder_add_int_value(b, a->bytes);
-            json_builder_set_member_name(b, "dir");
-            json_builder_add_string_value(b, a->dir);
-            json_builder_end_object(b);
-        }
-        json_builder_end_array(b);
-        vmm_cli_print_json(json_builder_get_root(b));
-        return AIRLOCK_EXIT_OK;
-    }
-    printf("%-40s %-20s %-22s %10s\n", "ID", "SANDBOX", "ARCHIVED", "SIZE");
-    for (guint i = 0; i < list->len; i++) {
-        VmmArchiveInfo *a = g_ptr_array_index(list, i);
-        printf("%-40s %-20s %-22s %9.1fM\n", a->id, a->name, a->archived, a->bytes / 1048576.0);
+    {
+        static const VmmCliColumn cols[] = {{"ID", "id", 40},
+                                            {"SANDBOX", "name", 20},
+                                            {"ARCHIVED", "archived", 22},
+                                            {"SIZE", "bytes", -10, VMM_CLI_CELL_MIB},
+                                            {NULL}};
+        g_autoptr(JsonArray) rows = json_array_new();
+        for (guint i = 0; i < list->len; i++)
+            json_array_add_element(rows, vmm_archive_info_to_json(g_ptr_array_index(list, i)));
+        vmm_cli_print_table(cols, rows, as_json);
     }
     return AIRLOCK_EXIT_OK;
 }

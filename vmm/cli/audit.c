@@ -3,6 +3,7 @@
 
 #include "autoptr.h"
 #include "cli.h"
+#include "table.h"
 #include "error.h"
 #include "events.h"
 #include "names.h"
@@ -247,23 +248,20 @@ vmm_cmd_stats(VmmCli *cli, int argc, char **argv)
     if (!vmm_cli_ops(cli, &err) ||
         !(stats = vmm_ops_stats(cli->ops, argc == 2 ? argv[1] : NULL, &err)))
         return vmm_cli_fail(err);
-    if (as_json) {
-        JsonArray *arr = json_array_new();
-        JsonNode *root = json_node_new(JSON_NODE_ARRAY);
+    {
+        static const VmmCliColumn cols[] = {
+            {"NAME", "name", 20},
+            {"STATE", "state", 9},
+            {"CPU_S", "cpu_ns", -12, VMM_CLI_CELL_NS_AS_S},
+            {"RSS_KIB", "rss_kib", -12},
+            {"BLK_WR_B", "block_wr_bytes", -12},
+            {"NET_RX_B", "net_rx_bytes", -12},
+            {"NET_TX_B", "net_tx_bytes", -12},
+            {NULL}};
+        g_autoptr(JsonArray) rows = json_array_new();
         for (guint i = 0; i < stats->len; i++)
-            json_array_add_element(arr, vmm_stats_to_json(g_ptr_array_index(stats, i)));
-        json_node_take_array(root, arr);
-        vmm_cli_print_json(root);
-        return AIRLOCK_EXIT_OK;
-    }
-    printf("%-20s %-9s %12s %12s %12s %12s %12s\n", "NAME", "STATE", "CPU_S", "RSS_KIB",
-           "BLK_WR_B", "NET_RX_B", "NET_TX_B");
-    for (guint i = 0; i < stats->len; i++) {
-        const VmmStats *st = g_ptr_array_index(stats, i);
-        printf("%-20s %-9s %12.2f %12" G_GUINT64_FORMAT " %12" G_GUINT64_FORMAT
-               " %12" G_GUINT64_FORMAT " %12" G_GUINT64_FORMAT "\n",
-               st->name, st->state, st->cpu_ns / 1e9, st->rss_kib, st->block_wr_bytes,
-               st->net_rx_bytes, st->net_tx_bytes);
+            json_array_add_element(rows, vmm_stats_to_json(g_ptr_array_index(stats, i)));
+        vmm_cli_print_table(cols, rows, as_json);
     }
     return AIRLOCK_EXIT_OK;
 }

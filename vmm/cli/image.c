@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include "cli.h"
+#include "table.h"
 #include "error.h"
 #include "image.h"
 
@@ -27,38 +28,19 @@ vmm_cmd_image_list(VmmCli *cli, int argc, char **argv)
     if (!images)
         return vmm_cli_fail(err);
 
-    if (as_json) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        json_builder_begin_array(b);
-        for (guint i = 0; i < images->len; i++) {
-            VmmImage *img = g_ptr_array_index(images, i);
-            json_builder_begin_object(b);
-            json_builder_set_member_name(b, "name");
-            json_builder_add_string_value(b, img->name);
-            json_builder_set_member_name(b, "digest");
-            json_builder_add_string_value(b, img->digest);
-            json_builder_set_member_name(b, "created");
-            json_builder_add_string_value(b, img->created);
-            json_builder_set_member_name(b, "path");
-            json_builder_add_string_value(b, img->dir);
-            json_builder_set_member_name(b, "recipe_sha256");
-            json_builder_add_string_value(b, img->recipe_sha256);
-            json_builder_set_member_name(b, "packages");
-            json_builder_add_int_value(b, img->n_packages);
-            json_builder_end_object(b);
-        }
-        json_builder_end_array(b);
-        vmm_cli_print_json(json_builder_get_root(b));
-        return AIRLOCK_EXIT_OK;
-    }
-    if (images->len == 0) {
+    if (images->len == 0 && !as_json) {
         printf("no images in %s/images (build one with images/build debian-12)\n", cli->state_dir);
         return AIRLOCK_EXIT_OK;
     }
-    printf("%-16s %-22s %s\n", "NAME", "CREATED", "DIGEST");
-    for (guint i = 0; i < images->len; i++) {
-        VmmImage *img = g_ptr_array_index(images, i);
-        printf("%-16s %-22s %.19s…\n", img->name, img->created ? img->created : "-", img->digest);
+    {
+        static const VmmCliColumn cols[] = {{"NAME", "name", 16},
+                                            {"CREATED", "created", 22},
+                                            {"DIGEST", "digest", 0, VMM_CLI_CELL_SHORT_DIGEST},
+                                            {NULL}};
+        g_autoptr(JsonArray) rows = json_array_new();
+        for (guint i = 0; i < images->len; i++)
+            json_array_add_element(rows, vmm_image_to_json(g_ptr_array_index(images, i)));
+        vmm_cli_print_table(cols, rows, as_json);
     }
     return AIRLOCK_EXIT_OK;
 }

@@ -3,6 +3,7 @@
 
 #include "autoptr.h"
 #include "cli.h"
+#include "table.h"
 #include "conn.h"
 #include "error.h"
 #include "events.h"
@@ -270,21 +271,18 @@ vmm_cmd_list(VmmCli *cli, int argc, char **argv)
         return vmm_cli_usage(argv[0], "unexpected argument '%s'", argv[1]);
     if (!vmm_cli_ops(cli, &err) || !(views = vmm_ops_list(cli->ops, &err)))
         return vmm_cli_fail(err);
-    if (as_json) {
-        JsonArray *arr = json_array_new();
-        JsonNode *root = json_node_new(JSON_NODE_ARRAY);
+    {
+        static const VmmCliColumn cols[] = {{"NAME", "name", 20},
+                                            {"STATE", "state", 9},
+                                            {"IMAGE", "image", 12},
+                                            {"ADDRESS", "network.address", 16},
+                                            {"CREATED", "created", 0},
+                                            {NULL}};
+        g_autoptr(JsonArray) rows = json_array_new();
         for (guint i = 0; i < views->len; i++)
-            json_array_add_element(arr, vmm_sandbox_view_to_json(g_ptr_array_index(views, i), TRUE));
-        json_node_take_array(root, arr);
-        vmm_cli_print_json(root);
-        return AIRLOCK_EXIT_OK;
-    }
-    printf("%-20s %-9s %-12s %-16s %s\n", "NAME", "STATE", "IMAGE", "ADDRESS", "CREATED");
-    for (guint i = 0; i < views->len; i++) {
-        const VmmSandboxView *v = g_ptr_array_index(views, i);
-        const VmmMetadata *md = v->md;
-        printf("%-20s %-9s %-12s %-16s %s\n", md->name, v->state, md->image ? md->image : "-",
-               md->address ? md->address : "-", md->created ? md->created : "-");
+            json_array_add_element(rows,
+                                   vmm_sandbox_view_to_json(g_ptr_array_index(views, i), as_json));
+        vmm_cli_print_table(cols, rows, as_json);
     }
     return AIRLOCK_EXIT_OK;
 }

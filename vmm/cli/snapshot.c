@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include "cli.h"
+#include "table.h"
 #include "error.h"
 
 #include <stdio.h>
@@ -89,20 +90,16 @@ vmm_cmd_snapshots(VmmCli *cli, int argc, char **argv)
         return vmm_cli_usage(argv[0], "expects one sandbox NAME");
     if (!vmm_cli_ops(cli, &err) || !(list = vmm_ops_snapshots(cli->ops, argv[1], &err)))
         return vmm_cli_fail(err);
-    if (as_json) {
-        JsonArray *arr = json_array_new();
-        JsonNode *root = json_node_new(JSON_NODE_ARRAY);
+    {
+        static const VmmCliColumn cols[] = {{"TAG", "tag", 20},
+                                            {"CREATED", "created", 22},
+                                            {"MEMORY", "memory_bytes", -10, VMM_CLI_CELL_MIB},
+                                            {"DISK", "disk_bytes", -10, VMM_CLI_CELL_MIB},
+                                            {NULL}};
+        g_autoptr(JsonArray) rows = json_array_new();
         for (guint i = 0; i < list->len; i++)
-            json_array_add_element(arr, vmm_snapshot_info_to_json(g_ptr_array_index(list, i)));
-        json_node_take_array(root, arr);
-        vmm_cli_print_json(root);
-        return AIRLOCK_EXIT_OK;
-    }
-    printf("%-20s %-22s %10s %10s\n", "TAG", "CREATED", "MEMORY", "DISK");
-    for (guint i = 0; i < list->len; i++) {
-        VmmSnapshotInfo *s = g_ptr_array_index(list, i);
-        printf("%-20s %-22s %9.1fM %9.1fM\n", s->tag, s->created, s->memory_bytes / 1048576.0,
-               s->disk_bytes / 1048576.0);
+            json_array_add_element(rows, vmm_snapshot_info_to_json(g_ptr_array_index(list, i)));
+        vmm_cli_print_table(cols, rows, as_json);
     }
     return AIRLOCK_EXIT_OK;
 }
