@@ -28,6 +28,7 @@ libvmm_a_SOURCES += \
 	vmm/network-xml.c vmm/network-xml.h \
 	vmm/network.c vmm/network.h \
 	vmm/spec.c vmm/spec.h \
+	vmm/spec-parts.c \
 	vmm/sandbox.c vmm/sandbox.h \
 	vmm/create.c \
 	vmm/snapshot.c vmm/snapshot.h \
