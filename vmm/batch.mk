@@ -1,4 +1,4 @@
-# Batches (issue 8): plan parsing and reports (pure), the runner, `airlock batch`, tests.
+# Batches: plan parsing and reports (pure), the runner, `airlock batch`, tests.
 libvmm_a_SOURCES += vmm/batch.c vmm/batch.h vmm/batch-report.c vmm/batch-run.c vmm/batch-run.h \
 	vmm/batch-libvirt.c vmm/batch-output.c vmm/batch-output.h
 airlock_SOURCES += vmm/cli/batch.c

@@ -1,4 +1,4 @@
-# Network isolation (issue 5): the sandbox's nftables tables, `airlock port`, their tests.
+# Network isolation: the sandbox's nftables tables, `airlock port`, their tests.
 libvmm_a_SOURCES += vmm/nft.c vmm/nft.h
 airlock_SOURCES += vmm/cli/port.c vmm/cli/port.h
 

@@ -1,4 +1,4 @@
-# Sandbox specs (issue 6): `airlock spec check`, the spec unit test and its data, docs.
+# Sandbox specs: `airlock spec check`, the spec unit test and its data, docs.
 airlock_SOURCES += vmm/cli/spec.c
 
 check_PROGRAMS += tests/unit/test-spec

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Integration (issue 6): test-secret hygiene. A unique value from a secrets file
+# Integration: test-secret hygiene. A unique value from a secrets file
 # is found nowhere on the host after create, exec, reset and destroy (airlock's
 # output, events, libvirt's logs and XML, console.log, dns.log, the evidence
 # archive, process command lines), in plain text or base64 (the seed encodes it

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Integration: a guest that fills its disk does not fill the host (issue 12).
+# Integration: a guest that fills its disk does not fill the host.
 #   1. create refuses, leaving nothing behind, when the state directory's
 #      filesystem cannot hold what the sandbox may write (a small tmpfs);
 #   2. a real guest writes until ENOSPC: its overlay stops at its virtual

@@ -81,7 +81,7 @@ for c in create destroy list inspect console exec cp reset snapshot snapshots do
 done
 
 
-# ---- audit trail (issue 12): a keyed chain; heads and sandbox logs where only root writes ----
+# ---- audit trail: a keyed chain; heads and sandbox logs where only root writes ----
 A=$AIRLOCK_STATE_DIR
 cat > "$img/manifest.json" <<JSON
 {"name":"debian-12","created":"2026-11-26T00:00:00Z","recipe_sha256":"x","kernel_cmdline":"console=ttyS0",

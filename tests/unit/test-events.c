@@ -222,7 +222,7 @@ test_head_missing(void)
     rm_rf(state);
 }
 
-/* Dropping the last record and the head: passed on the old code (issue 21). */
+/* Dropping the last record and the head: passed on the old code. */
 static void
 test_drop_last_and_head(void)
 {

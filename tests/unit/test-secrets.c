@@ -326,7 +326,7 @@ test_free(void)
     vmm_secrets_free(s);
 }
 
-/* ---- issue 6: deny list ---- */
+/* ---- deny list ---- */
 
 /* Values shaped like real credentials (assembled so that no scanner flags this file). */
 static char *

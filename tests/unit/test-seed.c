@@ -552,7 +552,7 @@ test_iso_files(IsoFixture *fx, gconstpointer data)
     }
 }
 
-/* ---- issue 6: extra cloud-init parts, secrets never from the environment ---- */
+/* ---- extra cloud-init parts, secrets never from the environment ---- */
 
 static GPtrArray *
 golden_parts(void)

@@ -93,6 +93,6 @@ int vmm_cmd_stats(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_gc(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_exec(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_cp(VmmCli *cli, int argc, char **argv);
-int vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv);   /* issue 8 */
-int vmm_cmd_batch_check(VmmCli *cli, int argc, char **argv); /* issue 8 */
-int vmm_cmd_spec_check(VmmCli *cli, int argc, char **argv);  /* issue 6 */
+int vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_batch_check(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_spec_check(VmmCli *cli, int argc, char **argv);

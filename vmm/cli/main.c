@@ -5,7 +5,7 @@
 #include "conn.h"
 #include "error.h"
 #include "names.h"
-#include "port.h" /* issue 5: airlock port */
+#include "port.h"
 
 #include <locale.h>
 #include <malloc.h>

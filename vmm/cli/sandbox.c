@@ -8,7 +8,7 @@
 #include "error.h"
 #include "events.h"
 #include "names.h"
-#include "port.h" /* issue 5: network status in inspect */
+#include "port.h"
 #include "sandbox.h"
 #include "secrets.h"
 #include "spec.h"
@@ -84,7 +84,7 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     g_autofree char *ttl = NULL;
     g_auto(GStrv) envs = NULL;
     g_auto(GStrv) labels = NULL;
-    g_auto(GStrv) allows = NULL; /* issue 5: --allow HOST:PORT */
+    g_auto(GStrv) allows = NULL; /* --allow HOST:PORT */
     gint cpus = -1, memory = -1, disk = -1, timeout = -1;
     gboolean quiet = FALSE, as_json = FALSE, no_snapshot = FALSE;
     GOptionEntry entries[] = {
@@ -147,7 +147,7 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
         spec->disk_gib = disk;
     if (network && !vmm_net_mode_from_string(network, &spec->net_mode, &err))
         return vmm_cli_fail(err);
-    for (char **a = allows; a && *a; a++) /* issue 5 */
+    for (char **a = allows; a && *a; a++)
         if (!vmm_spec_add_allow(spec, *a, &err))
             return vmm_cli_fail(err);
     if (allows && !network)
