@@ -9,6 +9,7 @@
 #include "fsutil.h"
 #include "image.h"
 #include "names.h"
+#include "settings.h"
 #include "snapshot.h"
 #include "spec.h"
 
@@ -119,10 +120,7 @@ export_disk(int overlay_fd, GPtrArray *chain, const char *base, const char *out,
 static guint64
 archive_cap(void)
 {
-    const char *env = g_getenv("AIRLOCK_ARCHIVE_MAX_MIB");
-    guint64 mib = env && *env ? g_ascii_strtoull(env, NULL, 10) : VMM_ARCHIVE_DEFAULT_MAX_MIB;
-
-    return mib << 20;
+    return vmm_config_get()->archive_max_mib << 20;
 }
 
 /*
@@ -452,18 +450,9 @@ vmm_archive_prune(const char *state_dir, guint keep, gint64 max_age_s, GError **
 gboolean
 vmm_archive_prune_default(const char *state_dir, GError **error)
 {
-    const char *keep_s = g_getenv("AIRLOCK_ARCHIVE_KEEP");
-    const char *age_s = g_getenv("AIRLOCK_ARCHIVE_MAX_AGE");
-    guint keep = VMM_ARCHIVE_DEFAULT_KEEP;
-    gint64 age = VMM_ARCHIVE_DEFAULT_MAX_AGE_S;
+    const VmmConfig *c = vmm_config_get();
 
-    if (keep_s && *keep_s)
-        keep = (guint)g_ascii_strtoull(keep_s, NULL, 10);
-    if (age_s && *age_s && !vmm_spec_parse_duration(age_s, &age, error)) {
-        g_prefix_error(error, "AIRLOCK_ARCHIVE_MAX_AGE: ");
-        return FALSE;
-    }
-    return vmm_archive_prune(state_dir, keep, age, error);
+    return vmm_archive_prune(state_dir, c->archive_keep, c->archive_max_age_s, error);
 }
 
 JsonNode *

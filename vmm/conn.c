@@ -3,6 +3,7 @@
 
 #include "conn.h"
 #include "error.h"
+#include "settings.h"
 
 #include <libvirt/virterror.h>
 
@@ -52,7 +53,7 @@ gboolean
 vmm_accel_choose(const char *override, const char *sysroot, VmmAccel *accel, char **reason,
                  GError **error)
 {
-    const char *env = g_getenv("AIRLOCK_ACCEL");
+    const char *env = vmm_config_get()->accel;
     g_autofree char *dev = NULL;
     gboolean vendor;
 
@@ -95,7 +96,7 @@ vmm_accel_choose(const char *override, const char *sysroot, VmmAccel *accel, cha
 const char *
 vmm_conn_default_uri(const char *uri)
 {
-    const char *env = g_getenv("LIBVIRT_DEFAULT_URI");
+    const char *env = vmm_config_get()->uri;
 
     if (uri && *uri)
         return uri;

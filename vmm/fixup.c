@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include "fixup.h"
+#include "settings.h"
 #include "agent.h"
 #include "domain-xml.h"
 #include "error.h"
@@ -150,7 +151,7 @@ vmm_fixup_send(virDomainPtr dom)
 
     /* AIRLOCK_FIXUP=exec: always the fallback (to compare, or to rule the helper out). */
     if (!path || strlen(path) >= sizeof(addr.sun_path) ||
-        g_strcmp0(g_getenv("AIRLOCK_FIXUP"), "exec") == 0)
+        vmm_config_get()->fixup_exec)
         return NULL;
     g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
     fx = g_new0(VmmFixup, 1);

@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include "journal.h"
+#include "settings.h"
 #include "error.h"
 #include "fsutil.h"
 #include "names.h"
@@ -91,7 +92,7 @@ vmm_journal_op(const char *state_dir, const char *name)
 void
 vmm_journal_crash_point(const char *stage)
 {
-    const char *at = g_getenv("AIRLOCK_CRASH_AT");
+    const char *at = vmm_config_get()->crash_at;
 
     if (at && g_strcmp0(at, stage) == 0)
         kill(getpid(), SIGKILL);

@@ -2,6 +2,7 @@
 noinst_LIBRARIES += libvmm.a
 libvmm_a_SOURCES = \
 	vmm/error.c vmm/error.h \
+	vmm/settings.c vmm/settings.h \
 	vmm/autoptr.h \
 	vmm/names.c vmm/names.h \
 	vmm/fsutil.c vmm/fsutil.h \

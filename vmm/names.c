@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include "names.h"
+#include "settings.h"
 #include "error.h"
 
 #include <string.h>
@@ -67,7 +68,7 @@ vmm_name_bridge(const char *name)
 char *
 vmm_state_dir(const char *uri)
 {
-    const char *env = g_getenv("AIRLOCK_STATE_DIR");
+    const char *env = vmm_config_get()->state_dir;
 
     if (env && *env)
         return g_strdup(env);

@@ -7,6 +7,7 @@
 #include "names.h"
 #include "network-xml.h"
 #include "nft.h"
+#include "settings.h"
 #include "conn.h"
 
 #include <errno.h>
@@ -166,7 +167,7 @@ vmm_network_create(virConnectPtr conn, const char *name, VmmMetadata *md,
                    const VmmNetworkPolicy *policy, GError **error)
 {
     gboolean used[VMM_NET_POOL_SIZE] = {FALSE};
-    const char *pool_env = g_getenv("AIRLOCK_SUBNET_POOL");
+    const char *pool_env = vmm_config_get()->subnet_pool;
     g_autofree char *pool = pool_env && *pool_env ? vmm_network_pool_parse(pool_env, error)
                                                   : g_strdup(VMM_NET_POOL_PREFIX);
     g_autofree char *dns_log =

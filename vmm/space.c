@@ -4,6 +4,7 @@
 #include "space.h"
 #include "error.h"
 #include "names.h"
+#include "settings.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -104,8 +105,7 @@ vmm_space_fits(guint64 avail, guint64 promised, guint64 new_bytes, guint64 reser
 gboolean
 vmm_space_check(const char *state_dir, guint64 new_bytes, GError **error)
 {
-    const char *env = g_getenv("AIRLOCK_RESERVE_MIB");
-    guint64 reserve = (env && *env ? g_ascii_strtoull(env, NULL, 10) : 512) << 20;
+    guint64 reserve = vmm_config_get()->reserve_mib << 20;
     g_autofree char *root = g_build_filename(state_dir, "sandboxes", NULL);
     struct statvfs vfs;
 

@@ -138,4 +138,10 @@ done
 restore_audit
 ok "audit: verify passes again once restored" -- "$AIRLOCK" audit verify
 
+# ---- configuration: the environment is read once, and a bad value is one clear line ----
+AIRLOCK_ARCHIVE_KEEP=lots expect "AIRLOCK_ARCHIVE_KEEP=lots" 2 -- list
+AIRLOCK_ARCHIVE_MAX_AGE=soon expect "AIRLOCK_ARCHIVE_MAX_AGE=soon" 2 -- list
+AIRLOCK_RESERVE_MIB=-1 expect "AIRLOCK_RESERVE_MIB=-1" 2 -- list
+ok "a bad value names its variable" -- bash -c "AIRLOCK_ARCHIVE_KEEP=lots '$AIRLOCK' list 2>&1 | grep -q \"AIRLOCK_ARCHIVE_KEEP='lots'\""
+
 done_testing

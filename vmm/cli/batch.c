@@ -7,6 +7,7 @@
 #include "batch-run.h"
 #include "batch.h"
 #include "cli.h"
+#include "settings.h"
 #include "conn.h"
 #include "error.h"
 #include "image.h"
@@ -287,7 +288,7 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
         plan->max_artifact_bytes ? plan->max_artifact_bytes : spec->max_copy_bytes;
 
     if (!quiet) {
-        if (lv.accel == VMM_ACCEL_TCG && !cli->accel && !g_getenv("AIRLOCK_ACCEL") &&
+        if (lv.accel == VMM_ACCEL_TCG && !cli->accel && !vmm_config_get()->accel &&
             isatty(STDERR_FILENO))
             fprintf(stderr, "airlock: warning: %s\n", reason);
         fprintf(stderr, "batch: %u jobs on %u sandboxes (%s-1..%u)", plan->jobs->len,

@@ -5,6 +5,7 @@
 #include "conn.h"
 #include "error.h"
 #include "names.h"
+#include "settings.h"
 #include "port.h"
 
 #include <locale.h>
@@ -160,6 +161,14 @@ main(int argc, char **argv)
         g_autoptr(GError) err = NULL;
         if (!vmm_accel_from_string(cli.accel, &a, &err))
             return vmm_cli_fail(err);
+    }
+    {
+        /* The environment is read here, once: the library reads the configuration. */
+        g_autoptr(GError) err = NULL;
+        VmmConfig *config = vmm_config_from_env(&err);
+        if (!config)
+            return vmm_cli_usage("airlock", "%s", err->message);
+        vmm_config_set(config);
     }
     cli.state_dir = vmm_state_dir(vmm_conn_default_uri(cli.uri));
     cli.tty = isatty(STDOUT_FILENO);

@@ -3,6 +3,7 @@
 
 #include "autoptr.h"
 #include "cli.h"
+#include "settings.h"
 #include "table.h"
 #include "conn.h"
 #include "error.h"
@@ -172,7 +173,7 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     if (!vmm_cli_ops(cli, &err))
         return vmm_cli_fail(err);
     if (!quiet && isatty(STDERR_FILENO)) {
-        if (cli->ops->ctx.accel == VMM_ACCEL_TCG && !cli->accel && !g_getenv("AIRLOCK_ACCEL"))
+        if (cli->ops->ctx.accel == VMM_ACCEL_TCG && !cli->accel && !vmm_config_get()->accel)
             fprintf(stderr, "airlock: warning: %s\n", cli->accel_reason);
         g_mutex_init(&progress.lock);
         progress.start = g_get_monotonic_time();
