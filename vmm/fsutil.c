@@ -54,10 +54,21 @@ push_components(GQueue *todo, const char *path)
             g_queue_push_head(todo, g_strdup(parts[i - 1]));
 }
 
+/* A queue of path components it owns: what is left when the walk stops early is freed. */
+typedef GQueue StrQueue;
+
+static void
+str_queue_free(StrQueue *q)
+{
+    g_queue_free_full(q, g_free);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StrQueue, str_queue_free)
+
 gboolean
 vmm_fs_check_state_dir(const char *path, GError **error)
 {
-    g_autoptr(GQueue) todo = g_queue_new();
+    g_autoptr(StrQueue) todo = g_queue_new();
     g_autofree char *where = g_strdup("/");
     g_autofree char *cwd = NULL;
     gboolean shared_parent = FALSE; /* the directory we are in is writable by others (sticky) */

@@ -238,10 +238,16 @@ vmm_snapshot_restore_xml(const char *saved_xml, const char *overlay, const char 
     ctx = xmlXPathNewContext(doc);
     /* The chain recorded at save time is stale: the layers under the overlay change. */
     stores = xmlXPathEvalExpression(BAD_CAST "/domain/devices/disk/backingStore", ctx);
-    for (int i = 0; stores && stores->nodesetval && i < stores->nodesetval->nodeNr; i++) {
-        xmlNodePtr n = stores->nodesetval->nodeTab[i];
-        xmlUnlinkNode(n);
-        xmlFreeNode(n);
+    {
+        /* Freed only once the node set that points at them is gone (it reads their type). */
+        g_autoptr(GPtrArray) gone = g_ptr_array_new();
+        for (int i = 0; stores && stores->nodesetval && i < stores->nodesetval->nodeNr; i++)
+            g_ptr_array_add(gone, stores->nodesetval->nodeTab[i]);
+        g_clear_pointer(&stores, xmlXPathFreeObject);
+        for (guint i = 0; i < gone->len; i++) {
+            xmlUnlinkNode(gone->pdata[i]);
+            xmlFreeNode(gone->pdata[i]);
+        }
     }
     disks = xmlXPathEvalExpression(BAD_CAST "/domain/devices/disk[@device='disk']", ctx);
     for (int i = 0; disks && disks->nodesetval && i < disks->nodesetval->nodeNr; i++) {

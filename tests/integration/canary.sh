@@ -258,7 +258,7 @@ else
     ok "canary not in libvirtd's log (/var/log/airlock-libvirtd.log)" -- nowhere /var/log/airlock-libvirtd.log
 fi
 ok "canary not in the audit logs, their heads, or the intent journal" -- \
-    nowhere "$AIRLOCK_STATE_DIR/events.jsonl" "$AIRLOCK_STATE_DIR/events.jsonl.head" "$AIRLOCK_STATE_DIR/journal"
+    nowhere "$AIRLOCK_STATE_DIR/events.jsonl" "$AIRLOCK_STATE_DIR/audit" "$AIRLOCK_STATE_DIR/journal"
 left=$(grep -rlaF --exclude=memory.save --exclude-dir=images -f "$PATTERNS" "$AIRLOCK_STATE_DIR" | head -5)
 is "canary nowhere in airlock's state directory (memory images and base images aside)" "$left" ""
 ok "canary not in the global events.jsonl after destroy" -- nowhere "$AIRLOCK_STATE_DIR/events.jsonl"
