@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static JsonObject *
 parse_object(const char *text, JsonParser **keep)
@@ -218,22 +219,29 @@ static int
 spawn_wait(char **argv, char **err_text, GPid *pid_out)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(GSubprocess) proc =
-        g_subprocess_newv((const char *const *)argv, G_SUBPROCESS_FLAGS_STDERR_PIPE, &err);
-    g_autoptr(GBytes) errb = NULL;
+    g_autoptr(GString) errs = g_string_new(NULL);
+    GPid pid = 0;
+    int errfd = -1, status = 0;
+    char buf[4096];
+    gssize n;
 
+    /* Not reaped behind our back: the pid stays the child's until waitpid (GSubprocess could
+     * lose it to its reaper thread when the child is quick, as under valgrind). */
+    g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                                           NULL, &pid, NULL, NULL, &errfd, &err));
     g_assert_no_error(err);
     if (pid_out)
-        *pid_out = atoi(g_subprocess_get_identifier(proc));
-    g_assert_true(g_subprocess_communicate(proc, NULL, NULL, NULL, &errb, &err));
-    g_assert_no_error(err);
+        *pid_out = pid;
+    while ((n = read(errfd, buf, sizeof buf)) > 0)
+        g_string_append_len(errs, buf, n);
+    close(errfd);
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    g_spawn_close_pid(pid);
     if (err_text)
-        *err_text = errb && g_bytes_get_size(errb)
-                        ? g_strndup(g_bytes_get_data(errb, NULL), g_bytes_get_size(errb))
-                        : g_strdup("");
-    if (g_subprocess_get_if_signaled(proc))
-        return 128 + g_subprocess_get_term_sig(proc);
-    return g_subprocess_get_exit_status(proc);
+        *err_text = g_strndup(errs->str, errs->len);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
 }
 
 static char *

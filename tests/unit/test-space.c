@@ -32,7 +32,9 @@ test_qcow2_virtual(void)
     g_autofree char *junk = g_build_filename(dir, "junk", NULL);
     g_autoptr(GError) err = NULL;
 
-    if (!g_find_program_in_path("qemu-img")) {
+    g_autofree char *qemu_img = g_find_program_in_path("qemu-img");
+
+    if (!qemu_img) {
         g_test_skip("qemu-img is not installed (Debian package qemu-utils)");
         return;
     }
@@ -76,7 +78,9 @@ test_promised(void)
     g_autofree char *img = NULL, *img2 = NULL;
     guint64 p;
 
-    if (!g_find_program_in_path("qemu-img")) {
+    g_autofree char *qemu_img = g_find_program_in_path("qemu-img");
+
+    if (!qemu_img) {
         g_test_skip("qemu-img is not installed (Debian package qemu-utils)");
         return;
     }
