@@ -127,6 +127,44 @@ bool_member(JsonObject *obj, const char *name, gboolean def)
     return m ? json_node_get_boolean(m) : def;
 }
 
+/*
+ * Whether @text is one JSON object and nothing else but whitespace: braces
+ * outside strings balance and close once, at the end. Only the shape is
+ * checked; json-glib checks the rest.
+ */
+static gboolean
+one_object(const char *text)
+{
+    const char *p = text;
+    int depth = 0;
+    gboolean in_str = FALSE;
+
+    while (g_ascii_isspace(*p))
+        p++;
+    if (*p != '{')
+        return TRUE; /* not an object at all: json-glib's own error says what it is */
+    for (; *p; p++) {
+        if (in_str) {
+            if (*p == '\\' && p[1])
+                p++;
+            else if (*p == '"')
+                in_str = FALSE;
+        } else if (*p == '"') {
+            in_str = TRUE;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            if (--depth == 0) {
+                for (p++; *p; p++)
+                    if (!g_ascii_isspace(*p))
+                        return FALSE;
+                return TRUE;
+            }
+        }
+    }
+    return TRUE; /* unbalanced: json-glib refuses it */
+}
+
 JsonNode *
 vmm_agent_json_return(const char *reply, GError **error)
 {
@@ -135,6 +173,12 @@ vmm_agent_json_return(const char *reply, GError **error)
     JsonNode *root;
     JsonObject *obj;
 
+    if (reply && !one_object(reply)) {
+        /* json-glib leaks the first value of "{...}{...}": such a reply never reaches it. */
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
+                    "guest agent reply is not exactly one JSON object");
+        return NULL;
+    }
     if (!reply || !json_parser_load_from_data(parser, reply, -1, &perr)) {
         /* The parser's message can quote the guest's bytes. */
         g_autofree char *shown =
