@@ -138,6 +138,14 @@ done
 restore_audit
 ok "audit: verify passes again once restored" -- "$AIRLOCK" audit verify
 
+# ---- no core dumps: airlock holds secret values in memory ----
+"$AIRLOCK" events --follow >/dev/null 2>&1 &
+follower=$!
+sleep 1
+is "a running airlock has no core limit (no core file can hold a secret)" \
+    "$(prlimit --core --pid "$follower" --output SOFT,HARD --noheadings 2>/dev/null | tr -s ' ' | sed 's/^ //')" "0 0"
+kill "$follower" 2>/dev/null; wait "$follower" 2>/dev/null
+
 # ---- configuration: the environment is read once, and a bad value is one clear line ----
 AIRLOCK_ARCHIVE_KEEP=lots expect "AIRLOCK_ARCHIVE_KEEP=lots" 2 -- list
 AIRLOCK_ARCHIVE_MAX_AGE=soon expect "AIRLOCK_ARCHIVE_MAX_AGE=soon" 2 -- list
