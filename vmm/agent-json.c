@@ -128,41 +128,136 @@ bool_member(JsonObject *obj, const char *name, gboolean def)
 }
 
 /*
- * Whether @text is one JSON object and nothing else but whitespace: braces
- * outside strings balance and close once, at the end. Only the shape is
- * checked; json-glib checks the rest.
+ * A strict JSON reader that only says yes or no (RFC 8259, nesting at most
+ * JSON_MAX_DEPTH). json-glib leaks on some of its error paths (a value
+ * followed by garbage, "{...}{...}"), and a guest may send garbage forever:
+ * only text that is exactly one valid JSON object reaches it.
  */
-static gboolean
-one_object(const char *text)
-{
-    const char *p = text;
-    int depth = 0;
-    gboolean in_str = FALSE;
+#define JSON_MAX_DEPTH 64
 
-    while (g_ascii_isspace(*p))
+static const char *ws(const char *p);
+static const char *value(const char *p, int depth);
+
+static const char *
+ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
         p++;
-    if (*p != '{')
-        return TRUE; /* not an object at all: json-glib's own error says what it is */
-    for (; *p; p++) {
-        if (in_str) {
-            if (*p == '\\' && p[1])
-                p++;
-            else if (*p == '"')
-                in_str = FALSE;
-        } else if (*p == '"') {
-            in_str = TRUE;
-        } else if (*p == '{' || *p == '[') {
-            depth++;
-        } else if (*p == '}' || *p == ']') {
-            if (--depth == 0) {
-                for (p++; *p; p++)
-                    if (!g_ascii_isspace(*p))
-                        return FALSE;
-                return TRUE;
+    return p;
+}
+
+static const char *
+string(const char *p)
+{
+    if (*p++ != '"')
+        return NULL;
+    for (;;) {
+        unsigned char c = (unsigned char)*p++;
+        if (c == '"')
+            return p;
+        if (c < 0x20)
+            return NULL; /* NUL (the end) and raw control characters */
+        if (c == '\\') {
+            c = (unsigned char)*p++;
+            if (c == 'u') {
+                for (int i = 0; i < 4; i++)
+                    if (!g_ascii_isxdigit(*p++))
+                        return NULL;
+            } else if (!strchr("\"\\/bfnrt", c) || !c) {
+                return NULL;
             }
         }
     }
-    return TRUE; /* unbalanced: json-glib refuses it */
+}
+
+static const char *
+number(const char *p)
+{
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (g_ascii_isdigit(*p))
+            p++;
+    else
+        return NULL;
+    if (*p == '.') {
+        if (!g_ascii_isdigit(*++p))
+            return NULL;
+        while (g_ascii_isdigit(*p))
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!g_ascii_isdigit(*p))
+            return NULL;
+        while (g_ascii_isdigit(*p))
+            p++;
+    }
+    return p;
+}
+
+static const char *
+value(const char *p, int depth)
+{
+    p = ws(p);
+    if (depth > JSON_MAX_DEPTH)
+        return NULL;
+    switch (*p) {
+    case '{':
+        p = ws(p + 1);
+        if (*p == '}')
+            return p + 1;
+        for (;;) {
+            if (!(p = string(ws(p))))
+                return NULL;
+            p = ws(p);
+            if (*p++ != ':' || !(p = value(p, depth + 1)))
+                return NULL;
+            p = ws(p);
+            if (*p == '}')
+                return p + 1;
+            if (*p++ != ',')
+                return NULL;
+        }
+    case '[':
+        p = ws(p + 1);
+        if (*p == ']')
+            return p + 1;
+        for (;;) {
+            if (!(p = value(p, depth + 1)))
+                return NULL;
+            p = ws(p);
+            if (*p == ']')
+                return p + 1;
+            if (*p++ != ',')
+                return NULL;
+        }
+    case '"':
+        return string(p);
+    case 't':
+        return strncmp(p, "true", 4) == 0 ? p + 4 : NULL;
+    case 'f':
+        return strncmp(p, "false", 5) == 0 ? p + 5 : NULL;
+    case 'n':
+        return strncmp(p, "null", 4) == 0 ? p + 4 : NULL;
+    default:
+        return number(p);
+    }
+}
+
+/* Whether @text is exactly one valid JSON object, with nothing but whitespace around it. */
+static gboolean
+one_object(const char *text)
+{
+    const char *p = ws(text);
+
+    if (*p != '{' || !(p = value(p, 0)))
+        return FALSE;
+    return *ws(p) == '\0';
 }
 
 JsonNode *
@@ -174,9 +269,9 @@ vmm_agent_json_return(const char *reply, GError **error)
     JsonObject *obj;
 
     if (reply && !one_object(reply)) {
-        /* json-glib leaks the first value of "{...}{...}": such a reply never reaches it. */
+        /* json-glib leaks on some of its error paths: only valid JSON reaches it. */
         g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
-                    "guest agent reply is not exactly one JSON object");
+                    "guest agent sent a reply that is not exactly one JSON object");
         return NULL;
     }
     if (!reply || !json_parser_load_from_data(parser, reply, -1, &perr)) {

@@ -437,6 +437,42 @@ test_kill_group(void)
     }
 }
 
+/* Only exactly one valid JSON object reaches json-glib (it leaks on some error paths). */
+static void
+test_reply_strict(void)
+{
+    const char *good[] = {"{\"return\": {}}", " {\"return\":[1,-2.5e3,true,null,\"\\u00e9\\n\"]}\n",
+                          "{\"return\": {\"a\": {\"b\": [[]]}}}"};
+    const char *bad[] = {"{\"return\": {}}{\"return\": {}}", "0{}", "{\"return\": 01}",
+                         "{\"return\": {}} x", "{\"return\": \"a\x01b\"}", "{\"return\": [1,]}",
+                         "{\"return\": tru}", "{\"return\": \"\\x\"}", "{\"return\": {}"};
+    g_autoptr(GString) deep = g_string_new("{\"return\":");
+
+    for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(JsonNode) n = vmm_agent_json_return(good[i], &err);
+        g_assert_no_error(err);
+        g_assert_nonnull(n);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(JsonNode) n = vmm_agent_json_return(bad[i], &err);
+        g_assert_null(n);
+        g_assert_error(err, VMM_ERROR, VMM_ERROR_AGENT);
+    }
+    for (int i = 0; i < 100; i++)
+        g_string_append_c(deep, '[');
+    for (int i = 0; i < 100; i++)
+        g_string_append_c(deep, ']');
+    g_string_append_c(deep, '}');
+    {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(JsonNode) n = vmm_agent_json_return(deep->str, &err);
+        g_assert_null(n); /* nested deeper than a reply ever is */
+        g_assert_error(err, VMM_ERROR, VMM_ERROR_AGENT);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -444,6 +480,7 @@ main(int argc, char **argv)
     g_test_add_func("/agent/command", test_command);
     g_test_add_func("/agent/exec-json", test_exec_json);
     g_test_add_func("/agent/reply", test_reply);
+    g_test_add_func("/agent/reply-strict", test_reply_strict);
     g_test_add_func("/agent/exec-status", test_exec_status);
     g_test_add_func("/agent/file-read", test_file_read);
     g_test_add_func("/agent/env-valid", test_env_valid);
