@@ -1,10 +1,12 @@
 /*
- * test-command: the host-program runner, for real (/bin/sh).
+ * test-command: the host-program runner, for real (/bin/sh), and every nft run
+ * of the library through its dry-run hook, argv and stdin against golden files.
  */
 #include <config.h>
 
 #include "command.h"
 #include "error.h"
+#include "nft.h"
 
 #include <fcntl.h>
 #include <glib/gstdio.h>
@@ -177,6 +179,179 @@ test_run_pass_fd(void)
     unlink(tmp);
 }
 
+/* ---- every run of the library, through the dry-run hook ---- */
+
+typedef struct {
+    GString *log;    /* each call, as a shell line with its stdin as a here-document */
+    const char *tmp; /* written $TMP in the log */
+    int status;      /* what each call returns */
+    const char *out;
+    const char *err;
+} Recorder;
+
+static int
+record(const VmmCommandCall *call, char **out, char **err, gpointer data)
+{
+    Recorder *r = data;
+    g_autoptr(GString) line = g_string_new("$");
+    g_autofree char *text = NULL;
+
+    for (const char *const *a = call->argv; *a; a++) {
+        gboolean plain = **a && strspn(*a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789_@%+=:,./-") == strlen(*a);
+        g_autofree char *quoted = plain ? g_strdup(*a) : g_shell_quote(*a);
+        g_string_append_printf(line, " %s", quoted);
+    }
+    for (guint i = 0; i < call->n_fds; i++)
+        g_string_append_printf(line, " %d<&(passed)", call->fds[i]);
+    if (call->input)
+        g_string_append(line, " <<'EOF'");
+    g_string_append_c(line, '\n');
+    if (call->input)
+        g_string_append_printf(line, "%s%sEOF\n", call->input,
+                               g_str_has_suffix(call->input, "\n") ? "" : "\n");
+    if (r->tmp)
+        g_string_replace(line, r->tmp, "$TMP", 0);
+    g_string_append(r->log, line->str);
+    *out = g_strdup(r->out);
+    *err = g_strdup(r->err);
+    return r->status;
+}
+
+static Recorder *
+recorder_start(void)
+{
+    Recorder *r = g_new0(Recorder, 1);
+
+    r->log = g_string_new(NULL);
+    vmm_command_set_dry_run(record, r);
+    return r;
+}
+
+/* Stops recording: programs run again. */
+static void
+recorder_stop(Recorder *r)
+{
+    vmm_command_set_dry_run(NULL, NULL);
+    g_string_free(r->log, TRUE);
+    g_free(r);
+}
+
+/* Compares the calls recorded with tests/data/command/@file, and stops recording. */
+static void
+recorder_check(Recorder *r, const char *file)
+{
+    golden_check(r->log->str, "command", file);
+    recorder_stop(r);
+}
+
+static const VmmNftConfig nft_base = {.name = "eval-3",
+                                      .bridge = "al12345678",
+                                      .tap = "at12345678",
+                                      .mac = "52:54:00:aa:bb:cc",
+                                      .guest_ip = "10.213.7.2/24",
+                                      .host_ip = "10.213.7.1",
+                                      .dns = TRUE};
+
+static void
+test_nft_apply(void)
+{
+    const char *allow[] = {"host:8080", "192.168.1.10:443", NULL};
+    VmmNftConfig with_allow = nft_base;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *isolated = vmm_nft_ruleset_build(&nft_base, &err);
+    g_autofree char *allowed = NULL;
+    Recorder *r;
+
+    with_allow.allow = allow;
+    allowed = vmm_nft_ruleset_build(&with_allow, &err);
+    g_assert_no_error(err);
+    r = recorder_start();
+    g_assert_true(vmm_nft_apply(isolated, &err));
+    g_assert_no_error(err);
+    recorder_check(r, "nft-apply-isolated.txt");
+    r = recorder_start();
+    g_assert_true(vmm_nft_apply(allowed, &err));
+    g_assert_no_error(err);
+    recorder_check(r, "nft-apply-allow.txt");
+
+    /* nft's complaint, first line only, is the error. */
+    r = recorder_start();
+    r->status = 1;
+    r->err = "Error: Could not process rule: No such file or directory\nadd table netdev x\n";
+    g_assert_false(vmm_nft_apply(isolated, &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_HOST);
+    g_assert_cmpstr(err->message, ==,
+                    "nft failed: Error: Could not process rule: No such file or directory");
+    g_clear_error(&err);
+    r->status = -1;
+    g_assert_false(vmm_nft_apply(isolated, &err));
+    g_assert_cmpstr(err->message, ==, "cannot run nft (install the Debian package nftables)");
+    recorder_stop(r);
+}
+
+static void
+test_nft_remove(void)
+{
+    g_autoptr(GError) err = NULL;
+    gboolean existed = FALSE;
+    Recorder *r = recorder_start();
+
+    g_assert_true(vmm_nft_remove("eval-3", &existed, &err));
+    g_assert_no_error(err);
+    g_assert_true(existed);
+    recorder_check(r, "nft-remove.txt");
+
+    /* The listing fails when there is no table: not an error, and nothing existed. */
+    r = recorder_start();
+    r->status = 1;
+    r->err = "Error: No such file or directory\n";
+    g_assert_false(vmm_nft_remove("eval-3", &existed, &err));
+    g_assert_false(existed);
+    g_clear_error(&err);
+    recorder_stop(r);
+}
+
+static void
+test_nft_read(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_auto(GStrv) allow = NULL;
+    g_auto(GStrv) tables = NULL;
+    gint64 ip = -1, l2 = -1;
+    Recorder *r = recorder_start();
+
+    r->out =
+        "table netdev airlock_eval_3 {\n\tcounter dropped_l2 {\n\t\tpackets 2 bytes 120\n\t}\n}\n"
+        "table bridge airlock_eval_3 {\n\tcounter dropped_l2 {\n\t\tpackets 3 bytes 180\n\t}\n}\n"
+        "table inet airlock_eval_3 {\n\tcounter dropped {\n\t\tpackets 7 bytes 420\n\t}\n}\n";
+    g_assert_true(vmm_nft_drops("eval-3", &ip, &l2, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(ip, ==, 7);
+    g_assert_cmpint(l2, ==, 5);
+    recorder_check(r, "nft-drops.txt");
+
+    r = recorder_start();
+    r->out = "table inet airlock_eval_3 {\n\tchain input {\n"
+             "\t\tip daddr 10.213.7.1 tcp dport 8080 ct state new accept comment \"allow\"\n"
+             "\t\tcounter name \"dropped\" drop\n\t}\n}\n";
+    allow = vmm_nft_allow_list("eval-3", &err);
+    g_assert_no_error(err);
+    g_assert_cmpstr(allow[0], ==, "10.213.7.1:8080");
+    g_assert_null(allow[1]);
+    recorder_check(r, "nft-allow-list.txt");
+
+    r = recorder_start();
+    r->out = "table inet filter\ntable netdev airlock_eval_3\ntable bridge airlock_eval_3\n"
+             "table inet airlock_eval_3\ntable inet airlock_web_1\ntable inet airlock_Bad_\n";
+    tables = vmm_nft_list_tables(&err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(g_strv_length(tables), ==, 2);
+    g_assert_cmpstr(tables[0], ==, "eval-3");
+    g_assert_cmpstr(tables[1], ==, "web-1");
+    recorder_check(r, "nft-list-tables.txt");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -186,5 +361,8 @@ main(int argc, char **argv)
     g_test_add_func("/command/run-missing", test_run_missing);
     g_test_add_func("/command/run-bound", test_run_bound);
     g_test_add_func("/command/run-pass-fd", test_run_pass_fd);
+    g_test_add_func("/command/nft-apply", test_nft_apply);
+    g_test_add_func("/command/nft-remove", test_nft_remove);
+    g_test_add_func("/command/nft-read", test_nft_read);
     return g_test_run();
 }
