@@ -1,11 +1,12 @@
 /*
- * test-command: the host-program runner, for real (/bin/sh), and every nft run
+ * test-command: the host-program runner, for real (/bin/sh), and every nft and qemu-img run
  * of the library through its dry-run hook, argv and stdin against golden files.
  */
 #include <config.h>
 
 #include "command.h"
 #include "error.h"
+#include "image.h"
 #include "nft.h"
 
 #include <fcntl.h>
@@ -352,6 +353,62 @@ test_nft_read(void)
     recorder_check(r, "nft-list-tables.txt");
 }
 
+static void
+test_qemu_img(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *tmp = g_dir_make_tmp("airlock-test-XXXXXX", NULL);
+    g_autofree char *overlay = g_build_filename(tmp, "overlay.qcow2", NULL);
+    g_autoptr(GPtrArray) chain = g_ptr_array_new();
+    const char *base = "/var/lib/airlock/images/debian-12/disk.qcow2";
+    struct stat st;
+    Recorder *r;
+    int fd;
+
+    /* The fake qemu-img writes nothing: the file is there before, and made 0600 after. */
+    r = recorder_start();
+    r->tmp = tmp;
+    g_assert_true(g_file_set_contents(overlay, "", 0, NULL));
+    g_assert_true(vmm_image_create_overlay(base, overlay, 0, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(stat(overlay, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+    recorder_check(r, "qemu-img-create.txt");
+
+    r = recorder_start();
+    r->tmp = tmp;
+    g_assert_true(vmm_image_create_overlay(base, overlay, 20, &err));
+    g_assert_no_error(err);
+    recorder_check(r, "qemu-img-create-size.txt");
+
+    /* A failed create leaves no overlay behind. */
+    r = recorder_start();
+    r->status = 1;
+    r->err = "qemu-img: overlay.qcow2: Could not open backing file\n";
+    g_assert_false(vmm_image_create_overlay(base, overlay, 0, &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_HOST);
+    g_assert_true(g_str_has_suffix(
+        err->message, "overlay.qcow2: qemu-img failed: qemu-img: overlay.qcow2: Could not open "
+                      "backing file"));
+    g_assert_false(g_file_test(overlay, G_FILE_TEST_EXISTS));
+    g_clear_error(&err);
+    recorder_stop(r);
+
+    /* The evidence export reads the overlay through fd 3, its chain spelled out. */
+    g_ptr_array_add(chain, (gpointer) "/var/lib/airlock/sandboxes/eval-3/snapshots/s1.qcow2");
+    g_ptr_array_add(chain, (gpointer)base);
+    fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    r = recorder_start();
+    g_assert_true(vmm_image_export_overlay(fd, chain, base,
+                                           "/var/lib/airlock/archive/eval-3-20261126T180000Z/"
+                                           "disk.qcow2",
+                                           &err));
+    g_assert_no_error(err);
+    recorder_check(r, "qemu-img-convert.txt");
+    close(fd);
+    g_rmdir(tmp);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -364,5 +421,6 @@ main(int argc, char **argv)
     g_test_add_func("/command/nft-apply", test_nft_apply);
     g_test_add_func("/command/nft-remove", test_nft_remove);
     g_test_add_func("/command/nft-read", test_nft_read);
+    g_test_add_func("/command/qemu-img", test_qemu_img);
     return g_test_run();
 }
