@@ -31,6 +31,10 @@ tests_unit_test_gc_SOURCES = tests/unit/test-gc.c tests/unit/fake-image.h
 tests_unit_test_gc_LDADD = $(TEST_LDADD)
 tests_unit_test_fixup_SOURCES = tests/unit/test-fixup.c
 tests_unit_test_fixup_LDADD = $(TEST_LDADD)
+check_PROGRAMS += tests/unit/test-command
+tests_unit_test_command_SOURCES = tests/unit/test-command.c tests/unit/golden.h
+tests_unit_test_command_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-command
 
 TESTS += tests/unit/test-names tests/unit/test-conn tests/unit/test-xml tests/unit/test-lifecycle \
 	tests/unit/test-events tests/unit/test-escape tests/unit/test-fsutil tests/unit/test-gc \

@@ -59,63 +59,6 @@ valid_id(const char *id)
     return TRUE;
 }
 
-/* {"driver":"qcow2","file":{"driver":"file","filename":@file},"backing":@backing}; takes @backing.
- */
-static JsonNode *
-layer_node(const char *file, JsonNode *backing)
-{
-    JsonObject *o = json_object_new();
-    JsonObject *f = json_object_new();
-    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
-
-    json_object_set_string_member(f, "driver", "file");
-    json_object_set_string_member(f, "filename", file);
-    json_object_set_string_member(o, "driver", "qcow2");
-    json_object_set_object_member(o, "file", f);
-    json_object_set_member(o, "backing", backing);
-    json_node_take_object(n, o);
-    return n;
-}
-
-/*
- * The disk as the sandbox's own changes over its base image. The overlay is
- * read through @overlay_fd (opened without following a link) and its chain
- * is @chain, written out: never the backing files its qemu-writable qcow2
- * header names.
- */
-static gboolean
-export_disk(int overlay_fd, GPtrArray *chain, const char *base, const char *out, GError **error)
-{
-    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                                                                 G_SUBPROCESS_FLAGS_STDERR_PIPE);
-    g_autoptr(GSubprocess) proc = NULL;
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) top = NULL;
-    g_autofree char *text = NULL;
-    g_autofree char *spec = NULL;
-    g_autofree char *err_out = NULL;
-    JsonNode *below = json_node_new(JSON_NODE_NULL);
-
-    for (guint i = chain->len; i > 0; i--)
-        below = layer_node(g_ptr_array_index(chain, i - 1), below);
-    top = layer_node("/dev/fd/3", below);
-    json_generator_set_root(gen, top);
-    text = json_generator_to_data(gen, NULL);
-    spec = g_strconcat("json:", text, NULL);
-    g_subprocess_launcher_take_fd(l, dup(overlay_fd), 3);
-    proc = g_subprocess_launcher_spawn(l, error, "qemu-img", "convert", "-O", "qcow2", "-B", base,
-                                       "-F", "qcow2", spec, out, NULL);
-    if (!proc || !g_subprocess_communicate_utf8(proc, NULL, NULL, NULL, &err_out, error))
-        return FALSE;
-    if (!g_subprocess_get_successful(proc)) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
-                    "qemu-img convert of the overlay failed: %s",
-                    err_out ? g_strstrip(err_out) : "");
-        return FALSE;
-    }
-    return TRUE;
-}
-
 /* Bytes one evidence archive may hold: AIRLOCK_ARCHIVE_MAX_MIB, default 4096. */
 static guint64
 archive_cap(void)
@@ -256,7 +199,7 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
             goto fail;
         }
         if (!(chain = vmm_snapshot_overlay_chain(ctx->state_dir, name, base, error)) ||
-            !export_disk(ofd, chain, base, out, error))
+            !vmm_image_export_overlay(ofd, chain, base, out, error))
             goto fail;
         /* Hash and freeze the file written here, on its fd. */
         fd = vmm_fs_open_regular_at(tfd, "disk.qcow2", error);

@@ -72,32 +72,13 @@ known_names(VmmContext *ctx)
     /* nftables tables airlock_<name> ('-' written '_') with neither domain nor network
      * fence nothing: a crash between installing them and defining the domain. */
     {
-        g_autoptr(GSubprocess) p = vmm_conn_is_test(ctx->conn)
-                                       ? NULL
-                                       : g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                              G_SUBPROCESS_FLAGS_STDERR_SILENCE,
-                                                          NULL, "nft", "list", "tables", NULL);
-        g_autofree char *out = NULL;
-        if (p && g_subprocess_communicate_utf8(p, NULL, NULL, &out, NULL, NULL) && out) {
-            g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
-            for (char **l = lines; *l; l++) {
-                const char *t = strstr(*l, " airlock_");
-                g_autofree char *name = NULL;
-                g_autofree char *obj = NULL;
-                g_autoptr(virDomain) dom = NULL;
-                g_autoptr(virNetwork) net = NULL;
-                if (!g_str_has_prefix(*l, "table ") || !t)
-                    continue;
-                name = g_strdup(t + strlen(" airlock_"));
-                g_strdelimit(name, "_", '-');
-                if (!vmm_name_validate(name, "name", NULL))
-                    continue;
-                obj = vmm_name_object(name);
-                dom = virDomainLookupByName(ctx->conn, obj);
-                net = dom ? NULL : virNetworkLookupByName(ctx->conn, obj);
-                if (!dom && !net)
-                    g_hash_table_add(names, g_steal_pointer(&name));
-            }
+        g_auto(GStrv) tables = vmm_conn_is_test(ctx->conn) ? NULL : vmm_nft_list_tables(NULL);
+        for (char **t = tables; t && *t; t++) {
+            g_autofree char *obj = vmm_name_object(*t);
+            g_autoptr(virDomain) dom = virDomainLookupByName(ctx->conn, obj);
+            g_autoptr(virNetwork) net = dom ? NULL : virNetworkLookupByName(ctx->conn, obj);
+            if (!dom && !net)
+                g_hash_table_add(names, g_strdup(*t));
         }
     }
     /* A filter named like a sandbox that has neither domain nor network is used by nothing. */

@@ -2,12 +2,12 @@
 #include <config.h>
 
 #include "image.h"
+#include "command.h"
 #include "error.h"
 #include "names.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -257,21 +257,18 @@ vmm_image_file(VmmImage *image, const char *file)
 gboolean
 vmm_image_create_overlay(const char *backing, const char *path, guint size_gib, GError **error)
 {
-    g_autoptr(GSubprocess) proc = NULL;
-    g_autofree char *size = size_gib ? g_strdup_printf("%uG", size_gib) : NULL;
-    g_autofree char *err_out = NULL;
-    const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", backing,
-                          "-o", "cluster_size=65536,lazy_refcounts=on", path, size, NULL};
+    g_autoptr(VmmCommand) cmd = vmm_command_new("qemu-img");
+    const char *args[] = {"create", "-q", "-f",    "qcow2", "-F",
+                          "qcow2",  "-b", backing, "-o",    "cluster_size=65536,lazy_refcounts=on",
+                          path,     NULL};
 
-    proc = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                             error);
-    if (!proc)
-        return FALSE;
-    if (!g_subprocess_communicate_utf8(proc, NULL, NULL, NULL, &err_out, error))
-        return FALSE;
-    if (!g_subprocess_get_successful(proc)) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "qemu-img create %s failed: %s", path,
-                    err_out ? g_strstrip(err_out) : "");
+    vmm_command_add_argv(cmd, args);
+    if (size_gib) {
+        g_autofree char *size = g_strdup_printf("%uG", size_gib);
+        vmm_command_add_arg(cmd, size);
+    }
+    if (!vmm_command_run(cmd, NULL, error)) {
+        g_prefix_error(error, "cannot create the overlay %s: ", path);
         unlink(path);
         return FALSE;
     }
@@ -302,4 +299,51 @@ vmm_image_to_json(const VmmImage *img)
     json_builder_add_int_value(b, img->n_packages);
     json_builder_end_object(b);
     return json_builder_get_root(b);
+}
+
+/* {"driver":"qcow2","file":{"driver":"file","filename":@file},"backing":@backing}; takes @backing.
+ */
+static JsonNode *
+layer_node(const char *file, JsonNode *backing)
+{
+    JsonObject *o = json_object_new();
+    JsonObject *f = json_object_new();
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+    json_object_set_string_member(f, "driver", "file");
+    json_object_set_string_member(f, "filename", file);
+    json_object_set_string_member(o, "driver", "qcow2");
+    json_object_set_object_member(o, "file", f);
+    json_object_set_member(o, "backing", backing);
+    json_node_take_object(n, o);
+    return n;
+}
+
+gboolean
+vmm_image_export_overlay(int overlay_fd, GPtrArray *chain, const char *base, const char *out,
+                         GError **error)
+{
+    g_autoptr(VmmCommand) cmd = vmm_command_new("qemu-img");
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) top = NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *spec = NULL;
+    JsonNode *below = json_node_new(JSON_NODE_NULL);
+
+    for (guint i = chain->len; i > 0; i--)
+        below = layer_node(g_ptr_array_index(chain, i - 1), below);
+    top = layer_node("/dev/fd/3", below);
+    json_generator_set_root(gen, top);
+    text = json_generator_to_data(gen, NULL);
+    spec = g_strconcat("json:", text, NULL);
+    {
+        const char *args[] = {"convert", "-O", "qcow2", "-B", base, "-F", "qcow2", spec, out, NULL};
+        vmm_command_add_argv(cmd, args);
+    }
+    vmm_command_pass_fd(cmd, overlay_fd, 3);
+    if (!vmm_command_run(cmd, NULL, error)) {
+        g_prefix_error(error, "cannot export the disk (qemu-img convert of the overlay): ");
+        return FALSE;
+    }
+    return TRUE;
 }

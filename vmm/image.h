@@ -54,3 +54,13 @@ char *vmm_image_file(VmmImage *image, const char *file);
  */
 gboolean vmm_image_create_overlay(const char *backing, const char *path, guint size_gib,
                                   GError **error);
+
+/*
+ * Writes to @out a qcow2 that holds only the sandbox's own changes over
+ * @base (`qemu-img convert -B`). The overlay is read through @overlay_fd
+ * (opened without following a link; qemu-img gets it as fd 3) and its
+ * chain is @chain (paths under it, top first, ending with @base), written
+ * out: never the backing files its qemu-writable qcow2 header names.
+ */
+gboolean vmm_image_export_overlay(int overlay_fd, GPtrArray *chain, const char *base,
+                                  const char *out, GError **error);

@@ -7,7 +7,8 @@ libvmm_a_SOURCES = \
 	vmm/names.c vmm/names.h \
 	vmm/fsutil.c vmm/fsutil.h \
 	vmm/conn.c vmm/conn.h \
-	vmm/image.c vmm/image.h
+	vmm/image.c vmm/image.h \
+	vmm/command.c vmm/command.h
 
 bin_PROGRAMS += airlock
 airlock_SOURCES = \

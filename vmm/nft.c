@@ -2,11 +2,11 @@
 #include <config.h>
 
 #include "nft.h"
+#include "command.h"
 #include "error.h"
 #include "names.h"
 #include "spec.h"
 
-#include <gio/gio.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -147,50 +147,25 @@ bridge:
     return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
-/* Runs nft with @argv (NULL-terminated, after "nft"), @input on stdin; stdout returned. */
+/* Runs nft with @args (NULL-terminated, after "nft"), @input on stdin; stdout returned. */
 static char *
-run_nft(const char *const *args, const char *input, int *status, GError **error)
+run_nft(const char *const *args, const char *input, GError **error)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autoptr(GSubprocess) proc = NULL;
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
+    g_autoptr(VmmCommand) cmd = vmm_command_new("nft");
 
-    g_ptr_array_add(argv, (gpointer) "nft");
-    for (const char *const *a = args; *a; a++)
-        g_ptr_array_add(argv, (gpointer)*a);
-    g_ptr_array_add(argv, NULL);
-    g_autoptr(GError) spawn_err = NULL;
-
-    proc = g_subprocess_newv((const char *const *)argv->pdata,
-                             G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE |
-                                 (input ? G_SUBPROCESS_FLAGS_STDIN_PIPE : 0),
-                             &spawn_err);
-    if (!proc) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST,
-                    "cannot run nft (install the Debian package nftables): %s", spawn_err->message);
+    vmm_command_add_argv(cmd, args);
+    if (input)
+        vmm_command_set_stdin(cmd, input);
+    if (!vmm_command_run(cmd, NULL, error))
         return NULL;
-    }
-    if (!g_subprocess_communicate_utf8(proc, input, NULL, &out, &err, error))
-        return NULL;
-    *status = g_subprocess_get_exit_status(proc);
-    if (*status != 0) {
-        g_autofree char *first = g_strdup(err ? g_strstrip(err) : "");
-        char *nl = strchr(first, '\n');
-        if (nl)
-            *nl = '\0';
-        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "nft failed: %s", first);
-        return NULL;
-    }
-    return g_steal_pointer(&out);
+    return vmm_command_steal_stdout(cmd);
 }
 
 gboolean
 vmm_nft_apply(const char *ruleset, GError **error)
 {
     const char *args[] = {"-f", "-", NULL};
-    int status = 0;
-    g_autofree char *out = run_nft(args, ruleset, &status, error);
+    g_autofree char *out = run_nft(args, ruleset, error);
 
     return out != NULL;
 }
@@ -204,17 +179,16 @@ vmm_nft_remove(const char *name, gboolean *existed, GError **error)
     const char *apply[] = {"-f", "-", NULL};
     g_autofree char *listed = NULL;
     g_autofree char *out = NULL;
-    int status = 0;
 
     if (!vmm_name_validate(name, "sandbox name", error))
         return FALSE;
     for (const char *const *f = families; *f; f++)
         g_string_append_printf(script, "add table %s %s\ndelete table %s %s\n", *f, table, *f,
                                table);
-    listed = run_nft(list, NULL, &status, NULL);
+    listed = run_nft(list, NULL, NULL);
     if (existed)
         *existed = listed != NULL;
-    out = run_nft(apply, script->str, &status, error);
+    out = run_nft(apply, script->str, error);
     return out != NULL;
 }
 
@@ -264,8 +238,7 @@ vmm_nft_drops(const char *name, gint64 *ip_packets, gint64 *l2_frames, GError **
                         "list counter inet %s dropped\n",
                         table, table, table);
     const char *args[] = {"-f", "-", NULL};
-    int status = 0;
-    g_autofree char *out = run_nft(args, script, &status, error);
+    g_autofree char *out = run_nft(args, script, error);
     gint64 tap, bridge;
 
     /* One nft run: all three tables or an error (a missing table fails the whole script). */
@@ -288,8 +261,39 @@ vmm_nft_allow_list(const char *name, GError **error)
 {
     g_autofree char *table = vmm_nft_table_name(name);
     const char *args[] = {"list", "chain", "inet", table, "input", NULL};
-    int status = 0;
-    g_autofree char *out = run_nft(args, NULL, &status, error);
+    g_autofree char *out = run_nft(args, NULL, error);
 
     return out ? vmm_nft_parse_allow(out) : NULL;
+}
+
+char **
+vmm_nft_parse_tables(const char *listing)
+{
+    g_auto(GStrv) lines = g_strsplit(listing ? listing : "", "\n", -1);
+    GPtrArray *names = g_ptr_array_new();
+
+    for (char **l = lines; *l; l++) {
+        const char *t = strstr(*l, " airlock_");
+        g_autofree char *name = NULL;
+
+        if (!g_str_has_prefix(*l, "table ") || !t)
+            continue;
+        name = g_strdup(t + strlen(" airlock_"));
+        g_strdelimit(name, "_", '-');
+        if (!vmm_name_validate(name, "name", NULL))
+            continue;
+        if (!g_ptr_array_find_with_equal_func(names, name, g_str_equal, NULL))
+            g_ptr_array_add(names, g_steal_pointer(&name));
+    }
+    g_ptr_array_add(names, NULL);
+    return (char **)g_ptr_array_free(names, FALSE);
+}
+
+char **
+vmm_nft_list_tables(GError **error)
+{
+    const char *args[] = {"list", "tables", NULL};
+    g_autofree char *out = run_nft(args, NULL, error);
+
+    return out ? vmm_nft_parse_tables(out) : NULL;
 }

@@ -48,6 +48,15 @@ gboolean vmm_nft_drops(const char *name, gint64 *ip_packets, gint64 *l2_frames, 
 /* The allow list the installed inet table enforces: "IP:PORT" entries. Caller frees. */
 char **vmm_nft_allow_list(const char *name, GError **error);
 
+/*
+ * The sandboxes that have a table on this host, from `nft list tables`: each
+ * name once, whatever the family. Needs root. Caller frees.
+ */
+char **vmm_nft_list_tables(GError **error);
+
+/* The sandbox names of the "table FAMILY airlock_<name>" lines of @listing, each once (pure). */
+char **vmm_nft_parse_tables(const char *listing);
+
 /* "packets N" of the counter listed under "table FAMILY " in @listing, -1 when absent (pure). */
 gint64 vmm_nft_parse_counter_in(const char *listing, const char *family);
 

@@ -6,6 +6,7 @@
 #include "conn.h"
 #include "error.h"
 #include "image.h"
+#include "nft.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -190,19 +191,14 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
     {
         /* Sandbox networks are fenced by nftables tables (docs/security.md). */
         g_autofree char *nft = g_find_program_in_path("nft");
-        g_autofree char *out = NULL;
-        g_autofree char *errout = NULL;
-        int status = -1;
-        const char *nft_argv[] = {"nft", "list", "tables", NULL};
+        g_auto(GStrv) tables = NULL;
         if (!nft) {
             report(&d, "firewall", CHECK_FAIL, "nft not found: sandbox networks cannot be fenced",
                    "apt-get install nftables");
-        } else if (!g_spawn_sync(NULL, (char **)nft_argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
-                                 &errout, &status, NULL) ||
-                   !g_spawn_check_wait_status(status, NULL)) {
-            g_autofree char *detail = g_strdup_printf(
-                "nft cannot read the ruleset (%s)",
-                errout && *g_strstrip(errout) ? errout : "needs root and nf_tables");
+        } else if (!(tables = vmm_nft_list_tables(&err))) {
+            g_autofree char *detail =
+                g_strdup_printf("nft cannot read the ruleset (%s)", err->message);
+            g_clear_error(&err);
             report(&d, "firewall", CHECK_FAIL, detail,
                    "run airlock as root on a kernel with nf_tables (modprobe nf_tables)");
         } else {
