@@ -97,14 +97,18 @@ vmm_ops_create(VmmOps *ops, const VmmCreateRequest *req, VmmCreateTimings *t, GE
     VmmCreateTimings local = {0};
     guint timeout = req->timeout_s ? req->timeout_s
                                    : (ops->ctx.accel == VMM_ACCEL_TCG ? 600 : 180);
+    VmmContext ctx = ops->ctx;
     GError *err = NULL;
     gboolean ok;
 
     if (!t)
         t = &local;
+    /* The sandbox belongs to who asked (a daemon's peer), not to the process that creates it. */
+    if (ops->caller)
+        ctx.owner = ops->caller->user;
     ok = vmm_name_validate(req->name, "sandbox name", &err) &&
          vmm_spec_validate(req->spec, &err) &&
-         vmm_sandbox_create(&ops->ctx, req->name, req->spec, req->secrets, timeout,
+         vmm_sandbox_create(&ctx, req->name, req->spec, req->secrets, timeout,
                             req->no_snapshot ? VMM_CREATE_NO_SNAPSHOT : 0, t, &err);
     /* The secret NAMES are part of what ran; their values never reach the record. */
     hash = vmm_spec_hash_full(req->spec, (const char *const *)secret_names);

@@ -570,7 +570,7 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
     uuid_unparse_lower(uuid, uuid_str);
     instance_id = g_strdup_printf("airlock-%s", uuid_str);
     md->name = g_strdup(name);
-    md->owner = g_strdup(g_get_user_name());
+    md->owner = g_strdup(ctx->owner ? ctx->owner : g_get_user_name());
     md->created = now_iso8601();
     md->image = g_strdup(image->name);
     md->image_digest = g_strdup(image->digest);

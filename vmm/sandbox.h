@@ -18,6 +18,7 @@ typedef struct {
     VmmAccel accel;
     VmmProgressFunc progress; /* or NULL */
     gpointer progress_data;
+    const char *owner; /* recorded as a new sandbox's owner; NULL: this process's user */
 } VmmContext;
 
 /* Durations of create's stages in seconds, for bench and --json. */

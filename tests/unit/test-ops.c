@@ -127,6 +127,12 @@ test_records(Fixture *f, gconstpointer data)
 
     g_assert_true(vmm_ops_create(&f->ops, &req, NULL, &err));
     g_assert_no_error(err);
+    {
+        /* The sandbox belongs to the caller (a daemon's peer), not to this process's user. */
+        g_autoptr(VmmSandboxView) v = vmm_ops_inspect(&f->ops, "op-one", &err);
+        g_assert_no_error(err);
+        g_assert_cmpstr(v->md->owner, ==, f->caller->user);
+    }
     g_assert_true(vmm_ops_destroy(&f->ops, "op-one", VMM_DESTROY_NO_EVIDENCE, NULL, &err));
     g_assert_no_error(err);
     /* Failures are recorded too, with a stable code. */
