@@ -281,3 +281,25 @@ vmm_image_create_overlay(const char *backing, const char *path, guint size_gib, 
     }
     return TRUE;
 }
+
+JsonNode *
+vmm_image_to_json(const VmmImage *img)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, img->name);
+    json_builder_set_member_name(b, "digest");
+    json_builder_add_string_value(b, img->digest);
+    json_builder_set_member_name(b, "created");
+    json_builder_add_string_value(b, img->created);
+    json_builder_set_member_name(b, "path");
+    json_builder_add_string_value(b, img->dir);
+    json_builder_set_member_name(b, "recipe_sha256");
+    json_builder_add_string_value(b, img->recipe_sha256);
+    json_builder_set_member_name(b, "packages");
+    json_builder_add_int_value(b, img->n_packages);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}

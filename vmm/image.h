@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 typedef struct {
     char *name;
@@ -26,6 +27,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmImage, vmm_image_free)
 
 /* Loads <state>/images/<name>/manifest.json. NOT_FOUND or IMAGE errors. Caller frees. */
 VmmImage *vmm_image_load(const char *state_dir, const char *name, GError **error);
+
+/* The JSON form of @image (image list --json, the daemon). Caller frees. */
+JsonNode *vmm_image_to_json(const VmmImage *image);
 
 /* Every image under <state>/images with a readable manifest, sorted by name. */
 GPtrArray *vmm_image_list(const char *state_dir, GError **error);

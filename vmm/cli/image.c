@@ -28,27 +28,12 @@ vmm_cmd_image_list(VmmCli *cli, int argc, char **argv)
         return vmm_cli_fail(err);
 
     if (as_json) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        json_builder_begin_array(b);
-        for (guint i = 0; i < images->len; i++) {
-            VmmImage *img = g_ptr_array_index(images, i);
-            json_builder_begin_object(b);
-            json_builder_set_member_name(b, "name");
-            json_builder_add_string_value(b, img->name);
-            json_builder_set_member_name(b, "digest");
-            json_builder_add_string_value(b, img->digest);
-            json_builder_set_member_name(b, "created");
-            json_builder_add_string_value(b, img->created);
-            json_builder_set_member_name(b, "path");
-            json_builder_add_string_value(b, img->dir);
-            json_builder_set_member_name(b, "recipe_sha256");
-            json_builder_add_string_value(b, img->recipe_sha256);
-            json_builder_set_member_name(b, "packages");
-            json_builder_add_int_value(b, img->n_packages);
-            json_builder_end_object(b);
-        }
-        json_builder_end_array(b);
-        vmm_cli_print_json(json_builder_get_root(b));
+        JsonArray *a = json_array_new();
+        JsonNode *root = json_node_new(JSON_NODE_ARRAY);
+        for (guint i = 0; i < images->len; i++)
+            json_array_add_element(a, vmm_image_to_json(g_ptr_array_index(images, i)));
+        json_node_take_array(root, a);
+        vmm_cli_print_json(root);
         return AIRLOCK_EXIT_OK;
     }
     if (images->len == 0) {
