@@ -21,9 +21,13 @@ airlock_SOURCES += vmm/cli/token.c
 
 # The web page and the API's description, served by airlockd.
 webdir = $(pkgdatadir)/web
-dist_web_DATA = web/openapi.json
+dist_web_DATA = web/index.html web/app.js web/style.css web/openapi.json
 
 check_PROGRAMS += tests/unit/test-daemon
 tests_unit_test_daemon_SOURCES = tests/unit/test-daemon.c
 tests_unit_test_daemon_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-daemon
+
+dist_noinst_DATA += docs/api.md docs/systemd/airlockd.service
+dist_noinst_SCRIPTS += scripts/start-airlockd
+EXTRA_DIST += tests/browser/package.json tests/browser/ui.js
