@@ -89,6 +89,7 @@ function eventLine(kind, ev) {
     kind === 'live' ? 'live' : (ev.result === 'failed' ? 'failed' : ''));
   li.dataset.event = ev.event || '';
   li.dataset.sandbox = ev.sandbox || '';
+  li.dataset.time = ev.time || '';
   return li;
 }
 

@@ -13,6 +13,13 @@ if (!base || !token || !name) {
   process.exit(2);
 }
 const timeout = Number(timeoutS) * 1000;
+const since = new Date().toISOString(); // records from earlier runs are replayed too: only newer ones count
+
+// An event of @event about @name, successful, recorded at or after @after, in list @list.
+function eventAfter(list, event, name, after) {
+  return [...document.querySelectorAll(list + ' li')].some((li) => li.dataset.event === event &&
+    li.dataset.sandbox === name && !li.classList.contains('failed') && li.dataset.time >= after);
+}
 let n = 0, failed = 0;
 const ok = (cond, desc) => { n++; if (!cond) failed++; console.log((cond ? 'ok ' : 'not ok ') + n + ' - browser: ' + desc); };
 
@@ -45,14 +52,16 @@ const ok = (cond, desc) => { n++; if (!cond) failed++; console.log((cond ? 'ok '
       !document.querySelector('#sandbox-view').hidden, { timeout: 20000 }, name);
     ok(true, 'its page opens');
     // The row shows up once libvirt knows the domain; the create is over at its audit record.
-    await page.waitForSelector(`#events li[data-event="create"][data-sandbox="${name}"]:not(.failed)`, { timeout });
+    await page.waitForFunction(eventAfter, { timeout }, '#events', 'create', name, since);
+    ok(true, 'the create event arrives live');
     await page.waitForFunction(() => document.querySelector('#sb-details').children.length > 0, { timeout: 20000 });
+    const clicked = new Date().toISOString();
     await page.click('#reset');
     await page.waitForFunction(() => /^reset to /.test(document.querySelector('#action-status').textContent) ||
       /not|cannot|fail/i.test(document.querySelector('#action-status').textContent), { timeout: 120000 });
     const status = await page.$eval('#action-status', (e) => e.textContent);
     ok(/^reset to clean/.test(status), 'reset through the page: ' + status);
-    await page.waitForSelector('#sb-events li[data-event="reset"]:not(.failed)', { timeout: 20000 });
+    await page.waitForFunction(eventAfter, { timeout: 20000 }, '#sb-events', 'reset', name, clicked);
     ok(true, 'the reset event arrives on the sandbox page');
     await new Promise((r) => setTimeout(r, 500));
     await page.screenshot({ path: shot, fullPage: true });

@@ -12,7 +12,7 @@
 
 G_DEFINE_QUARK(vmm - api - error - quark, vmm_api_error)
 
-/* ---- errors ---------------------------------------------------------------------------------- */
+/* ---- errors -------------------------------------------------------------------------- */
 
 const char *
 vmm_api_error_code(const GError *error)
@@ -84,7 +84,7 @@ vmm_api_to_data(JsonNode *node, gsize *len)
     return json_generator_to_data(gen, len);
 }
 
-/* ---- routes ---------------------------------------------------------------------------------- */
+/* ---- routes -------------------------------------------------------------------------- */
 
 static const struct {
     const char *method;
@@ -208,8 +208,7 @@ vmm_route_templates(void)
     return (const char *const *)all;
 }
 
-/* ---- strict JSON -------------------------------------------------------------------------------
- */
+/* ---- strict JSON --------------------------------------------------------------------- */
 
 /* The body as an object; INVALID when it is not JSON or not an object. */
 static JsonObject *
@@ -372,8 +371,7 @@ bad:
     return FALSE;
 }
 
-/* ---- create ------------------------------------------------------------------------------------
- */
+/* ---- create -------------------------------------------------------------------------- */
 
 void
 vmm_api_create_free(VmmApiCreate *c)
@@ -529,8 +527,7 @@ vmm_api_parse_create(const char *body, gsize len, const char *tmp_dir, GError **
     return g_steal_pointer(&c);
 }
 
-/* ---- exec, snapshot, reset ----------------------------------------------------------------------
- */
+/* ---- exec, snapshot, reset ----------------------------------------------------------- */
 
 void
 vmm_api_exec_free(VmmApiExec *e)
@@ -649,8 +646,7 @@ vmm_api_parse_reset(const char *body, gsize len, char **tag, GError **error)
     return TRUE;
 }
 
-/* ---- paths, labels, frames ----------------------------------------------------------------------
- */
+/* ---- paths, labels, frames ----------------------------------------------------------- */
 
 gboolean
 vmm_api_guest_path_valid(const char *path, GError **error)

@@ -47,7 +47,9 @@ typedef struct {
     gint64 tokens_mtime, tokens_ino, tokens_size;
 
     guint inflight; /* requests running in threads (main loop only) */
+    guint open;     /* API responses not yet finished on their connection */
     gboolean draining;
+    guint drain_idle; /* 100 ms ticks with nothing in flight but responses still open */
     VmmEventsHub *hub;
 } VmmDaemon;
 

@@ -32,8 +32,7 @@ typedef struct {
 
 typedef void (*Worker)(VmmRequest *r, VmmOps *ops, Result *res);
 
-/* ---- owners (for filtering events) ------------------------------------------------------------
- */
+/* ---- owners (for filtering events) --------------------------------------------------- */
 
 void
 vmm_daemon_note_owner(VmmDaemon *d, const char *name, const char *owner)
@@ -58,8 +57,7 @@ vmm_daemon_sees_name(VmmDaemon *d, VmmRequest *r, const char *name)
     return sees;
 }
 
-/* ---- helpers
- * ------------------------------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------------------- */
 
 /* What `airlock` says for a sandbox that does not exist: another user's must look the same. */
 static void
@@ -108,8 +106,7 @@ object1(const char *k1, const char *v1, const char *k2, JsonNode *v2)
     return n;
 }
 
-/* ---- sandboxes
- * ------------------------------------------------------------------------------------ */
+/* ---- sandboxes ----------------------------------------------------------------------- */
 
 static void
 do_list(VmmRequest *r, VmmOps *ops, Result *res)
@@ -187,6 +184,12 @@ do_create(VmmRequest *r, VmmOps *ops, Result *res)
     gboolean ok;
     JsonNode *node;
 
+    /*
+     * The body may carry secret values: wipe it now that they are in VmmSecrets (the
+     * flattened body is the request's only copy soup keeps; json-glib's are freed).
+     */
+    if (body)
+        explicit_bzero((gpointer)body, len);
     if (!c)
         return;
     if (quota) {
@@ -327,8 +330,7 @@ do_stats(VmmRequest *r, VmmOps *ops, Result *res)
     res->node = vmm_stats_to_json(g_ptr_array_index(stats, 0));
 }
 
-/* ---- files
- * ------------------------------------------------------------------------------------------ */
+/* ---- files --------------------------------------------------------------------------- */
 
 /* A private directory for one request's file (0700 in the daemon's tmp dir). Caller frees. */
 static char *
@@ -437,8 +439,7 @@ do_log(VmmRequest *r, VmmOps *ops, Result *res)
         object1("name", r->match.name, "text", json_node_init_string(json_node_alloc(), text));
 }
 
-/* ---- host
- * ----------------------------------------------------------------------------------------- */
+/* ---- host ---------------------------------------------------------------------------- */
 
 static void
 do_images(VmmRequest *r, VmmOps *ops, Result *res)
@@ -472,8 +473,7 @@ do_audit_verify(VmmRequest *r, VmmOps *ops, Result *res)
     json_node_take_object(res->node, o);
 }
 
-/* ---- dispatch
- * ------------------------------------------------------------------------------------ */
+/* ---- dispatch ------------------------------------------------------------------------ */
 
 static Worker
 worker_for(VmmRequest *r)
@@ -537,9 +537,9 @@ worker_done(GObject *source, GAsyncResult *result, gpointer data)
         vmm_daemon_reply_error(r->msg, res->error);
     } else if (res->raw) {
         gsize len;
-        gconstpointer p = g_bytes_get_data(res->raw, &len);
+        gpointer p = g_bytes_unref_to_data(g_steal_pointer(&res->raw), &len);
         soup_server_message_set_status(r->msg, 200, NULL);
-        soup_server_message_set_response(r->msg, res->raw_type, SOUP_MEMORY_COPY, p, len);
+        soup_server_message_set_response(r->msg, res->raw_type, SOUP_MEMORY_TAKE, p, len);
     } else {
         vmm_daemon_reply_json(r->msg, res->status ? res->status : 200, g_steal_pointer(&res->node));
     }
@@ -549,8 +549,7 @@ worker_done(GObject *source, GAsyncResult *result, gpointer data)
     g_clear_pointer(&res->node, json_node_unref);
     g_free(res);
     vmm_request_free(r);
-    if (--d->inflight == 0 && d->draining)
-        g_main_loop_quit(d->loop);
+    d->inflight--;
 }
 
 static void

@@ -43,8 +43,7 @@ vmm_request_query(VmmRequest *r, const char *key)
     return r->query ? g_hash_table_lookup(r->query, key) : NULL;
 }
 
-/* ---- replies
- * ------------------------------------------------------------------------------------- */
+/* ---- replies ------------------------------------------------------------------------- */
 
 void
 vmm_daemon_reply_json(SoupServerMessage *msg, guint status, JsonNode *node)
@@ -65,8 +64,7 @@ vmm_daemon_reply_error(SoupServerMessage *msg, const GError *error)
     vmm_daemon_reply_json(msg, vmm_api_error_status(error), vmm_api_error_body(error));
 }
 
-/* ---- libvirt
- * ------------------------------------------------------------------------------------- */
+/* ---- libvirt ------------------------------------------------------------------------- */
 
 virConnectPtr
 vmm_daemon_conn(VmmDaemon *d, GError **error)
@@ -86,8 +84,7 @@ vmm_daemon_conn(VmmDaemon *d, GError **error)
     return c;
 }
 
-/* ---- who is asking
- * -------------------------------------------------------------------------------- */
+/* ---- who is asking ------------------------------------------------------------------- */
 
 static gid_t
 group_gid(const char *name)
@@ -244,8 +241,7 @@ fail:
     vmm_daemon_reply_error(msg, err);
 }
 
-/* ---- the page
- * ------------------------------------------------------------------------------------- */
+/* ---- the page ------------------------------------------------------------------------ */
 
 static void
 serve_file(VmmDaemon *d, SoupServerMessage *msg, const char *name, const char *type)
@@ -283,8 +279,17 @@ serve_static(VmmDaemon *d, SoupServerMessage *msg, const char *path)
         serve_file(d, msg, "index.html", "text/html; charset=utf-8");
 }
 
-/* ---- the handler
- * ----------------------------------------------------------------------------------- */
+/* ---- the handler --------------------------------------------------------------------- */
+
+static void
+response_finished(SoupServerMessage *msg, gpointer data)
+{
+    VmmDaemon *d = data;
+
+    g_signal_handlers_disconnect_by_func(msg, response_finished, data);
+    if (d->open > 0)
+        d->open--;
+}
 
 static void
 handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
@@ -316,11 +321,13 @@ handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable
         r->body = soup_message_body_flatten(body);
     r->caller = vmm_caller_new(auth->uid, "daemon");
     r->role = auth->role;
+    /* A drain ends once the answers are on their way, not when they are merely computed. */
+    d->open++;
+    g_signal_connect(msg, "finished", G_CALLBACK(response_finished), d);
     vmm_daemon_dispatch(r);
 }
 
-/* ---- listening
- * -------------------------------------------------------------------------------------- */
+/* ---- listening ----------------------------------------------------------------------- */
 
 static gboolean
 listen_unix(VmmDaemon *d, const char *path, const char *group, GError **error)
@@ -410,6 +417,23 @@ vmm_daemon_serve(VmmDaemon *d, const char *socket_path, const char *socket_group
     return TRUE;
 }
 
+/*
+ * Quits once nothing runs in a thread and every answer has been written; an
+ * answer whose client does not read it gets 5 s once the work is done.
+ */
+static gboolean
+drain_tick(gpointer data)
+{
+    VmmDaemon *d = data;
+
+    if (d->inflight > 0)
+        return G_SOURCE_CONTINUE;
+    if (d->open > 0 && ++d->drain_idle < 50)
+        return G_SOURCE_CONTINUE;
+    g_main_loop_quit(d->loop);
+    return G_SOURCE_REMOVE;
+}
+
 void
 vmm_daemon_drain(VmmDaemon *d)
 {
@@ -424,6 +448,5 @@ vmm_daemon_drain(VmmDaemon *d)
         g_socket_close(l->data, NULL);
     g_slist_free(listeners);
     vmm_events_hub_close_all(d->hub);
-    if (d->inflight == 0)
-        g_main_loop_quit(d->loop);
+    g_timeout_add(100, drain_tick, d);
 }

@@ -22,8 +22,7 @@
 #define TAIL_INTERVAL_MS 250
 #define KEEPALIVE_S 15
 
-/* ---- exec
- * ---------------------------------------------------------------------------------------- */
+/* ---- exec ---------------------------------------------------------------------------- */
 
 typedef struct {
     VmmRequest *r;
@@ -228,8 +227,7 @@ exec_done(GObject *source, GAsyncResult *result, gpointer data)
     g_signal_handlers_disconnect_by_data(x->r->msg, x);
     vmm_request_free(g_steal_pointer(&x->r));
     exec_unref(x);
-    if (--d->inflight == 0 && d->draining)
-        g_main_loop_quit(d->loop);
+    d->inflight--;
 }
 
 void
@@ -264,8 +262,7 @@ vmm_daemon_exec_stream(VmmRequest *r)
     g_task_run_in_thread(task, exec_thread);
 }
 
-/* ---- events
- * ---------------------------------------------------------------------------------------- */
+/* ---- events -------------------------------------------------------------------------- */
 
 typedef struct {
     VmmRequest *r;
@@ -539,9 +536,12 @@ vmm_events_hub_free(VmmEventsHub *hub)
     hub->stop = 1;
     g_source_remove(hub->tail_id);
     g_source_remove(hub->keepalive_id);
-    /* The live thread wakes within libvirt's keepalive interval; it is not waited for. */
-    g_list_free_full(hub->subs, (GDestroyNotify)sub_free);
-    g_free(hub);
+    g_list_free_full(g_steal_pointer(&hub->subs), (GDestroyNotify)sub_free);
+    /*
+     * The live thread may sit in libvirt's event loop for its keepalive interval
+     * and still reads the hub: the hub is not freed (this runs at exit), and the
+     * thread ends with the process.
+     */
 }
 
 void

@@ -173,8 +173,7 @@ vmm_tokens_match(GPtrArray *tokens, const char *token, gint64 now, GError **erro
     return NULL;
 }
 
-/* ---- the file
- * ------------------------------------------------------------------------------------ */
+/* ---- the file ------------------------------------------------------------------------ */
 
 /* The state directory, opened and checked, and locked for @exclusive use. */
 static int
