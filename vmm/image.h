@@ -28,6 +28,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmImage, vmm_image_free)
 /* Loads <state>/images/<name>/manifest.json. NOT_FOUND or IMAGE errors. Caller frees. */
 VmmImage *vmm_image_load(const char *state_dir, const char *name, GError **error);
 
+
 /* Every image under <state>/images with a readable manifest, sorted by name. */
 GPtrArray *vmm_image_list(const char *state_dir, GError **error);
 

@@ -9,8 +9,10 @@
 #include "nft.h"
 
 #include <errno.h>
+#include <gio/gunixsocketaddress.h>
 #include <grp.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -133,6 +135,48 @@ check_image(Doctor *d, const char *state_dir, const char *name)
     report(d, "base image", CHECK_OK, detail, NULL);
 }
 
+/* airlockd answers GET /v1/whoami on its socket ($AIRLOCK_SOCKET overrides the path). */
+static void
+check_daemon(Doctor *d)
+{
+    const char *path = g_getenv("AIRLOCK_SOCKET");
+    const char *req = "GET /v1/whoami HTTP/1.0\r\nHost: airlockd\r\n\r\n";
+    g_autoptr(GSocket) sock = NULL;
+    g_autoptr(GSocketAddress) addr = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *detail = NULL;
+    char buf[512];
+    gssize n = -1;
+
+    if (!path || !*path)
+        path = "/run/airlock/airlockd.sock";
+    addr = g_unix_socket_address_new(path);
+    sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
+                        &err);
+    if (sock) {
+        g_socket_set_timeout(sock, 3);
+        if (g_socket_connect(sock, addr, NULL, &err) &&
+            g_socket_send(sock, req, strlen(req), NULL, &err) == (gssize)strlen(req))
+            n = g_socket_receive(sock, buf, sizeof buf - 1, NULL, &err);
+    }
+    if (n > 0) {
+        buf[n] = 0;
+        if (g_str_has_prefix(buf, "HTTP/1.") && strstr(buf, " 200 ")) {
+            detail = g_strdup_printf("airlockd answers on %s (direct path used by this command)",
+                                     path);
+            report(d, "daemon", CHECK_OK, detail, NULL);
+            return;
+        }
+        detail = g_strdup_printf("airlockd on %s refused us: %.40s", path, buf);
+    } else {
+        detail = g_strdup_printf("airlockd not answering on %s: %s", path,
+                                 err ? err->message : "no reply");
+    }
+    report(d, "daemon", CHECK_WARN, detail,
+           "scripts/start-airlockd (or systemctl start airlockd); only needed for the API and "
+           "other users");
+}
+
 int
 vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
 {
@@ -211,6 +255,7 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
         check_fences(&d, ops);
     check_state_dir(&d, cli->state_dir);
     check_image(&d, cli->state_dir, image ? image : "debian-12");
+    check_daemon(&d);
 
     if (as_json) {
         json_builder_end_array(d.json);

@@ -1,0 +1,258 @@
+#!/bin/bash
+# Integration: airlockd. First on test:///default (fast: roles, 404 for another's
+# sandbox, quotas, tokens, bounds, events, drain), then ONE real sandbox on
+# qemu:///system that a non-root member of group airlock creates, execs in, copies
+# files to and from, resets and destroys through the API (curl --unix-socket), while
+# the web page (headless Chromium, tests/browser/ui.js) watches it appear and resets it.
+# Creates the users and groups it needs and removes them at the end.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/tap.sh"
+
+TOP=$(cd "$HERE/../.." && pwd)
+AIRLOCK=${AIRLOCK:-$TOP/airlock}
+AIRLOCKD=${AIRLOCKD:-$(dirname "$AIRLOCK")/airlockd}
+WEB=$TOP/web
+REAL_URI=${LIBVIRT_DEFAULT_URI:-qemu:///system}
+[ "$REAL_URI" = test:///default ] && REAL_URI=qemu:///system
+REAL_STATE=${AIRLOCK_STATE_DIR:-/var/tmp/airlock-test-state}
+U1=airlock-test-u1   # in group airlock
+U2=airlock-test-u2   # in no group
+SOCKDIR=/run/airlock-test-daemon
+FAKE=/var/tmp/airlock-test-daemon-fake
+WORK=$(mktemp -d /tmp/airlock-test-XXXXXX)
+PORT=$((18000 + $$ % 1000))
+REALNAME=airlock-test-api
+DPID=
+made_group=0
+
+[ "$(id -u)" = 0 ] || bail "integration tests need root"
+[ -x "$AIRLOCKD" ] || bail "airlockd not built ($AIRLOCKD)"
+
+cleanup() {
+    [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+    AIRLOCK_STATE_DIR=$REAL_STATE LIBVIRT_DEFAULT_URI=$REAL_URI "$AIRLOCK" destroy --force --no-evidence "$REALNAME" "$REALNAME-2" >/dev/null 2>&1
+    AIRLOCK_STATE_DIR=$FAKE LIBVIRT_DEFAULT_URI=test:///default "$AIRLOCK" destroy --force --no-evidence airlock-test-root >/dev/null 2>&1
+    for u in "$U1" "$U2"; do id "$u" >/dev/null 2>&1 && userdel "$u" 2>/dev/null; done
+    [ $made_group = 1 ] && groupdel airlock 2>/dev/null
+    rm -rf "$WORK" "$FAKE" "$SOCKDIR"
+}
+trap cleanup EXIT INT TERM
+
+# ---- users, groups, helpers ----------------------------------------------------------------
+getent group airlock >/dev/null || { groupadd --system airlock && made_group=1; }
+for u in "$U1" "$U2"; do id "$u" >/dev/null 2>&1 || useradd -M -N -s /usr/sbin/nologin "$u"; done
+usermod -a -G airlock "$U1"
+U1_UID=$(id -u "$U1")
+mkdir -p "$SOCKDIR" && chmod 755 "$SOCKDIR"
+
+# api USER SOCKET METHOD PATH [BODY]: prints the body, then the status on the last line.
+api() {
+    local who=$1 sock=$2 method=$3 path=$4; shift 4
+    local args=(-s --max-time 900 --unix-socket "$sock" -X "$method" -w '\n%{http_code}')
+    [ $# -gt 0 ] && args+=(-H 'Content-Type: application/json' --data-binary "$1")
+    if [ "$who" = root ]; then curl "${args[@]}" "http://airlockd$path"
+    else runuser -u "$who" -- curl "${args[@]}" "http://airlockd$path"; fi
+}
+status() { tail -n 1 <<<"$1"; }
+body() { sed '$d' <<<"$1"; }
+code() { body "$1" | jq -r '.error.code // empty'; }
+
+# start_daemon URI STATE SOCKET [ARGS...]: runs airlockd until it answers.
+start_daemon() {
+    local uri=$1 state=$2 sock=$3; shift 3
+    LIBVIRT_DEFAULT_URI=$uri AIRLOCK_STATE_DIR=$state AIRLOCK_ACCEL=${AIRLOCK_ACCEL:-} \
+        "$AIRLOCKD" --socket "$sock" --web "$WEB" "$@" >>"$WORK/airlockd.log" 2>&1 &
+    DPID=$!
+    for _ in $(seq 50); do curl -sf --unix-socket "$sock" http://x/v1/whoami >/dev/null && return 0; sleep 0.1; done
+    cat "$WORK/airlockd.log" >&2
+    return 1
+}
+
+fake_image() { # a tiny image whose files match their manifest (as tests/unit/fake-image.h)
+    local d=$1/images/test-img
+    mkdir -p "$d" && qemu-img create -q -f qcow2 "$d/disk.qcow2" 64M && echo kernel >"$d/vmlinuz" && echo initrd >"$d/initrd.img"
+    printf '{"name":"test-img","created":"2026-11-26T00:00:00Z","recipe_sha256":"x","kernel_cmdline":"console=ttyS0","files":{"disk.qcow2":{"sha256":"%s"},"vmlinuz":{"sha256":"%s"},"initrd.img":{"sha256":"%s"}},"packages":[]}' \
+        "$(sha256sum <"$d/disk.qcow2" | cut -c1-64)" "$(sha256sum <"$d/vmlinuz" | cut -c1-64)" "$(sha256sum <"$d/initrd.img" | cut -c1-64)" >"$d/manifest.json"
+}
+
+# ==== part 1: test:///default ================================================================
+rm -rf "$FAKE"; mkdir -p "$FAKE"; chmod 755 "$FAKE"; fake_image "$FAKE"
+printf '[quota]\nsandboxes=1\nmemory=1024\ncpus=2\n' >"$FAKE/airlockd.conf"
+S=$SOCKDIR/fake.sock
+start_daemon test:///default "$FAKE" "$S" --listen "127.0.0.1:$PORT" || bail "airlockd did not start on test:///default"
+ok "socket is 0660 root:airlock" -- test "$(stat -c '%a %U %G' "$S")" = "660 root airlock"
+
+r=$(api root "$S" GET /v1/whoami); is "root is an admin" "$(body "$r" | jq -r .role)" admin
+r=$(api "$U1" "$S" GET /v1/whoami); is "$U1 (group airlock) is a user, by SO_PEERCRED" "$(body "$r" | jq -r '"\(.role) \(.uid)"')" "user $U1_UID"
+r=$(api "$U2" "$S" GET /v1/sandboxes); is "$U2 (no group) cannot even connect to the socket" "$(status "$r")" 000
+
+r=$(api root "$S" POST /v1/sandboxes '{"name":"airlock-test-root","image":"test-img","network":"none"}')
+is "root creates a sandbox" "$(status "$r")" 201
+r=$(api "$U1" "$S" GET /v1/sandboxes); is "$U1's list does not show root's sandbox" "$(body "$r" | jq -c '[.[].name]')" "[]"
+r=$(api "$U1" "$S" GET /v1/sandboxes/airlock-test-root); r2=$(api "$U1" "$S" GET /v1/sandboxes/airlock-test-nothing)
+is "root's sandbox is a 404 for $U1" "$(status "$r") $(code "$r")" "404 not-found"
+is "... with the message of a sandbox that does not exist" "$(body "$r" | jq -r .error.message | sed s/airlock-test-root/X/)" "$(body "$r2" | jq -r .error.message | sed s/airlock-test-nothing/X/)"
+for req in "DELETE /v1/sandboxes/airlock-test-root" "POST /v1/sandboxes/airlock-test-root/reset" \
+           "GET /v1/sandboxes/airlock-test-root/stats" "GET /v1/sandboxes/airlock-test-root/logs/console"; do
+    r=$(api "$U1" "$S" $req); is "$U1: $req is a 404" "$(status "$r")" 404
+done
+r=$(api "$U1" "$S" POST /v1/sandboxes/airlock-test-root/exec '{"argv":["id"]}'); is "$U1: exec in root's sandbox is a 404" "$(status "$r")" 404
+r=$(api root "$S" GET /v1/sandboxes/airlock-test-root); is "root's sandbox is untouched" "$(body "$r" | jq -r .state)" running
+
+r=$(api "$U1" "$S" POST /v1/sandboxes '{"name":"airlock-test-u1","image":"test-img","network":"none","bogus":1}')
+is "unknown field: 400 invalid" "$(status "$r") $(code "$r")" "400 invalid"
+r=$(api "$U1" "$S" POST /v1/sandboxes '{"name":"airlock-test-u1","image":"test-img","spec":"[secrets]\nfile=/etc/shadow\n"}')
+is "a spec naming a host file: 400" "$(status "$r")" 400
+r=$(api "$U1" "$S" POST /v1/sandboxes '{"name":"airlock-test-u1","image":"test-img",')
+is "malformed JSON: 400 invalid" "$(status "$r") $(code "$r")" "400 invalid"
+{ printf '{"name":"'; head -c 1100000 /dev/zero | tr '\0' a; printf '"}'; } >"$WORK/big.json"
+r=$(curl -s --unix-socket "$S" -w '\n%{http_code}' -H 'Content-Type: application/json' --data-binary @"$WORK/big.json" http://x/v1/sandboxes)
+is "a body over the bound: 413" "$(status "$r") $(code "$r")" "413 too-large"
+r=$(api "$U1" "$S" GET /v1/sandboxes); is "nothing was created by the refused requests" "$(body "$r" | jq length)" 0
+
+r=$(api "$U1" "$S" POST /v1/sandboxes '{"name":"airlock-test-u1","image":"test-img","network":"none","memory_mib":512}')
+is "$U1 creates a sandbox" "$(status "$r")" 201
+is "... owned by $U1" "$(body "$r" | jq -r .owner)" "$U1"
+ok "... the audit record names $U1's uid, via daemon" -- bash -c "jq -e 'select(.event==\"create\" and .sandbox==\"airlock-test-u1\" and .uid==$U1_UID and .user==\"$U1\" and .via==\"daemon\")' $FAKE/events.jsonl"
+r=$(api "$U1" "$S" POST /v1/sandboxes '{"name":"airlock-test-u1b","image":"test-img","network":"none"}')
+is "quota exceeded: 403 quota" "$(status "$r") $(code "$r")" "403 quota"
+is "... with a clear message" "$(body "$r" | jq -r .error.message)" "quota exceeded for '$U1': 1 of 1 sandboxes in use (destroy one first)"
+r=$(api root "$S" POST /v1/sandboxes '{"name":"airlock-test-root2","image":"test-img","network":"none"}')
+is "admins have no quota" "$(status "$r")" 201
+api root "$S" DELETE '/v1/sandboxes/airlock-test-root2?evidence=false' >/dev/null
+r=$(api "$U1" "$S" GET '/v1/sandboxes/airlock-test-u1/files?path=/tmp/../etc/shadow')
+is "a guest path with '..': 400" "$(status "$r") $(code "$r")" "400 invalid"
+r=$(api "$U1" "$S" GET '/v1/sandboxes?label=none=x'); is "label filter" "$(body "$r" | jq length)" 0
+
+# Events: what $U1 may see, recorded then live.
+runuser -u "$U1" -- curl -sN --max-time 3 --unix-socket "$S" http://x/v1/events >"$WORK/ev-u1" 2>/dev/null &
+ev=$!; sleep 1
+api "$U1" "$S" DELETE /v1/sandboxes/airlock-test-u1 >/dev/null
+wait $ev
+ok "events: $U1 gets its create (recorded)" -- grep -q '"event":"create","sandbox":"airlock-test-u1"' "$WORK/ev-u1"
+ok "events: $U1 gets its destroy (live)" -- grep -q '"event":"destroy","sandbox":"airlock-test-u1"' "$WORK/ev-u1"
+ok "events: $U1 never sees root's sandbox" -- bash -c "! grep -q airlock-test-root '$WORK/ev-u1'"
+
+# Tokens over TCP.
+T="http://127.0.0.1:$PORT"
+is "TCP without a token: 401" "$(curl -s -o /dev/null -w '%{http_code}' "$T/v1/sandboxes")" 401
+tok=$(AIRLOCK_STATE_DIR=$FAKE "$AIRLOCK" token create --user "$U1" --ttl 1h --note test)
+is "TCP with $U1's token acts as $U1" "$(curl -s -H "Authorization: Bearer $tok" "$T/v1/whoami" | jq -r .user)" "$U1"
+is "... and sees what $U1 sees" "$(curl -s -H "Authorization: Bearer $tok" "$T/v1/sandboxes" | jq -c '[.[].name]')" "[]"
+ok "tokens file keeps no secret, mode 600" -- bash -c "test \"\$(stat -c %a $FAKE/tokens.json)\" = 600 && ! grep -q '${tok#airlock_*_}' $FAKE/tokens.json"
+t2=$(AIRLOCK_STATE_DIR=$FAKE "$AIRLOCK" token create --user "$U2")
+r=$(curl -s -w '\n%{http_code}' -H "Authorization: Bearer $t2" "$T/v1/sandboxes")
+is "a token of $U2 (in no group): 403 forbidden" "$(status "$r") $(code "$r")" "403 forbidden"
+is "a forged token: 401" "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer ${tok%?}0" "$T/v1/whoami")" 401
+short=$(AIRLOCK_STATE_DIR=$FAKE "$AIRLOCK" token create --user "$U1" --ttl 1s); sleep 2
+r=$(curl -s -w '\n%{http_code}' -H "Authorization: Bearer $short" "$T/v1/whoami")
+is "an expired token: 401 that says so" "$(status "$r") $(body "$r" | jq -r .error.message | grep -o expired)" "401 expired"
+id=$(AIRLOCK_STATE_DIR=$FAKE "$AIRLOCK" token list --json | jq -r '.[] | select(.note=="test") | .id')
+AIRLOCK_STATE_DIR=$FAKE "$AIRLOCK" token revoke "$id"
+is "a revoked token: 401" "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" "$T/v1/whoami")" 401
+ok "the page is served at /" -- bash -c "curl -sf $T/ | grep -q '<title>airlock</title>'"
+ok "/v1/openapi.json is the documented file" -- bash -c "curl -sf --unix-socket $S http://x/v1/openapi.json | cmp - $WEB/openapi.json"
+if python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+    ok "the OpenAPI document validates" -- python3 -c "import json,sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))" "$WEB/openapi.json"
+else
+    skip "the OpenAPI document validates" "python3-openapi-spec-validator is not installed"
+fi
+r=$(api root "$S" GET /v1/audit/verify); is "audit chain intact" "$(body "$r" | jq -r .intact)" true
+api root "$S" DELETE '/v1/sandboxes/airlock-test-root?evidence=false' >/dev/null
+kill -TERM "$DPID"; wait "$DPID"; rc=$?; DPID=
+is "SIGTERM: airlockd exits 0" "$rc" 0
+ok "... and removes its socket" -- test ! -e "$S"
+
+# ==== part 2: one real sandbox on qemu:///system =================================================
+if [ -n "${DAEMON_TEST_FAKE_ONLY:-}" ]; then
+    skip "real sandbox through the API" "DAEMON_TEST_FAKE_ONLY is set"
+    done_testing
+    exit
+fi
+if ! virsh -c "$REAL_URI" version >/dev/null 2>&1 || [ ! -f "$REAL_STATE/images/debian-12/manifest.json" ]; then
+    skip "real sandbox through the API" "no libvirtd at $REAL_URI or no debian-12 image in $REAL_STATE"
+    done_testing
+    exit
+fi
+S=$SOCKDIR/real.sock
+start_daemon "$REAL_URI" "$REAL_STATE" "$S" --listen "127.0.0.1:$PORT" --quota-sandboxes 1 --quota-memory 1024 ||
+    bail "airlockd did not start on $REAL_URI"
+tok=$(AIRLOCK_STATE_DIR=$REAL_STATE "$AIRLOCK" token create --user "$U1" --ttl 1h --note browser-test)
+browser=
+if [ -x /usr/bin/chromium ] && [ -d "$TOP/tests/browser/node_modules/puppeteer-core" ]; then
+    # The page is open before the sandbox exists: it must appear there by itself.
+    node "$TOP/tests/browser/ui.js" "http://127.0.0.1:$PORT" "$tok" "$REALNAME" /tmp/airlock-daemon-ui.png 400 >"$WORK/ui.tap" 2>&1 &
+    browser=$!
+fi
+t0=$SECONDS
+api "$U1" "$S" POST /v1/sandboxes "{\"name\":\"$REALNAME\",\"memory_mib\":512,\"labels\":{\"test\":\"daemon\"}}" >"$WORK/create" &
+cpid=$!
+sleep 3
+worst=0
+while kill -0 $cpid 2>/dev/null; do
+    ms=$(curl -s -o /dev/null -w '%{time_total}' --unix-socket "$S" http://x/v1/sandboxes | awk '{printf "%d", $1*1000}')
+    [ "$ms" -gt "$worst" ] && worst=$ms
+    sleep 2
+done
+wait $cpid
+r=$(cat "$WORK/create")
+is "$U1 creates a real sandbox through the API ($((SECONDS - t0)) s)" "$(status "$r")" 201
+[ "$(status "$r")" = 201 ] || { body "$r" | sed 's/^/# /'; bail "create failed"; }
+ok "other clients were served during the create (slowest list ${worst} ms)" -- test "$worst" -lt 2000
+ok "the audit record of the real create names $U1's uid" -- bash -c "jq -e 'select(.event==\"create\" and .sandbox==\"$REALNAME\" and .result==\"ok\" and .uid==$U1_UID and .via==\"daemon\")' $REAL_STATE/events.jsonl"
+
+if [ -n "$browser" ]; then
+    wait "$browser"; brc=$?
+    while IFS= read -r line; do
+        case $line in
+            "ok "*) is "${line#ok * - }" ok ok ;;
+            "not ok "*) is "${line#not ok * - }" "not ok" ok ;;
+            "#"*) echo "$line" ;;
+        esac
+    done <"$WORK/ui.tap"
+    is "browser test exit status" "$brc" 0
+    [ "$brc" = 0 ] || sed 's/^/# ui: /' "$WORK/ui.tap" | tail -20
+else
+    skip "browser: log in, see the sandbox, reset it, see the event" "chromium or tests/browser/node_modules missing (scripts/setup installs them)"
+fi
+
+r=$(api "$U1" "$S" POST "/v1/sandboxes/$REALNAME/exec" '{"argv":["sh","-c","echo hello; echo oops >&2; exit 3"]}')
+is "exec streams NDJSON (200)" "$(status "$r")" 200
+is "... stdout" "$(body "$r" | jq -r 'select(.stream=="stdout") | .data' | base64 -d)" hello
+is "... stderr" "$(body "$r" | jq -r 'select(.stream=="stderr") | .data' | base64 -d)" oops
+is "... exit code" "$(body "$r" | jq -r 'select(.exit_code != null) | .exit_code')" 3
+r=$(api "$U1" "$S" POST "/v1/sandboxes/$REALNAME/exec" '{"argv":["cat"],"stdin":"from stdin"}')
+is "exec with stdin" "$(body "$r" | jq -r 'select(.stream=="stdout") | .data' | base64 -d)" "from stdin"
+r=$(api "$U1" "$S" POST "/v1/sandboxes/$REALNAME/exec" '{"argv":["sleep","30"],"timeout_s":2}')
+is "exec timeout ends with a timeout error frame" "$(body "$r" | grep . | tail -n 1 | jq -r .error.code)" timeout
+head -c 3000 /dev/urandom >"$WORK/payload"; chmod 644 "$WORK/payload"
+r=$(runuser -u "$U1" -- curl -s -w '\n%{http_code}' --unix-socket "$S" -X PUT --data-binary @- \
+    "http://x/v1/sandboxes/$REALNAME/files?path=/tmp/payload" <"$WORK/payload")
+is "file put" "$(status "$r")" 200
+runuser -u "$U1" -- curl -s --unix-socket "$S" "http://x/v1/sandboxes/$REALNAME/files?path=/tmp/payload" >"$WORK/back"
+ok "file get returns the same bytes" -- cmp "$WORK/payload" "$WORK/back"
+r=$(api "$U1" "$S" POST "/v1/sandboxes/$REALNAME/reset")
+is "reset through the API" "$(status "$r") $(body "$r" | jq -r .to)" "200 clean"
+r=$(api "$U1" "$S" POST "/v1/sandboxes/$REALNAME/exec" '{"argv":["test","-e","/tmp/payload"]}')
+is "... the copied file is gone after the reset" "$(body "$r" | jq -r 'select(.exit_code != null) | .exit_code')" 1
+r=$(api "$U1" "$S" POST /v1/sandboxes "{\"name\":\"$REALNAME-2\"}")
+is "a second create: quota exceeded (403 quota)" "$(status "$r") $(code "$r")" "403 quota"
+r=$(api "$U1" "$S" GET "/v1/sandboxes/$REALNAME/stats"); is "stats" "$(body "$r" | jq -r .state)" running
+ok "reset and exec are audited under $U1's uid" -- bash -c "jq -se '[.[] | select(.sandbox==\"$REALNAME\" and .uid==$U1_UID and .via==\"daemon\") | .event] | (index(\"reset\") != null) and (index(\"exec\") != null)' $REAL_STATE/events.jsonl"
+
+# Destroy, with SIGTERM arriving while it runs: the daemon drains, then exits.
+api "$U1" "$S" DELETE "/v1/sandboxes/$REALNAME" >"$WORK/destroy" &
+dp=$!
+sleep 0.5
+kill -TERM "$DPID"
+st=$(status "$(api "$U1" "$S" GET /v1/whoami 2>/dev/null)")
+ok "draining: a new request is refused ($st)" -- bash -c "[ '$st' = 503 ] || [ '$st' = 000 ]"
+wait $dp
+r=$(cat "$WORK/destroy")
+is "$U1 destroys it; the request in flight finished during the drain" "$(status "$r")" 200
+ok "... with evidence archived" -- test "$(body "$r" | jq -r .archive)" != null
+wait "$DPID"; rc=$?; DPID=
+is "airlockd exited 0 after draining" "$rc" 0
+ok "the sandbox is gone" -- bash -c "! virsh -c $REAL_URI dominfo airlock-$REALNAME >/dev/null 2>&1"
+done_testing
