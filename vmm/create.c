@@ -13,6 +13,7 @@
 #include "error.h"
 #include "escape.h"
 #include "fsutil.h"
+#include "host.h"
 #include "image.h"
 #include "journal.h"
 #include "names.h"
@@ -85,7 +86,7 @@ check_host_resources(virConnectPtr conn, const VmmSpec *spec, GError **error)
  * what the others may still write.
  */
 static gboolean
-check_space(const char *state_dir, VmmImage *image, const VmmSpec *spec, GError **error)
+check_space(VmmContext *ctx, VmmImage *image, const VmmSpec *spec, GError **error)
 {
     g_autofree char *base = vmm_image_file(image, "disk.qcow2");
     guint64 disk = spec->disk_gib ? (guint64)spec->disk_gib << 30
@@ -93,7 +94,8 @@ check_space(const char *state_dir, VmmImage *image, const VmmSpec *spec, GError 
 
     if (!disk)
         return FALSE;
-    return vmm_space_check(state_dir, disk + ((guint64)spec->memory_mib << 20), error);
+    return vmm_host_for(ctx->conn)->space_check(ctx->state_dir,
+                                                disk + ((guint64)spec->memory_mib << 20), error);
 }
 
 static gboolean
@@ -123,8 +125,7 @@ check(Create *c, GError **error)
     return vmm_image_verify(c->image, TRUE, error) &&
            vmm_secrets_check_deny(c->secrets, (const char *const *)c->spec->deny, error) &&
            vmm_seed_check_parts(c->spec->parts, c->secrets, error) &&
-           (vmm_conn_is_test(c->ctx->conn) ||
-            check_space(c->ctx->state_dir, c->image, c->spec, error));
+           check_space(c->ctx, c->image, c->spec, error);
 }
 
 static char *
@@ -266,7 +267,8 @@ step_define(Create *c, GError **error)
 static gboolean
 step_boot(Create *c, GError **error)
 {
-    gboolean test = vmm_conn_is_test(c->ctx->conn);
+    /* libvirt's test driver cannot start a domain paused (and has no tap to fence first). */
+    gboolean test = !vmm_host_for(c->ctx->conn)->has_guests;
 
     /* Paused until its tap is fenced (vmm_network_guard): not one frame goes out unfiltered. */
     if (test ? virDomainCreate(c->dom) < 0
@@ -302,7 +304,7 @@ static gboolean
 want_guest(const Create *c)
 {
     /* The test driver has no guest: there is no agent to wait for. */
-    return !vmm_conn_is_test(c->ctx->conn);
+    return vmm_host_for(c->ctx->conn)->has_guests;
 }
 
 static gboolean

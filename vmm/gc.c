@@ -8,6 +8,7 @@
 #include "journal.h"
 #include "metadata.h"
 #include "names.h"
+#include "host.h"
 #include "network.h"
 #include "nft.h"
 
@@ -72,7 +73,7 @@ known_names(VmmContext *ctx)
     /* nftables tables airlock_<name> ('-' written '_') with neither domain nor network
      * fence nothing: a crash between installing them and defining the domain. */
     {
-        g_auto(GStrv) tables = vmm_conn_is_test(ctx->conn) ? NULL : vmm_nft_list_tables(NULL);
+        g_auto(GStrv) tables = vmm_host_for(ctx->conn)->nft_sandboxes(NULL);
         for (char **t = tables; t && *t; t++) {
             g_autofree char *obj = vmm_name_object(*t);
             g_autoptr(virDomain) dom = virDomainLookupByName(ctx->conn, obj);
@@ -161,9 +162,9 @@ vmm_gc_run(VmmContext *ctx, gboolean dry_run, VmmGcReport report, gpointer user_
                     report(name, "error", err->message, user_data);
                 else
                     report(name, "expired", "TTL passed: destroyed, evidence kept", user_data);
-            } else if (!vmm_conn_is_test(ctx->conn) && md->net_mode &&
+            } else if (md->net_mode &&
                        !g_str_equal(md->net_mode, "none") &&
-                       !vmm_nft_drops(name, &ip, &l2, NULL)) {
+                       !vmm_host_for(ctx->conn)->nft_drops(name, &ip, &l2, NULL)) {
                 /* `nft flush ruleset` or a firewall service took its tables while it runs. */
                 if (!dry_run && !refence(ctx, name, md, &err))
                     report(name, "error", err->message, user_data);

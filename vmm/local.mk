@@ -40,5 +40,6 @@ libvmm_a_SOURCES += \
 	vmm/journal.c vmm/journal.h \
 	vmm/gc.c vmm/gc.h \
 	vmm/space.c vmm/space.h \
+	vmm/host.c vmm/host.h \
 	vmm/ops.c vmm/ops.h \
 	vmm/ops-host.c

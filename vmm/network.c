@@ -6,6 +6,7 @@
 #include "error.h"
 #include "names.h"
 #include "network-xml.h"
+#include "host.h"
 #include "nft.h"
 #include "settings.h"
 #include "conn.h"
@@ -71,15 +72,11 @@ install_filter(virConnectPtr conn, const char *name, const VmmMetadata *md,
                        .dns = policy && policy->dns_log,
                        .allow = policy ? policy->allow : NULL};
     g_autoptr(GError) first = NULL;
+    const VmmHost *host = vmm_host_for(conn);
 
     if (!(rules = vmm_nft_ruleset_build(&fc, error)))
         return FALSE;
-    if (vmm_conn_is_test(conn)) {
-        /* test:/// has no guest that could send anything: the host's firewall is left alone. */
-        g_debug("test driver: firewall for '%s' built, not installed", name);
-        return TRUE;
-    }
-    if (vmm_nft_apply(rules, &first))
+    if (host->nft_apply(rules, &first))
         return TRUE;
     /*
      * Kernels before 6.16 cannot hook a device that does not exist yet. Then
@@ -91,7 +88,7 @@ install_filter(virConnectPtr conn, const char *name, const VmmMetadata *md,
         fc.no_tap_hook = TRUE;
         partial = vmm_nft_ruleset_build(&fc, error);
         g_debug("firewall of '%s': no tap yet (%s), tap table deferred", name, first->message);
-        if (partial && vmm_nft_apply(partial, error))
+        if (partial && host->nft_apply(partial, error))
             return TRUE;
     } else {
         g_propagate_error(error, g_steal_pointer(&first));
@@ -109,9 +106,9 @@ vmm_network_ensure_firewall(virConnectPtr conn, const char *state_dir, const Vmm
     gint64 ip = 0, l2 = 0;
     VmmNetworkPolicy policy = {0};
 
-    if (!md->net_mode || g_str_equal(md->net_mode, "none") || vmm_conn_is_test(conn))
+    if (!md->net_mode || g_str_equal(md->net_mode, "none"))
         return TRUE;
-    if (vmm_nft_drops(md->name, &ip, &l2, NULL))
+    if (vmm_host_for(conn)->nft_drops(md->name, &ip, &l2, NULL))
         return TRUE; /* installed */
     dir = vmm_path_sandbox_dir(state_dir, md->name);
     dns_log = g_build_filename(dir, "dns.log", NULL);
@@ -121,25 +118,6 @@ vmm_network_ensure_firewall(virConnectPtr conn, const char *state_dir, const Vmm
     return install_filter(conn, md->name, md, &policy, error);
 }
 
-/* Writes @value to /proc/sys/net/@path; ENOENT (no such interface or no IPv6) is fine. */
-static gboolean
-write_sysctl(const char *path, const char *value, GError **error)
-{
-    g_autofree char *full = g_build_filename("/proc/sys/net", path, NULL);
-    int fd = open(full, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-    gboolean ok;
-
-    if (fd < 0 && errno == ENOENT)
-        return TRUE;
-    ok = fd >= 0 && write(fd, value, strlen(value)) == (ssize_t)strlen(value);
-    if (!ok)
-        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot set %s to %s: %s", full, value,
-                    g_strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
 gboolean
 vmm_network_guard(virConnectPtr conn, const char *state_dir, const VmmMetadata *md,
                   GError **error)
@@ -147,14 +125,15 @@ vmm_network_guard(virConnectPtr conn, const char *state_dir, const VmmMetadata *
     g_autofree char *tap = NULL;
     g_autofree char *v6 = NULL;
     g_autofree char *ra = NULL;
+    const VmmHost *host = vmm_host_for(conn);
 
-    if (!md->net_mode || g_str_equal(md->net_mode, "none") || vmm_conn_is_test(conn))
+    if (!md->net_mode || g_str_equal(md->net_mode, "none"))
         return TRUE;
     tap = vmm_network_tap_name(md->name);
     v6 = g_strdup_printf("ipv6/conf/%s/disable_ipv6", tap);
     ra = g_strdup_printf("ipv6/conf/%s/accept_ra", tap);
     /* The tap is the guest's: the host's own stack has nothing to listen or learn there. */
-    if (!write_sysctl(ra, "0", error) || !write_sysctl(v6, "1", error) ||
+    if (!host->sysctl_net(ra, "0", error) || !host->sysctl_net(v6, "1", error) ||
         !vmm_network_ensure_firewall(conn, state_dir, md, error)) {
         g_prefix_error(error, "sandbox '%s' not started unfenced: ", md->name);
         return FALSE;
@@ -261,8 +240,8 @@ vmm_network_remove(virConnectPtr conn, const char *name, gboolean *existed, GErr
             vmm_error_libvirt_last_code() != VIR_ERR_OPERATION_INVALID)
             return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot undefine network '%s'", obj);
     }
-    /* The sandbox's firewall goes with its network (test:/// never installs one). */
-    if (!vmm_conn_is_test(conn) && !vmm_nft_remove(name, &had_filter, error))
+    /* The sandbox's firewall goes with its network. */
+    if (!vmm_host_for(conn)->nft_remove(name, &had_filter, error))
         return FALSE;
     if (existed && had_filter)
         *existed = TRUE;

@@ -6,6 +6,7 @@
 #include "conn.h"
 #include "error.h"
 #include "names.h"
+#include "host.h"
 #include "nft.h"
 
 #include <libvirt/virterror.h>
@@ -61,16 +62,17 @@ vmm_ops_unfenced(VmmOps *ops, guint *fenced)
 {
     g_autoptr(GPtrArray) doms = vmm_sandbox_list(ops->ctx.conn, ops->ctx.state_dir, NULL);
     GPtrArray *bare = g_ptr_array_new();
+    const VmmHost *host = vmm_host_for(ops->ctx.conn);
 
     *fenced = 0;
-    for (guint i = 0; doms && !vmm_conn_is_test(ops->ctx.conn) && i < doms->len; i++) {
+    for (guint i = 0; doms && i < doms->len; i++) {
         g_autoptr(VmmMetadata) md = vmm_sandbox_metadata(doms->pdata[i], NULL);
         gint64 ip = 0, l2 = 0;
 
         if (!md || !md->net_mode || g_str_equal(md->net_mode, "none") ||
             virDomainIsActive(doms->pdata[i]) != 1)
             continue;
-        if (vmm_nft_drops(md->name, &ip, &l2, NULL))
+        if (host->nft_drops(md->name, &ip, &l2, NULL))
             (*fenced)++;
         else
             g_ptr_array_add(bare, g_strdup(md->name));

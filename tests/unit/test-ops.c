@@ -10,6 +10,10 @@
 #include "conn.h"
 #include "error.h"
 #include "events.h"
+#include "gc.h"
+#include "host.h"
+#include "network-xml.h"
+#include "nft.h"
 #include "names.h"
 #include "ops.h"
 
@@ -269,12 +273,94 @@ test_same_records(Fixture *f, gconstpointer data)
     }
 }
 
+static void
+collect_gc(const char *name, const char *action, const char *detail, gpointer data)
+{
+    g_ptr_array_add(data, g_strdup_printf("%s %s", name, action));
+}
+
+static gboolean
+reported(GPtrArray *reports, const char *line)
+{
+    for (guint i = 0; i < reports->len; i++)
+        if (g_str_equal(g_ptr_array_index(reports, i), line))
+            return TRUE;
+    return FALSE;
+}
+
+static gboolean
+has(char **list, const char *s)
+{
+    return list && g_strv_contains((const char *const *)list, s);
+}
+
+/*
+ * The host-operations fake keeps test:///'s firewall in memory: create
+ * installs the three tables and fences the tap, a lost table is noticed
+ * (ops_unfenced) and put back by gc, destroy removes them, and gc removes the
+ * tables of a sandbox that is gone.
+ */
+static void
+test_firewall_fake(Fixture *f, gconstpointer data)
+{
+    g_autoptr(VmmSpec) spec = test_spec();
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) reports = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) tables = NULL;
+    g_auto(GStrv) bare = NULL;
+    g_autofree char *tap = vmm_network_tap_name("op-net");
+    g_autofree char *ra = g_strdup_printf("ipv6/conf/%s/accept_ra", tap);
+    g_autofree char *v6 = g_strdup_printf("ipv6/conf/%s/disable_ipv6", tap);
+    VmmCreateRequest req = {.name = "op-net", .spec = spec, .timeout_s = 10, .no_snapshot = TRUE};
+    guint fenced = 0;
+
+    vmm_host_fake_reset();
+    spec->net_mode = VMM_NET_MODE_ISOLATED;
+    g_assert_true(vmm_ops_create(&f->ops, &req, NULL, &err));
+    g_assert_no_error(err);
+    tables = vmm_host_fake_tables();
+    g_assert_true(has(tables, "netdev airlock_op_net"));
+    g_assert_true(has(tables, "bridge airlock_op_net"));
+    g_assert_true(has(tables, "inet airlock_op_net"));
+    g_assert_cmpstr(vmm_host_fake_sysctl(ra), ==, "0");
+    g_assert_cmpstr(vmm_host_fake_sysctl(v6), ==, "1");
+
+    /* A flush: the sandbox runs without its tables; doctor's check sees it, gc puts them back. */
+    g_assert_true(vmm_host_for(f->conn)->nft_remove("op-net", NULL, &err));
+    bare = vmm_ops_unfenced(&f->ops, &fenced);
+    g_assert_true(has(bare, "op-net"));
+    g_assert_true(vmm_gc_run(&f->ops.ctx, FALSE, collect_gc, reports, &err));
+    g_assert_no_error(err);
+    g_assert_true(reported(reports, "op-net refenced"));
+    g_strfreev(bare);
+    bare = vmm_ops_unfenced(&f->ops, &fenced);
+    g_assert_cmpuint(g_strv_length(bare), ==, 0);
+    g_assert_cmpuint(fenced, ==, 1);
+
+    g_assert_true(vmm_ops_destroy(&f->ops, "op-net", VMM_DESTROY_NO_EVIDENCE, NULL, &err));
+    g_assert_no_error(err);
+    g_strfreev(tables);
+    tables = vmm_host_fake_tables();
+    g_assert_cmpuint(g_strv_length(tables), ==, 0);
+
+    /* Tables whose sandbox is gone (a create that died after the firewall): gc removes them. */
+    g_assert_true(vmm_host_for(f->conn)->nft_apply("table inet airlock_op_ghost {\n", &err));
+    g_assert_true(vmm_gc_run(&f->ops.ctx, FALSE, collect_gc, reports, &err));
+    g_assert_no_error(err);
+    g_assert_true(reported(reports, "op-ghost orphan"));
+    g_strfreev(tables);
+    tables = vmm_host_fake_tables();
+    g_assert_cmpuint(g_strv_length(tables), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_setenv("AIRLOCK_ACCEL", "tcg", TRUE);
     g_test_add("/ops/records", Fixture, NULL, fixture_setup, test_records, fixture_teardown);
+    g_test_add("/ops/firewall-fake", Fixture, NULL, fixture_setup, test_firewall_fake,
+               fixture_teardown);
     g_test_add("/ops/same-records", Fixture, NULL, fixture_setup, test_same_records,
                fixture_teardown);
     return g_test_run();
