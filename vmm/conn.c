@@ -60,7 +60,7 @@ vmm_accel_choose(const char *override, const char *sysroot, VmmAccel *accel, cha
     if (override && *override) {
         if (!vmm_accel_from_string(override, accel, error))
             return FALSE;
-        *reason = g_strdup("chosen with --accel");
+        *reason = g_strdup("chosen explicitly");
         return TRUE;
     }
     if (env && *env) {

@@ -68,13 +68,13 @@ check_host_resources(virConnectPtr conn, const VmmSpec *spec, GError **error)
         return TRUE; /* drivers that cannot tell: libvirt will refuse if it must */
     if ((guint64)spec->memory_mib * 1024 > info.memory) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                    "--memory %u MiB is more than this host has (%lu MiB)", spec->memory_mib,
+                    "memory: %u MiB is more than this host has (%lu MiB)", spec->memory_mib,
                     info.memory / 1024);
         return FALSE;
     }
     if (spec->cpus > info.cpus) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                    "--cpus %u is more than this host has (%u)", spec->cpus, info.cpus);
+                    "cpus: %u is more than this host has (%u)", spec->cpus, info.cpus);
         return FALSE;
     }
     return TRUE;
@@ -296,7 +296,7 @@ not_ready(Create *c, const GError *local, GError **error)
                     c->name, local->message, *tail ? tail : "(empty)");
     else
         g_set_error(error, VMM_ERROR, VMM_ERROR_TIMEOUT,
-                    "sandbox '%s' not ready in time (raise --timeout); console: %s", c->name,
+                    "sandbox '%s' not ready in time (raise the timeout); console: %s", c->name,
                     *tail ? tail : "(empty)");
 }
 

@@ -164,7 +164,7 @@ vmm_network_create(virConnectPtr conn, const char *name, VmmMetadata *md,
         /* nft runs here: on another host the guest would run with no firewall at all. */
         g_set_error(error, VMM_ERROR, VMM_ERROR_HOST,
                     "sandbox '%s': airlock can only fence a network on this host, not on a remote "
-                    "libvirt (use --network none there, or run airlock on that host)",
+                    "libvirt (use network mode none there, or run airlock on that host)",
                     name);
         return FALSE;
     }

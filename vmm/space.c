@@ -97,7 +97,7 @@ vmm_space_fits(guint64 avail, guint64 promised, guint64 new_bytes, guint64 reser
                 "not enough disk for another sandbox: %" G_GUINT64_FORMAT
                 " MiB free, existing sandboxes may still write %" G_GUINT64_FORMAT
                 " MiB, this one up to %" G_GUINT64_FORMAT " MiB, %" G_GUINT64_FORMAT
-                " MiB kept free (destroy sandboxes, use a smaller --disk-size, or free space)",
+                " MiB kept free (destroy sandboxes, use a smaller disk, or free space)",
                 avail >> 20, promised >> 20, new_bytes >> 20, reserve >> 20);
     return FALSE;
 }

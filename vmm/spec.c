@@ -585,29 +585,29 @@ vmm_spec_validate(const VmmSpec *spec, GError **error)
     if (!vmm_name_validate(spec->image, "image name", error))
         return FALSE;
     if (spec->cpus < 1 || spec->cpus > 64) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "--cpus %u is out of range (use 1-64)",
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "cpus: %u is out of range (use 1-64)",
                     spec->cpus);
         return FALSE;
     }
     if (spec->memory_mib < VMM_SPEC_MIN_MEMORY) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                    "--memory %u MiB is too small (use at least %d)", spec->memory_mib,
+                    "memory: %u MiB is too small (use at least %d)", spec->memory_mib,
                     VMM_SPEC_MIN_MEMORY);
         return FALSE;
     }
     if (spec->disk_gib > 1024) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                    "--disk-size %u GiB is out of range (use 1-1024)", spec->disk_gib);
+                    "disk: %u GiB is out of range (use 1-1024)", spec->disk_gib);
         return FALSE;
     }
     if (spec->net_mode == VMM_NET_MODE_ALLOW && !(spec->allow && spec->allow[0])) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                    "network mode 'allow' needs at least one --allow HOST:PORT");
+                    "network: mode 'allow' needs at least one allow entry (HOST:PORT)");
         return FALSE;
     }
     if (spec->net_mode != VMM_NET_MODE_ALLOW && spec->allow && spec->allow[0]) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                    "--allow '%s' needs network mode 'allow', not '%s'", spec->allow[0],
+                    "network: allow '%s' needs mode 'allow', not '%s'", spec->allow[0],
                     vmm_net_mode_to_string(spec->net_mode));
         return FALSE;
     }
