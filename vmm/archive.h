@@ -5,7 +5,7 @@
 #include <json-glib/json-glib.h>
 #include <libvirt/libvirt.h>
 
-#include "sandbox.h"
+#include "lookup.h"
 
 #define VMM_ARCHIVE_DEFAULT_KEEP 50
 #define VMM_ARCHIVE_DEFAULT_MAX_AGE_S (30 * 86400)

@@ -32,6 +32,7 @@ libvmm_a_SOURCES += \
 	vmm/spec.c vmm/spec.h \
 	vmm/spec-parts.c \
 	vmm/sandbox.c vmm/sandbox.h \
+	vmm/lookup.c vmm/lookup.h \
 	vmm/create.c \
 	vmm/snapshot.c vmm/snapshot.h \
 	vmm/fixup.c vmm/fixup.h \

@@ -4,7 +4,7 @@
 #include <glib.h>
 #include <libvirt/libvirt.h>
 
-#include "sandbox.h"
+#include "lookup.h"
 
 /*
  * The mechanism, chosen by measurement (see docs/architecture.md): a
