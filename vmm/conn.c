@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include "conn.h"
+#include "enum.h"
 #include "error.h"
 #include "settings.h"
 
@@ -10,28 +11,24 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const accel_names[VMM_ACCEL_LAST] = {
-    [VMM_ACCEL_KVM] = "kvm",
-    [VMM_ACCEL_TCG] = "tcg",
-};
+VMM_ENUM_IMPL(accel, VmmAccel, VMM_ACCEL_LAST, "kvm", "tcg")
 
 const char *
 vmm_accel_to_string(VmmAccel accel)
 {
-    return accel < VMM_ACCEL_LAST ? accel_names[accel] : "unknown";
+    return accel_name(accel);
 }
 
 gboolean
 vmm_accel_from_string(const char *str, VmmAccel *accel, GError **error)
 {
-    for (int i = 0; i < VMM_ACCEL_LAST; i++) {
-        if (g_strcmp0(str, accel_names[i]) == 0) {
-            *accel = i;
-            return TRUE;
-        }
-    }
-    g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "accelerator '%s' is unknown (use kvm or tcg)",
-                str ? str : "");
+    g_autofree char *all = NULL;
+
+    if (accel_lookup(str, accel))
+        return TRUE;
+    all = accel_names(" or ");
+    g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "accelerator '%s' is unknown (use %s)",
+                str ? str : "", all);
     return FALSE;
 }
 

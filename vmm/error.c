@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include "error.h"
+#include "enum.h"
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -81,18 +82,24 @@ vmm_error_libvirt(GError **error, VmmErrorCode code, const char *fmt, ...)
     return FALSE;
 }
 
+VMM_ENUM_IMPL(error_code, VmmErrorCode, VMM_ERROR_LAST, "failed", "invalid", "not-found",
+              "exists", "connect", "libvirt", "image", "timeout", "agent", "host")
+
 const char *
 vmm_error_code_to_string(const GError *error)
 {
-    static const char *const names[VMM_ERROR_LAST] = {
-        [VMM_ERROR_FAILED] = "failed",   [VMM_ERROR_INVALID] = "invalid",
-        [VMM_ERROR_NOT_FOUND] = "not-found", [VMM_ERROR_EXISTS] = "exists",
-        [VMM_ERROR_CONNECT] = "connect", [VMM_ERROR_LIBVIRT] = "libvirt",
-        [VMM_ERROR_IMAGE] = "image",     [VMM_ERROR_TIMEOUT] = "timeout",
-        [VMM_ERROR_AGENT] = "agent",     [VMM_ERROR_HOST] = "host",
-    };
-
-    if (!error || error->domain != VMM_ERROR || error->code < 0 || error->code >= VMM_ERROR_LAST)
+    if (!error || error->domain != VMM_ERROR)
         return "failed";
-    return names[error->code];
+    return error_code_name((VmmErrorCode)error->code);
+}
+
+gboolean
+vmm_error_code_from_string(const char *name, int *code)
+{
+    VmmErrorCode c;
+
+    if (!error_code_lookup(name, &c))
+        return FALSE;
+    *code = (int)c;
+    return TRUE;
 }

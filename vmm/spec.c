@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include "spec.h"
+#include "enum.h"
 #include "error.h"
 #include "names.h"
 #include "secrets.h"
@@ -14,27 +15,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const net_modes[VMM_NET_MODE_LAST] = {
-    [VMM_NET_MODE_NONE] = "none",
-    [VMM_NET_MODE_ISOLATED] = "isolated",
-    [VMM_NET_MODE_ALLOW] = "allow",
-};
+VMM_ENUM_IMPL(net_mode, VmmNetMode, VMM_NET_MODE_LAST, "none", "isolated", "allow")
 
 const char *
 vmm_net_mode_to_string(VmmNetMode mode)
 {
-    return mode < VMM_NET_MODE_LAST ? net_modes[mode] : "unknown";
+    return net_mode_name(mode);
 }
 
 gboolean
 vmm_net_mode_from_string(const char *str, VmmNetMode *mode, GError **error)
 {
-    for (int i = 0; i < VMM_NET_MODE_LAST; i++) {
-        if (g_strcmp0(str, net_modes[i]) == 0) {
-            *mode = i;
-            return TRUE;
-        }
-    }
+    if (net_mode_lookup(str, mode))
+        return TRUE;
     g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
                 "network mode '%s' is unknown (use isolated, none or allow)", str ? str : "");
     return FALSE;
