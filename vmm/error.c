@@ -81,18 +81,27 @@ vmm_error_libvirt(GError **error, VmmErrorCode code, const char *fmt, ...)
     return FALSE;
 }
 
+static const char *const code_names[VMM_ERROR_LAST] = {
+    [VMM_ERROR_FAILED] = "failed",       [VMM_ERROR_INVALID] = "invalid",
+    [VMM_ERROR_NOT_FOUND] = "not-found", [VMM_ERROR_EXISTS] = "exists",
+    [VMM_ERROR_CONNECT] = "connect",     [VMM_ERROR_LIBVIRT] = "libvirt",
+    [VMM_ERROR_IMAGE] = "image",         [VMM_ERROR_TIMEOUT] = "timeout",
+    [VMM_ERROR_AGENT] = "agent",         [VMM_ERROR_HOST] = "host",
+};
+
 const char *
 vmm_error_code_to_string(const GError *error)
 {
-    static const char *const names[VMM_ERROR_LAST] = {
-        [VMM_ERROR_FAILED] = "failed",   [VMM_ERROR_INVALID] = "invalid",
-        [VMM_ERROR_NOT_FOUND] = "not-found", [VMM_ERROR_EXISTS] = "exists",
-        [VMM_ERROR_CONNECT] = "connect", [VMM_ERROR_LIBVIRT] = "libvirt",
-        [VMM_ERROR_IMAGE] = "image",     [VMM_ERROR_TIMEOUT] = "timeout",
-        [VMM_ERROR_AGENT] = "agent",     [VMM_ERROR_HOST] = "host",
-    };
-
     if (!error || error->domain != VMM_ERROR || error->code < 0 || error->code >= VMM_ERROR_LAST)
         return "failed";
-    return names[error->code];
+    return code_names[error->code];
+}
+
+VmmErrorCode
+vmm_error_code_from_string(const char *code)
+{
+    for (int i = 0; code && i < VMM_ERROR_LAST; i++)
+        if (g_str_equal(code, code_names[i]))
+            return (VmmErrorCode)i;
+    return VMM_ERROR_LAST;
 }

@@ -29,6 +29,9 @@ GQuark vmm_error_quark(void);
  */
 const char *vmm_error_code_to_string(const GError *error);
 
+/* The code named @code by vmm_error_code_to_string; VMM_ERROR_LAST for another name. */
+VmmErrorCode vmm_error_code_from_string(const char *code);
+
 /* Turns off libvirt's own printing of errors to stderr; call once. */
 void vmm_libvirt_init(void);
 
