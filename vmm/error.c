@@ -93,13 +93,10 @@ vmm_error_code_to_string(const GError *error)
     return error_code_name((VmmErrorCode)error->code);
 }
 
-gboolean
-vmm_error_code_from_string(const char *name, int *code)
+VmmErrorCode
+vmm_error_code_from_string(const char *code)
 {
     VmmErrorCode c;
 
-    if (!error_code_lookup(name, &c))
-        return FALSE;
-    *code = (int)c;
-    return TRUE;
+    return error_code_lookup(code, &c) ? c : VMM_ERROR_LAST;
 }

@@ -29,8 +29,8 @@ GQuark vmm_error_quark(void);
  */
 const char *vmm_error_code_to_string(const GError *error);
 
-/* The code named @name (the inverse, for a client reading an API error); FALSE if none. */
-gboolean vmm_error_code_from_string(const char *name, int *code);
+/* The code named @code by vmm_error_code_to_string; VMM_ERROR_LAST for another name. */
+VmmErrorCode vmm_error_code_from_string(const char *code);
 
 /* Turns off libvirt's own printing of errors to stderr; call once. */
 void vmm_libvirt_init(void);

@@ -43,4 +43,9 @@ libvmm_a_SOURCES += \
 	vmm/space.c vmm/space.h \
 	vmm/host.c vmm/host.h \
 	vmm/ops.c vmm/ops.h \
-	vmm/ops-host.c
+	vmm/ops-host.c vmm/ops-json.c \
+	vmm/ops-remote.c vmm/ops-remote-api.c vmm/ops-remote.h
+
+# vmm/ops-remote.c speaks airlockd's API with libsoup: every program on libvmm may link it.
+AM_CFLAGS += $(LIBSOUP_CFLAGS)
+VMM_LIBS += $(LIBSOUP_LIBS)

@@ -101,6 +101,9 @@ vmm_ops_create(VmmOps *ops, const VmmCreateRequest *req, VmmCreateTimings *t, GE
     GError *err = NULL;
     gboolean ok;
 
+    if (ops->backend)
+        return ops->backend->create(ops, req, t, error);
+
     if (!t)
         t = &local;
     /* The sandbox is the caller's: its metadata names them as the owner. */
@@ -131,6 +134,9 @@ vmm_ops_destroy(VmmOps *ops, const char *name, VmmDestroyFlags flags, char **arc
     GError *err = NULL;
     gboolean ok;
 
+    if (ops->backend)
+        return ops->backend->destroy(ops, name, flags, archive_id, error);
+
     ok = vmm_name_validate(name, "sandbox name", &err) &&
          vmm_sandbox_destroy(&ops->ctx, name, flags, &archive, &err);
     json_object_set_boolean_member(rec, "evidence", !(flags & VMM_DESTROY_NO_EVIDENCE));
@@ -157,6 +163,9 @@ vmm_ops_reset(VmmOps *ops, const char *name, const char *tag, VmmResetTimings *t
     GError *err = NULL;
     gboolean ok;
 
+    if (ops->backend)
+        return ops->backend->reset(ops, name, tag, t, error);
+
     if (!t)
         t = &local;
     ok = vmm_name_validate(name, "sandbox name", &err) &&
@@ -176,11 +185,15 @@ vmm_ops_reset(VmmOps *ops, const char *name, const char *tag, VmmResetTimings *t
 gboolean
 vmm_ops_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean delete, GError **error)
 {
-    g_autoptr(JsonObject) rec = json_object_new();
+    g_autoptr(JsonObject) rec = NULL;
     GError *err = NULL;
-    gboolean ok = vmm_name_validate(name, "sandbox name", &err) &&
-                  vmm_name_validate(tag, "snapshot tag", &err);
+    gboolean ok;
 
+    if (ops->backend)
+        return ops->backend->snapshot(ops, name, tag, delete, error);
+    rec = json_object_new();
+    ok = vmm_name_validate(name, "sandbox name", &err) &&
+         vmm_name_validate(tag, "snapshot tag", &err);
     if (ok && delete && g_str_equal(tag, VMM_SNAPSHOT_CLEAN)) {
         g_set_error(&err, VMM_ERROR, VMM_ERROR_INVALID,
                     "the clean state of '%s' cannot be deleted (destroy the sandbox)", name);
@@ -201,6 +214,9 @@ vmm_ops_snapshots(VmmOps *ops, const char *name, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
 
+    if (ops->backend)
+        return ops->backend->snapshots(ops, name, error);
+
     if (!vmm_name_validate(name, "sandbox name", error) ||
         !(dom = vmm_sandbox_lookup(ops->ctx.conn, name, error)))
         return NULL;
@@ -218,6 +234,8 @@ vmm_sandbox_view_free(VmmSandboxView *view)
     g_free(view->state);
     g_free(view->dir);
     g_free(view->console);
+    if (view->net_status)
+        json_object_unref(view->net_status);
     g_free(view);
 }
 
@@ -261,10 +279,12 @@ view_new(VmmOps *ops, virDomainPtr dom, GError **error)
 GPtrArray *
 vmm_ops_list(VmmOps *ops, GError **error)
 {
-    g_autoptr(GPtrArray) doms = vmm_sandbox_list(ops->ctx.conn, ops->ctx.state_dir, error);
+    g_autoptr(GPtrArray) doms = NULL;
     GPtrArray *out;
 
-    if (!doms)
+    if (ops->backend)
+        return ops->backend->list(ops, error);
+    if (!(doms = vmm_sandbox_list(ops->ctx.conn, ops->ctx.state_dir, error)))
         return NULL;
     out = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_sandbox_view_free);
     for (guint i = 0; i < doms->len; i++) {
@@ -279,6 +299,9 @@ VmmSandboxView *
 vmm_ops_inspect(VmmOps *ops, const char *name, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
+
+    if (ops->backend)
+        return ops->backend->inspect(ops, name, error);
 
     if (!vmm_name_validate(name, "sandbox name", error) ||
         !(dom = vmm_sandbox_lookup(ops->ctx.conn, name, error)))
@@ -324,6 +347,9 @@ vmm_ops_exec(VmmOps *ops, const char *name, const VmmAgentExec *spec, int *exit_
     int code = -1;
     gboolean ok;
 
+    if (ops->backend)
+        return ops->backend->exec(ops, name, spec, exit_code, error);
+
     ok = (dom = lookup_running(ops, name, &err)) != NULL &&
          vmm_agent_exec(dom, spec, &code, &err);
     /* The program's name only: arguments and environment may carry what must not be kept. */
@@ -351,6 +377,9 @@ vmm_ops_cp(VmmOps *ops, const char *name, gboolean into_guest, const char *host_
     GError *err = NULL;
     gboolean ok;
 
+    if (ops->backend)
+        return ops->backend->cp(ops, name, into_guest, host_path, guest_path, opts, error);
+
     ok = (dom = lookup_running(ops, name, &err)) != NULL &&
          (into_guest ? vmm_agent_copy_in(dom, host_path, guest_path, opts, &err)
                      : vmm_agent_copy_out(dom, guest_path, host_path, opts, &err));
@@ -360,180 +389,4 @@ vmm_ops_cp(VmmOps *ops, const char *name, gboolean into_guest, const char *host_
     if (!ok)
         g_propagate_error(error, err);
     return ok;
-}
-
-/* ---- serialisers ------------------------------------------------------------------------- */
-
-static void
-add_str(JsonBuilder *b, const char *key, const char *value)
-{
-    json_builder_set_member_name(b, key);
-    if (value)
-        json_builder_add_string_value(b, value);
-    else
-        json_builder_add_null_value(b);
-}
-
-static void
-add_int(JsonBuilder *b, const char *key, gint64 value)
-{
-    json_builder_set_member_name(b, key);
-    json_builder_add_int_value(b, value);
-}
-
-static void
-add_strv(JsonBuilder *b, const char *key, char **list)
-{
-    json_builder_set_member_name(b, key);
-    json_builder_begin_array(b);
-    for (char **s = list; s && *s; s++)
-        json_builder_add_string_value(b, *s);
-    json_builder_end_array(b);
-}
-
-static char *
-expires_at(const VmmMetadata *md)
-{
-    g_autoptr(GTimeZone) utc = g_time_zone_new_utc();
-    g_autoptr(GDateTime) created = NULL;
-    g_autoptr(GDateTime) expires = NULL;
-
-    if (md->ttl_s <= 0 || !md->created)
-        return NULL;
-    created = g_date_time_new_from_iso8601(md->created, utc);
-    if (!created)
-        return NULL;
-    expires = g_date_time_add_seconds(created, md->ttl_s);
-    return g_date_time_format(expires, "%Y-%m-%dT%H:%M:%SZ");
-}
-
-/* The allow list and drop counters the installed firewall enforces (root; else null). */
-static void
-add_network_status(JsonBuilder *b, const VmmMetadata *md, const char *dir)
-{
-    g_auto(GStrv) allow = NULL;
-    g_autofree char *dns_log = NULL;
-    gint64 ip = 0, l2 = 0;
-
-    if (!md->address)
-        return;
-    allow = vmm_nft_allow_list(md->name, NULL);
-    json_builder_set_member_name(b, "allow");
-    if (allow) {
-        json_builder_begin_array(b);
-        for (char **a = allow; *a; a++)
-            json_builder_add_string_value(b, *a);
-        json_builder_end_array(b);
-    } else {
-        json_builder_add_null_value(b); /* no firewall readable: not root, or test:/// */
-    }
-    json_builder_set_member_name(b, "drops");
-    if (vmm_nft_drops(md->name, &ip, &l2, NULL)) {
-        json_builder_begin_object(b);
-        add_int(b, "ip_packets", ip);
-        add_int(b, "l2_frames", l2);
-        json_builder_end_object(b);
-    } else {
-        json_builder_add_null_value(b);
-    }
-    dns_log = g_build_filename(dir, "dns.log", NULL);
-    add_str(b, "dns_log", dns_log);
-}
-
-JsonNode *
-vmm_sandbox_view_to_json(const VmmSandboxView *view, gboolean with_network)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    const VmmMetadata *md = view->md;
-    g_autofree char *expires = expires_at(md);
-    g_autofree char *obj = vmm_name_object(md->name);
-    json_builder_begin_object(b);
-    add_str(b, "name", md->name);
-    add_str(b, "state", view->state);
-    add_str(b, "domain", obj);
-    add_str(b, "image", md->image);
-    add_str(b, "image_digest", md->image_digest);
-    add_str(b, "spec_hash", md->spec_hash);
-    add_str(b, "accel", md->accel);
-    add_int(b, "cpus", md->cpus);
-    add_int(b, "memory_mib", md->memory_mib);
-    add_int(b, "disk_gib", md->disk_gib);
-    json_builder_set_member_name(b, "network");
-    json_builder_begin_object(b);
-    add_str(b, "mode", md->net_mode);
-    add_str(b, "address", md->address);
-    add_str(b, "host_address", md->host_address);
-    add_str(b, "bridge", md->bridge);
-    add_str(b, "mac", md->mac);
-    if (with_network)
-        add_network_status(b, md, view->dir);
-    json_builder_end_object(b);
-    add_str(b, "owner", md->owner);
-    add_str(b, "created", md->created);
-    add_int(b, "ttl_s", md->ttl_s);
-    add_str(b, "expires", expires);
-    json_builder_set_member_name(b, "labels");
-    json_builder_begin_object(b);
-    for (guint i = 0; md->labels && i < md->labels->len; i++) {
-        const char *kv = g_ptr_array_index(md->labels, i);
-        const char *eq = strchr(kv, '=');
-        g_autofree char *k = g_strndup(kv, eq ? (gsize)(eq - kv) : strlen(kv));
-        add_str(b, k, eq ? eq + 1 : "");
-    }
-    json_builder_end_object(b);
-    add_strv(b, "secrets", md->secret_names);
-    add_strv(b, "env", md->env_names);
-    add_str(b, "dir", view->dir);
-    add_str(b, "console_log", view->console);
-    json_builder_end_object(b);
-    return json_builder_get_root(b);
-}
-
-JsonNode *
-vmm_snapshot_info_to_json(const VmmSnapshotInfo *s)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-
-    json_builder_begin_object(b);
-    add_str(b, "tag", s->tag);
-    add_str(b, "created", s->created);
-    add_str(b, "parent", s->parent);
-    add_int(b, "memory_bytes", s->memory_bytes);
-    add_int(b, "disk_bytes", s->disk_bytes);
-    json_builder_end_object(b);
-    return json_builder_get_root(b);
-}
-
-static JsonNode *
-timings_to_json(const char *const *names, const gdouble *values, gsize n)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-
-    json_builder_begin_object(b);
-    for (gsize i = 0; i < n; i++) {
-        json_builder_set_member_name(b, names[i]);
-        json_builder_add_double_value(b, values[i]);
-    }
-    json_builder_end_object(b);
-    return json_builder_get_root(b);
-}
-
-JsonNode *
-vmm_create_timings_to_json(const VmmCreateTimings *t)
-{
-    const char *names[] = {"overlay", "network", "seed", "define", "boot",
-                           "cloud_init", "finish", "snapshot", "total"};
-    const gdouble values[] = {t->overlay,    t->network, t->seed,     t->define, t->boot,
-                              t->cloud_init, t->finish,  t->snapshot, t->total};
-
-    return timings_to_json(names, values, G_N_ELEMENTS(names));
-}
-
-JsonNode *
-vmm_reset_timings_to_json(const VmmResetTimings *t)
-{
-    const char *names[] = {"stop", "overlay", "restore", "agent", "fixup", "total"};
-    const gdouble values[] = {t->stop, t->overlay, t->restore, t->agent, t->fixup, t->total};
-
-    return timings_to_json(names, values, G_N_ELEMENTS(names));
 }

@@ -34,10 +34,14 @@ VmmCaller *vmm_caller_new(uid_t uid, const char *via);
 void vmm_caller_free(VmmCaller *caller);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmCaller, vmm_caller_free)
 
+typedef struct _VmmOpsBackend VmmOpsBackend;
+
 /*
  * What every operation runs with: the library context and who asked. Front
  * ends get one from vmm_ops_open; a test or batch may fill one in itself
- * (ctx and caller; the owned_ members stay NULL).
+ * (ctx and caller; the owned_ members stay NULL). With a @backend the
+ * operations go to it instead of this host (vmm_ops_open_remote: airlockd,
+ * which checks, acts and audits); ctx.conn is then NULL.
  */
 typedef struct {
     VmmContext ctx;
@@ -45,6 +49,8 @@ typedef struct {
     gboolean owns_conn;
     char *owned_state_dir;
     VmmCaller *owned_caller;
+    const VmmOpsBackend *backend; /* NULL: this host, directly */
+    gpointer backend_data;        /* the backend's, freed by its close */
 } VmmOps;
 
 /*
@@ -124,6 +130,7 @@ typedef struct {
     char *state;   /* "running", "stopped", ... */
     char *dir;     /* its directory in the state directory */
     char *console; /* path of console.log */
+    JsonObject *net_status; /* allow, drops, dns_log as airlockd reported them; NULL: read here */
 } VmmSandboxView;
 
 void vmm_sandbox_view_free(VmmSandboxView *view);
@@ -150,9 +157,58 @@ gboolean vmm_ops_cp(VmmOps *ops, const char *name, gboolean into_guest, const ch
 /* The JSON form of a view (inspect --json, list --json, the daemon). Caller frees. */
 JsonNode *vmm_sandbox_view_to_json(const VmmSandboxView *view, gboolean with_network);
 
+/*
+ * A view back from its JSON form (airlockd's answers): INVALID when a member
+ * is missing or of the wrong type. The network status is kept as given.
+ * Caller frees.
+ */
+VmmSandboxView *vmm_sandbox_view_from_json(JsonNode *node, GError **error);
+
 /* The JSON form of a snapshot (snapshots --json). Caller frees. */
 JsonNode *vmm_snapshot_info_to_json(const VmmSnapshotInfo *info);
+VmmSnapshotInfo *vmm_snapshot_info_from_json(JsonNode *node, GError **error);
+
+/* Stats back from vmm_stats_to_json's form (one allocation, g_free). */
+VmmStats *vmm_stats_from_json(JsonNode *node, GError **error);
 
 /* The JSON form of create's and reset's stage timings. Caller frees. */
 JsonNode *vmm_create_timings_to_json(const VmmCreateTimings *t);
 JsonNode *vmm_reset_timings_to_json(const VmmResetTimings *t);
+/* Fills @t from the forms above (members missing: 0; fixup_via is not carried). */
+void vmm_create_timings_from_json(JsonNode *node, VmmCreateTimings *t);
+void vmm_reset_timings_from_json(JsonNode *node, VmmResetTimings *t);
+
+/*
+ * Where the operations go instead of this host (like VmmHost and
+ * VmmBatchExecutor): each member does what the vmm_ops_* of its name does,
+ * with the same errors; the checks and the audit record are the other
+ * side's. @ops->backend_data is the backend's state.
+ */
+struct _VmmOpsBackend {
+    const char *name; /* "airlockd" */
+    gboolean (*create)(VmmOps *ops, const VmmCreateRequest *req, VmmCreateTimings *t,
+                       GError **error);
+    gboolean (*destroy)(VmmOps *ops, const char *name, VmmDestroyFlags flags, char **archive_id,
+                        GError **error);
+    gboolean (*reset)(VmmOps *ops, const char *name, const char *tag, VmmResetTimings *t,
+                      GError **error);
+    gboolean (*snapshot)(VmmOps *ops, const char *name, const char *tag, gboolean delete,
+                         GError **error);
+    GPtrArray *(*snapshots)(VmmOps *ops, const char *name, GError **error);
+    GPtrArray *(*list)(VmmOps *ops, GError **error);
+    VmmSandboxView *(*inspect)(VmmOps *ops, const char *name, GError **error);
+    gboolean (*exec)(VmmOps *ops, const char *name, const VmmAgentExec *spec, int *exit_code,
+                     GError **error);
+    gboolean (*cp)(VmmOps *ops, const char *name, gboolean into_guest, const char *host_path,
+                   const char *guest_path, const VmmAgentCopyOpts *opts, GError **error);
+    GPtrArray *(*stats)(VmmOps *ops, const char *name, GError **error);
+    char *(*describe)(VmmOps *ops); /* vmm_ops_describe_connection */
+    void (*close)(gpointer backend_data);
+};
+
+/*
+ * The operations through airlockd on its unix socket @socket_path, for
+ * @caller (taken; airlockd identifies the caller itself, by SO_PEERCRED).
+ * CONNECT error when nothing answers GET /v1/whoami there. Caller frees.
+ */
+VmmOps *vmm_ops_open_remote(const char *socket_path, VmmCaller *caller, GError **error);

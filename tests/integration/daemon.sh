@@ -4,6 +4,8 @@
 # qemu:///system that a non-root member of group airlock creates, execs in, copies
 # files to and from, resets and destroys through the API (curl --unix-socket), while
 # the web page (headless Chromium, tests/browser/ui.js) watches it appear and resets it.
+# The member uses the airlock CLI itself too (AIRLOCK_SOCKET): not root, so its commands
+# go through airlockd, with the same output and exit codes.
 # Creates the users and groups it needs and removes them at the end.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -54,6 +56,8 @@ api() {
     if [ "$who" = root ]; then curl "${args[@]}" "http://airlockd$path"
     else runuser -u "$who" -- curl "${args[@]}" "http://airlockd$path"; fi
 }
+# cli USER SOCKET ARGS...: the airlock CLI as USER, pointed at SOCKET.
+cli() { local who=$1 sock=$2; shift 2; runuser -u "$who" -- env AIRLOCK_SOCKET="$sock" "$AIRLOCK" "$@"; }
 status() { tail -n 1 <<<"$1"; }
 body() { sed '$d' <<<"$1"; }
 code() { body "$1" | jq -r '.error.code // empty'; }
@@ -98,6 +102,25 @@ for req in "DELETE /v1/sandboxes/airlock-test-root" "POST /v1/sandboxes/airlock-
     r=$(api "$U1" "$S" $req); is "$U1: $req is a 404" "$(status "$r")" 404
 done
 r=$(api "$U1" "$S" POST /v1/sandboxes/airlock-test-root/exec '{"argv":["id"]}'); is "$U1: exec in root's sandbox is a 404" "$(status "$r")" 404
+# The CLI of a member goes through airlockd: same messages, same exit codes.
+for c in "inspect airlock-test-root" "reset airlock-test-root" "destroy airlock-test-root" "exec airlock-test-root -- id"; do
+    out=$(cli "$U1" "$S" $c 2>&1); rc=$?
+    is "$U1's CLI: airlock $c is exit 2 ..." "$rc" 2
+    is "... with the one line of a sandbox that does not exist" "$out" "airlock: sandbox 'airlock-test-root' not found (airlock list shows what exists)"
+done
+is "$U1's CLI: list does not show root's sandbox" "$(cli "$U1" "$S" list --json | jq -c '[.[].name]')" "[]"
+ok "$U1's doctor says its commands go through airlockd" -- bash -c "runuser -u $U1 -- env AIRLOCK_SOCKET=$S $AIRLOCK doctor --json | jq -e '.checks[] | select(.check==\"daemon\" and .status==\"ok\") | .detail | test(\"go through airlockd on $S\")'"
+ok "root's doctor says root takes the direct path" -- bash -c "AIRLOCK_SOCKET=$S AIRLOCK_STATE_DIR=$FAKE LIBVIRT_DEFAULT_URI=test:///default $AIRLOCK doctor --json | jq -e '.checks[] | select(.check==\"daemon\") | .detail | test(\"root.s commands take the direct path\")'"
+cli "$U1" "$S" create --image test-img --network none -l via=cli airlock-test-cli; rc=$?
+is "$U1's CLI creates a sandbox through airlockd" "$rc" 0
+r=$(api root "$S" GET /v1/sandboxes/airlock-test-cli); is "... owned by $U1" "$(body "$r" | jq -r .owner)" "$U1"
+is "... one create record, by airlockd, with $U1's uid" "$(jq -c 'select(.event=="create" and .sandbox=="airlock-test-cli") | [.uid, .via, .result]' "$FAKE/events.jsonl")" "[$U1_UID,\"daemon\",\"ok\"]"
+is "... inspect as $U1 shows it" "$(cli "$U1" "$S" inspect --json airlock-test-cli | jq -r '"\(.owner) \(.labels.via) \(.state)"')" "$U1 cli running"
+out=$(cli "$U1" "$S" create --image test-img --network none airlock-test-cli2 2>&1); rc=$?
+is "... a second one is over $U1's quota: exit 7, airlockd's line" "$rc $out" "7 airlock: quota exceeded for '$U1': 1 of 1 sandboxes in use (destroy one first)"
+cli "$U1" "$S" destroy --no-evidence airlock-test-cli; rc=$?
+is "$U1's CLI destroys it" "$rc" 0
+is "... and it is gone" "$(cli "$U1" "$S" list --json | jq length)" 0
 r=$(api root "$S" GET /v1/sandboxes/airlock-test-root); is "root's sandbox is untouched" "$(body "$r" | jq -r .state)" running
 
 r=$(api "$U1" "$S" POST /v1/sandboxes '{"name":"airlock-test-u1","image":"test-img","network":"none","bogus":1}')
@@ -186,7 +209,8 @@ if [ -x /usr/bin/chromium ] && [ -d "$TOP/tests/browser/node_modules/puppeteer-c
     browser=$!
 fi
 t0=$SECONDS
-api "$U1" "$S" POST /v1/sandboxes "{\"name\":\"$REALNAME\",\"memory_mib\":512,\"labels\":{\"test\":\"daemon\"}}" >"$WORK/create" &
+# $U1 runs `airlock create` itself: not root, so it goes through airlockd.
+cli "$U1" "$S" create --memory 512 -l test=daemon "$REALNAME" >"$WORK/create" 2>&1 &
 cpid=$!
 sleep 3
 worst=0
@@ -195,10 +219,9 @@ while kill -0 $cpid 2>/dev/null; do
     [ "$ms" -gt "$worst" ] && worst=$ms
     sleep 2
 done
-wait $cpid
-r=$(cat "$WORK/create")
-is "$U1 creates a real sandbox through the API ($((SECONDS - t0)) s)" "$(status "$r")" 201
-[ "$(status "$r")" = 201 ] || { body "$r" | sed 's/^/# /'; bail "create failed"; }
+wait $cpid; rc=$?
+is "$U1's airlock create makes a real sandbox through airlockd ($((SECONDS - t0)) s)" "$rc" 0
+[ "$rc" = 0 ] || { sed 's/^/# /' "$WORK/create"; bail "create failed"; }
 ok "other clients were served during the create (slowest list ${worst} ms)" -- test "$worst" -lt 2000
 ok "the audit record of the real create names $U1's uid" -- bash -c "jq -e 'select(.event==\"create\" and .sandbox==\"$REALNAME\" and .result==\"ok\" and .uid==$U1_UID and .via==\"daemon\")' $REAL_STATE/events.jsonl"
 
@@ -232,8 +255,20 @@ r=$(runuser -u "$U1" -- curl -s -w '\n%{http_code}' --unix-socket "$S" -X PUT --
 is "file put" "$(status "$r")" 200
 runuser -u "$U1" -- curl -s --unix-socket "$S" "http://x/v1/sandboxes/$REALNAME/files?path=/tmp/payload" >"$WORK/back"
 ok "file get returns the same bytes" -- cmp "$WORK/payload" "$WORK/back"
-r=$(api "$U1" "$S" POST "/v1/sandboxes/$REALNAME/reset")
-is "reset through the API" "$(status "$r") $(body "$r" | jq -r .to)" "200 clean"
+out=$(cli "$U1" "$S" exec "$REALNAME" -- sh -c 'echo hello; echo oops >&2; exit 3' 2>"$WORK/stderr"); rc=$?
+is "$U1's airlock exec: the command's stdout" "$out" hello
+is "... its stderr" "$(cat "$WORK/stderr")" oops
+is "... its exit code" "$rc" 3
+out=$(cli "$U1" "$S" exec --timeout 1 "$REALNAME" -- sleep 30 2>&1); rc=$?
+is "... --timeout: exit 124 with airlockd's line" "$rc $(grep -c . <<<"$out")" "124 1"
+chmod 711 "$WORK"; mkdir "$WORK/u1"; chown "$U1" "$WORK/u1"; cp "$WORK/payload" "$WORK/u1/payload"; chown "$U1" "$WORK/u1/payload"
+cli "$U1" "$S" cp "$WORK/u1/payload" "$REALNAME:/tmp/via-cli"; rc=$?
+is "$U1's airlock cp into the guest" "$rc" 0
+cli "$U1" "$S" cp "$REALNAME:/tmp/via-cli" "$WORK/u1/back"; rc=$?
+ok "... and out again: the same bytes ($rc)" -- cmp "$WORK/payload" "$WORK/u1/back"
+ok "... the copy out is $U1's file" -- test "$(stat -c %U "$WORK/u1/back")" = "$U1"
+cli "$U1" "$S" reset "$REALNAME"; rc=$?
+is "$U1's airlock reset" "$rc" 0
 r=$(api "$U1" "$S" POST "/v1/sandboxes/$REALNAME/exec" '{"argv":["test","-e","/tmp/payload"]}')
 is "... the copied file is gone after the reset" "$(body "$r" | jq -r 'select(.exit_code != null) | .exit_code')" 1
 r=$(api "$U1" "$S" POST /v1/sandboxes "{\"name\":\"$REALNAME-2\"}")
@@ -242,16 +277,16 @@ r=$(api "$U1" "$S" GET "/v1/sandboxes/$REALNAME/stats"); is "stats" "$(body "$r"
 ok "reset and exec are audited under $U1's uid" -- bash -c "jq -se '[.[] | select(.sandbox==\"$REALNAME\" and .uid==$U1_UID and .via==\"daemon\") | .event] | (index(\"reset\") != null) and (index(\"exec\") != null)' $REAL_STATE/events.jsonl"
 
 # Destroy, with SIGTERM arriving while it runs: the daemon drains, then exits.
-api "$U1" "$S" DELETE "/v1/sandboxes/$REALNAME" >"$WORK/destroy" &
+cli "$U1" "$S" destroy "$REALNAME" >"$WORK/destroy" 2>&1 &
 dp=$!
-sleep 0.5
+sleep 1
 kill -TERM "$DPID"
 st=$(status "$(api "$U1" "$S" GET /v1/whoami 2>/dev/null)")
 ok "draining: a new request is refused ($st)" -- bash -c "[ '$st' = 503 ] || [ '$st' = 000 ]"
-wait $dp
-r=$(cat "$WORK/destroy")
-is "$U1 destroys it; the request in flight finished during the drain" "$(status "$r")" 200
-ok "... with evidence archived" -- test "$(body "$r" | jq -r .archive)" != null
+wait $dp; rc=$?
+is "$U1's airlock destroy; the request in flight finished during the drain" "$rc" 0
+[ "$rc" = 0 ] || sed 's/^/# /' "$WORK/destroy"
+ok "... with evidence archived, audited under $U1's uid" -- bash -c "jq -e 'select(.event==\"destroy\" and .sandbox==\"$REALNAME\" and .result==\"ok\" and .uid==$U1_UID and .archive != null)' $REAL_STATE/events.jsonl"
 wait "$DPID"; rc=$?; DPID=
 is "airlockd exited 0 after draining" "$rc" 0
 ok "the sandbox is gone" -- bash -c "! virsh -c $REAL_URI dominfo airlock-$REALNAME >/dev/null 2>&1"

@@ -36,12 +36,23 @@ typedef struct {
     const char *summary;
 } VmmCliCommand;
 
+/* Where airlockd listens unless AIRLOCK_SOCKET says otherwise. */
+#define VMM_CLI_DEFAULT_SOCKET "/run/airlock/airlockd.sock"
+
+/* The socket airlockd is looked for on: $AIRLOCK_SOCKET, else the default. */
+const char *vmm_cli_socket_path(void);
+
 /*
- * The operations layer for this invocation (libvirt connection, accelerator,
- * the caller: this process's real uid, via "cli"), opened on first use.
- * Owned by @cli.
+ * The operations layer for this invocation, opened on first use and owned by
+ * @cli, for the caller (this process's real uid, via "cli"): for root, and
+ * with -c URI, this host directly (libvirt connection, accelerator); for
+ * another user, airlockd on vmm_cli_socket_path() when it answers, else the
+ * direct path.
  */
 VmmOps *vmm_cli_ops(VmmCli *cli, GError **error);
+
+/* The direct path whoever runs it: for commands that work on this host itself (gc). */
+VmmOps *vmm_cli_ops_direct(VmmCli *cli, GError **error);
 
 /* Prints "airlock: <message>" on stderr and returns the exit code for @error. */
 int vmm_cli_fail(const GError *error);

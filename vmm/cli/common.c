@@ -8,8 +8,38 @@
 #include <stdio.h>
 #include <unistd.h>
 
+const char *
+vmm_cli_socket_path(void)
+{
+    const char *path = g_getenv("AIRLOCK_SOCKET");
+
+    return path && *path ? path : VMM_CLI_DEFAULT_SOCKET;
+}
+
 VmmOps *
 vmm_cli_ops(VmmCli *cli, GError **error)
+{
+    g_autoptr(GError) remote_err = NULL;
+
+    if (cli->ops)
+        return cli->ops;
+    /*
+     * Root acts on this host itself; any other user goes through airlockd when it
+     * answers (which checks who may do what and audits it), else the direct path
+     * fails as it always did (libvirt and the state directory are root's).
+     */
+    if (getuid() != 0 && !cli->uri) {
+        cli->ops = vmm_ops_open_remote(vmm_cli_socket_path(), vmm_caller_new(getuid(), "cli"),
+                                       &remote_err);
+        if (cli->ops)
+            return cli->ops;
+        g_debug("direct path: %s", remote_err->message);
+    }
+    return vmm_cli_ops_direct(cli, error);
+}
+
+VmmOps *
+vmm_cli_ops_direct(VmmCli *cli, GError **error)
 {
     if (!cli->ops)
         cli->ops = vmm_ops_open(cli->uri, cli->state_dir, cli->accel,

@@ -135,11 +135,14 @@ check_image(Doctor *d, const char *state_dir, const char *name)
     report(d, "base image", CHECK_OK, detail, NULL);
 }
 
-/* airlockd answers GET /v1/whoami on its socket ($AIRLOCK_SOCKET overrides the path). */
+/*
+ * airlockd answers GET /v1/whoami on its socket ($AIRLOCK_SOCKET overrides the
+ * path), and which path this user's commands take (vmm_cli_ops).
+ */
 static void
-check_daemon(Doctor *d)
+check_daemon(Doctor *d, VmmOps *ops)
 {
-    const char *path = g_getenv("AIRLOCK_SOCKET");
+    const char *path = vmm_cli_socket_path();
     const char *req = "GET /v1/whoami HTTP/1.0\r\nHost: airlockd\r\n\r\n";
     g_autoptr(GSocket) sock = NULL;
     g_autoptr(GSocketAddress) addr = NULL;
@@ -148,8 +151,12 @@ check_daemon(Doctor *d)
     char buf[512];
     gssize n = -1;
 
-    if (!path || !*path)
-        path = "/run/airlock/airlockd.sock";
+    if (ops && ops->backend) {
+        g_autofree char *via = vmm_ops_describe_connection(ops);
+        detail = g_strdup_printf("this user's commands go %s", via);
+        report(d, "daemon", CHECK_OK, detail, NULL);
+        return;
+    }
     addr = g_unix_socket_address_new(path);
     sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
                         &err);
@@ -162,8 +169,8 @@ check_daemon(Doctor *d)
     if (n > 0) {
         buf[n] = 0;
         if (g_str_has_prefix(buf, "HTTP/1.") && strstr(buf, " 200 ")) {
-            detail = g_strdup_printf("airlockd answers on %s (direct path used by this command)",
-                                     path);
+            detail = g_strdup_printf("airlockd answers on %s; %s commands take the direct path",
+                                     path, getuid() == 0 ? "root's" : "this user's");
             report(d, "daemon", CHECK_OK, detail, NULL);
             return;
         }
@@ -171,6 +178,11 @@ check_daemon(Doctor *d)
     } else {
         detail = g_strdup_printf("airlockd not answering on %s: %s", path,
                                  err ? err->message : "no reply");
+    }
+    if (getuid() != 0) {
+        char *more = g_strconcat(detail, " (this user's commands take the direct path)", NULL);
+        g_free(detail);
+        detail = more;
     }
     report(d, "daemon", CHECK_WARN, detail,
            "scripts/start-airlockd (or systemctl start airlockd); only needed for the API and "
@@ -194,6 +206,7 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
     Doctor d = {0};
     VmmAccel accel;
     VmmOps *ops;
+    gboolean remote;
     int rc;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -210,6 +223,7 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
     }
 
     ops = vmm_cli_ops(cli, &err);
+    remote = ops && ops->backend;
     if (ops) {
         g_autofree char *detail = vmm_ops_describe_connection(ops);
         report(&d, "libvirt", CHECK_OK, detail, NULL);
@@ -232,7 +246,8 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
         g_clear_error(&err);
     }
 
-    {
+    /* Through airlockd, the firewall, state directory and images are root's: its doctor's. */
+    if (!remote) {
         /* Sandbox networks are fenced by nftables tables (docs/security.md). */
         g_autofree char *nft = g_find_program_in_path("nft");
         g_auto(GStrv) tables = NULL;
@@ -251,11 +266,13 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
         }
     }
 
-    if (ops)
+    if (ops && !remote)
         check_fences(&d, ops);
-    check_state_dir(&d, cli->state_dir);
-    check_image(&d, cli->state_dir, image ? image : "debian-12");
-    check_daemon(&d);
+    if (!remote) {
+        check_state_dir(&d, cli->state_dir);
+        check_image(&d, cli->state_dir, image ? image : "debian-12");
+    }
+    check_daemon(&d, ops);
 
     if (as_json) {
         json_builder_end_array(d.json);
@@ -266,6 +283,8 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
         g_object_unref(d.json);
     } else {
         printf("%s\n", d.failed ? "this host cannot run sandboxes yet: fix the FAIL lines above"
+                       : remote ? "your commands go through airlockd (sudo airlock doctor checks "
+                                  "the host itself)"
                                 : "this host can run sandboxes");
     }
     return d.failed ? AIRLOCK_EXIT_HOST : AIRLOCK_EXIT_OK;

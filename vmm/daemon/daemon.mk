@@ -31,3 +31,9 @@ TESTS += tests/unit/test-daemon
 dist_noinst_DATA += docs/api.md docs/systemd/airlockd.service
 dist_noinst_SCRIPTS += scripts/start-airlockd
 EXTRA_DIST += tests/browser/package.json tests/browser/ui.js
+
+# The CLI's client side (vmm/ops-remote.c) against airlockd's own parsers and serialisers.
+check_PROGRAMS += tests/unit/test-remote
+tests_unit_test_remote_SOURCES = tests/unit/test-remote.c
+tests_unit_test_remote_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-remote
