@@ -137,7 +137,7 @@ r=$(api "$U1" "$S" GET /v1/sandboxes); is "nothing was created by the refused re
 r=$(api "$U1" "$S" POST /v1/sandboxes '{"name":"airlock-test-u1","image":"test-img","network":"none","memory_mib":512}')
 is "$U1 creates a sandbox" "$(status "$r")" 201
 is "... owned by $U1" "$(body "$r" | jq -r .owner)" "$U1"
-ok "... the audit record names $U1's uid, via daemon" -- bash -c "jq -e 'select(.event==\"create\" and .sandbox==\"airlock-test-u1\" and .uid==$U1_UID and .user==\"$U1\" and .via==\"daemon\")' $FAKE/events.jsonl"
+ok "... the audit record names $U1's uid, via daemon" -- bash -c "jq -s -e 'map(select(.event==\"create\" and .sandbox==\"airlock-test-u1\" and .uid==$U1_UID and .user==\"$U1\" and .via==\"daemon\")) | length > 0' $FAKE/events.jsonl"
 r=$(api "$U1" "$S" POST /v1/sandboxes '{"name":"airlock-test-u1b","image":"test-img","network":"none"}')
 is "quota exceeded: 403 quota" "$(status "$r") $(code "$r")" "403 quota"
 is "... with a clear message" "$(body "$r" | jq -r .error.message)" "quota exceeded for '$U1': 1 of 1 sandboxes in use (destroy one first)"
@@ -223,7 +223,7 @@ wait $cpid; rc=$?
 is "$U1's airlock create makes a real sandbox through airlockd ($((SECONDS - t0)) s)" "$rc" 0
 [ "$rc" = 0 ] || { sed 's/^/# /' "$WORK/create"; bail "create failed"; }
 ok "other clients were served during the create (slowest list ${worst} ms)" -- test "$worst" -lt 2000
-ok "the audit record of the real create names $U1's uid" -- bash -c "jq -e 'select(.event==\"create\" and .sandbox==\"$REALNAME\" and .result==\"ok\" and .uid==$U1_UID and .via==\"daemon\")' $REAL_STATE/events.jsonl"
+ok "the audit record of the real create names $U1's uid" -- bash -c "jq -s -e 'map(select(.event==\"create\" and .sandbox==\"$REALNAME\" and .result==\"ok\" and .uid==$U1_UID and .via==\"daemon\")) | length > 0' $REAL_STATE/events.jsonl"
 
 if [ -n "$browser" ]; then
     wait "$browser"; brc=$?
@@ -286,7 +286,7 @@ ok "draining: a new request is refused ($st)" -- bash -c "[ '$st' = 503 ] || [ '
 wait $dp; rc=$?
 is "$U1's airlock destroy; the request in flight finished during the drain" "$rc" 0
 [ "$rc" = 0 ] || sed 's/^/# /' "$WORK/destroy"
-ok "... with evidence archived, audited under $U1's uid" -- bash -c "jq -e 'select(.event==\"destroy\" and .sandbox==\"$REALNAME\" and .result==\"ok\" and .uid==$U1_UID and .archive != null)' $REAL_STATE/events.jsonl"
+ok "... with evidence archived, audited under $U1's uid" -- bash -c "jq -s -e 'map(select(.event==\"destroy\" and .sandbox==\"$REALNAME\" and .result==\"ok\" and .uid==$U1_UID and .archive != null)) | length > 0' $REAL_STATE/events.jsonl"
 wait "$DPID"; rc=$?; DPID=
 is "airlockd exited 0 after draining" "$rc" 0
 ok "the sandbox is gone" -- bash -c "! virsh -c $REAL_URI dominfo airlock-$REALNAME >/dev/null 2>&1"
