@@ -30,3 +30,23 @@ nodist_libvmm_a_SOURCES += vmm/fixup-helper.c
 BUILT_SOURCES += vmm/fixup-helper.c
 CLEANFILES += vmm/fixup-helper.c guest/airlock-fixup
 EXTRA_DIST += guest/airlock-fixup.c
+
+# guest/airlock-guest: airlock's agent in the guest (docs/guest-protocol.md), static glibc
+# (no runtime dependency beyond the kernel). images/build bakes it into the image; for an
+# image without it, airlock embeds it (vmm/guest-helper.c: .incbin, not a C array) and the
+# seed carries it (seed.c).
+GUEST_AGENT_FLAGS = -static -Os -s -ffunction-sections -fdata-sections -Wl,--gc-sections \
+	-std=gnu11 -Wall -Wextra -Werror -Wl,--build-id=none
+guest/airlock-guest: $(srcdir)/guest/airlock-guest.c $(srcdir)/guest/airlock-guest-files.c \
+		$(srcdir)/guest/protocol.h
+	$(AM_V_CC)$(MKDIR_P) guest && $(CC) $(GUEST_AGENT_FLAGS) -o $@ $(srcdir)/guest/airlock-guest.c
+
+EXTRA_DIST += guest/airlock-guest.c guest/airlock-guest-files.c guest/protocol.h
+noinst_DATA = guest/airlock-guest
+
+libvmm_a_SOURCES += vmm/guest-proto.c vmm/guest-proto.h
+
+check_PROGRAMS += tests/unit/test-guest-proto
+tests_unit_test_guest_proto_SOURCES = tests/unit/test-guest-proto.c
+tests_unit_test_guest_proto_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-guest-proto
