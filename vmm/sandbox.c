@@ -426,8 +426,8 @@ static gboolean
 check_space(const char *state_dir, VmmImage *image, const VmmSpec *spec, GError **error)
 {
     g_autofree char *base = vmm_image_file(image, "disk.qcow2");
-    guint64 disk = spec->disk_gib ? (guint64)spec->disk_gib << 30
-                                  : vmm_space_qcow2_virtual(base, error);
+    guint64 disk =
+        spec->disk_gib ? (guint64)spec->disk_gib << 30 : vmm_space_qcow2_virtual(base, error);
 
     if (!disk)
         return FALSE;
@@ -623,6 +623,9 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
                             .nameserver = md->host_address, /* the DNS recorder (security.md) */
                             .secrets = secrets,
                             .parts = spec->parts}; /* issue 6: [cloud-init] parts */
+        /* An image without airlock-guest gets it through the seed (guest-channel.h). */
+        if (!image->guest_agent || !*image->guest_agent)
+            sc.guest_helper = vmm_seed_guest_helper(&sc.guest_helper_len);
         for (guint i = 0; i < spec->env->len; i++)
             g_ptr_array_add(env, g_ptr_array_index(spec->env, i));
         g_ptr_array_add(env, NULL);
@@ -696,8 +699,8 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
             goto fail;
         if (code != 0) {
             g_autofree char *shown = vmm_escape(se ? g_strstrip(se) : "", -1, 200);
-            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "sandbox '%s': %s exited %d (%s)",
-                        name, VMM_SEED_SCRUB, code, shown);
+            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "sandbox '%s': %s exited %d (%s)", name,
+                        VMM_SEED_SCRUB, code, shown);
             goto fail;
         }
     }
