@@ -62,3 +62,8 @@ check_PROGRAMS += tests/unit/test-guest-proto
 tests_unit_test_guest_proto_SOURCES = tests/unit/test-guest-proto.c
 tests_unit_test_guest_proto_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-guest-proto
+
+check_PROGRAMS += tests/unit/test-guest-files
+tests_unit_test_guest_files_SOURCES = tests/unit/test-guest-files.c
+tests_unit_test_guest_files_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-guest-files
