@@ -271,9 +271,9 @@ port_reset_sessions(int p)
 /* ---- exec ---------------------------------------------------------------------------- */
 
 typedef struct {
-    const char *argv[4096];
+    const char *argv[AG_EXEC_ARGS_MAX + 2];
     int argc;
-    const char *env[1024];
+    const char *env[AG_EXEC_ENV_MAX + 16];
     int envc;
     const char *cwd, *user, *group;
 } ExecSpec;

@@ -54,7 +54,8 @@ enum {
 #define AG_EXEC_STDIN 2u /* the host streams stdin; else stdin is /dev/null */
 /* AG_EXEC fields: u8 tag, u32 length, bytes (no NUL inside) */
 enum { AG_F_ARG = 1, AG_F_ENV = 2, AG_F_CWD = 3, AG_F_USER = 4, AG_F_GROUP = 5 };
-#define AG_EXEC_FIELDS_MAX 65536u
+#define AG_EXEC_ARGS_MAX 131072u /* arguments in one EXEC (the guest's table) */
+#define AG_EXEC_ENV_MAX 4096u    /* environment entries in one EXEC */
 /* AG_EXIT flags */
 #define AG_EXIT_TIMEOUT 1u
 /* AG_PUT / AG_GET flags */

@@ -113,6 +113,13 @@ vmm_guest_exec_append(GByteArray *out, guint32 sid, const VmmGuestExecRequest *r
     guint8 fixed[12];
     gboolean ok = TRUE;
 
+    if ((req->argv && g_strv_length((char **)req->argv) > AG_EXEC_ARGS_MAX) ||
+        (req->env && g_strv_length((char **)req->env) > AG_EXEC_ENV_MAX)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "at most %u arguments and %u environment entries", AG_EXEC_ARGS_MAX,
+                    AG_EXEC_ENV_MAX);
+        return FALSE;
+    }
     ag_put32(fixed, req->flags);
     ag_put32(fixed + 4, req->timeout_ms);
     ag_put16(fixed + 8, req->rows);
