@@ -297,14 +297,28 @@ vmm_fixup_finish(virDomainPtr dom, VmmFixup *fx, const char **via, GError **erro
 gboolean
 vmm_fixup_prepare(virDomainPtr dom, GError **error)
 {
-    /* airlock-guest runs in the guest as a service: one round proves it answers (warm pages). */
-    {
+    /*
+     * airlock-guest runs in the guest as a service: one round proves it answers (and leaves
+     * its pages warm in the snapshot); one that runs but does not answer (stopped, stuck) is
+     * restarted once.
+     */
+    for (int round = 0; round < 2; round++) {
         g_autoptr(VmmFixup) fx = send_guest(dom);
+        const char *argv[] = {"systemctl", "restart", "airlock-guest.service", NULL};
         gboolean answered = FALSE;
+        int code = -1;
+
         if (fx && read_answer(fx, &answered, error))
             return TRUE;
         if (answered)
             return FALSE;
+        if (!fx || round)
+            break;
+        g_clear_pointer(&fx, vmm_fixup_free); /* frees the port for the restarted helper */
+        if (!vmm_agent_run(dom, argv, START_TIMEOUT_MS, &code, NULL, NULL, error))
+            return FALSE;
+        if (code != 0)
+            break;
     }
     if (vmm_fixup_helper_len == 0)
         return TRUE; /* not built for this host: reverts take the fallback */
