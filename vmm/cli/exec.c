@@ -52,6 +52,8 @@ typedef struct {
     gboolean broken[3]; /* per fd: the reader went away (EPIPE); drop the rest */
 } Sink;
 
+static int sig_pipe[2] = {-1, -1};
+
 static void
 sink_write(Sink *sink, int fd, const char *data, gsize len)
 {
@@ -61,6 +63,12 @@ sink_write(Sink *sink, int fd, const char *data, gsize len)
             continue;
         if (n < 0) {
             sink->broken[fd] = TRUE;
+            /* stdout closed (| head): the command gets the SIGPIPE it would get locally */
+            if (fd == STDOUT_FILENO && errno == EPIPE && sig_pipe[1] >= 0) {
+                guint8 b = SIGPIPE;
+                if (write(sig_pipe[1], &b, 1) < 0)
+                    g_debug("cannot queue SIGPIPE for the guest");
+            }
             break;
         }
         data += n;
@@ -99,7 +107,6 @@ parse_timeout(const char *text, guint *timeout_ms)
 
 /* --- the terminal and signals of an exec ------------------------------------------------ */
 
-static int sig_pipe[2] = {-1, -1};
 static struct termios saved_termios;
 static gboolean tty_raw;
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH};
