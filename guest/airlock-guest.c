@@ -759,6 +759,10 @@ handle_frame(int p, uint16_t type, uint32_t sid, uint8_t *pl, uint32_t len)
         return; /* left over from an earlier host: ignored until its HELLO */
     s = session_find(p, sid);
     switch (type) {
+    case AG_PING:
+        if (len <= AG_PING_MAX)
+            send_frame(p, AG_PONG, sid, pl, len, NULL, 0);
+        break;
     case AG_FIXUP:
         do_fixup(p, sid, pl, len);
         break;

@@ -22,7 +22,8 @@
 #define AG_STDIN_WINDOW (256u * 1024u) /* stdin bytes in flight per session (WINDOW credits) */
 #define AG_TEXT_MAX 1024u              /* an ERROR message, a HELLO name */
 #define AG_PATH_MAX 4096u              /* a path in PUT/GET/EXEC cwd, an ENTRY name or target */
-#define AG_PORTS 4                     /* org.airlock.guest.0 .. .3 */
+#define AG_PING_MAX 64u
+#define AG_PORTS 4 /* org.airlock.guest.0 .. .3 */
 #define AG_PORT_PREFIX "org.airlock.guest."
 
 /* Frame types. Host -> guest unless marked; "g>h" guest -> host; "both" either way. */
@@ -32,6 +33,8 @@ enum {
     AG_CANCEL = 3,   /* end the session now: SIGKILL its process group / abandon the transfer */
     AG_FIXUP = 4,    /* i64 seconds, i64 nanoseconds, 64 random bytes: clock + RNG reseed */
     AG_FIXED = 5,    /* g>h: the FIXUP was applied (empty) */
+    AG_PING = 6,     /* at most AG_PING_MAX bytes, echoed in PONG: is the helper still there? */
+    AG_PONG = 7,     /* g>h: the PING's payload */
     AG_EXEC = 16,    /* u32 flags, u32 timeout_ms, u16 rows, u16 cols, then fields (AG_F_*) */
     AG_STARTED = 17, /* g>h: u32 pid */
     AG_STDIN = 18,   /* data; empty = end of input */

@@ -25,6 +25,13 @@
 #define STRAY_FRAMES_MAX 64 /* frames of an earlier connection skipped before HELLO */
 #define TIMEOUT_SLACK_US (30 * G_USEC_PER_SEC) /* after the guest's own timeout: it is stuck */
 #define INTERRUPTS_MAX 3                       /* the third Ctrl-C cancels: SIGKILL to the group */
+/*
+ * A helper that died (or was restarted) mid-command closes its end of the port, which the
+ * host's socket never sees: after this long without a frame the host PINGs, and gives up
+ * when no PONG comes back within PONG_WAIT_US.
+ */
+#define IDLE_PING_US (10 * G_USEC_PER_SEC)
+#define PONG_WAIT_US (20 * G_USEC_PER_SEC)
 
 void
 vmm_guest_conn_free(VmmGuestConn *conn)
@@ -308,6 +315,7 @@ typedef struct {
     const guint8 *input;
     gsize input_len, input_off;
     int interrupts;
+    gint64 last_frame, ping_sent; /* monotonic µs; ping_sent 0: none outstanding */
 } Exec;
 
 static gboolean
@@ -381,6 +389,11 @@ exec_frame(Exec *x, const VmmGuestFrame *f, gboolean *done, int *exit_code, GErr
     const VmmAgentExec *spec = x->spec;
     guint32 v;
 
+    x->last_frame = g_get_monotonic_time();
+    if (f->type == AG_PONG) {
+        x->ping_sent = 0;
+        return TRUE;
+    }
     if (f->sid != x->sid)
         return TRUE; /* another session's (none here): ignored */
     switch (f->type) {
@@ -460,6 +473,7 @@ vmm_guest_exec(VmmGuestConn *conn, const VmmAgentExec *spec, int *exit_code, GEr
         x.input = g_bytes_get_data(spec->input, &x.input_len);
     if (spec->timeout_ms)
         deadline = g_get_monotonic_time() + (gint64)spec->timeout_ms * 1000 + TIMEOUT_SLACK_US;
+    x.last_frame = g_get_monotonic_time();
 
     while (!done) {
         struct pollfd pfd[3] = {{.fd = conn->fd, .events = POLLIN}, {.fd = -1}, {.fd = -1}};
@@ -479,6 +493,23 @@ vmm_guest_exec(VmmGuestConn *conn, const VmmAgentExec *spec, int *exit_code, GEr
             pfd[1] = (struct pollfd){.fd = spec->stdin_fd, .events = POLLIN};
         if (spec->signals)
             pfd[2] = (struct pollfd){.fd = spec->signal_fd, .events = POLLIN};
+        {
+            gint64 now = g_get_monotonic_time();
+            if (x.ping_sent && now - x.ping_sent > PONG_WAIT_US) {
+                g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
+                            "airlock-guest stopped answering (restarted or killed in the guest?)");
+                goto fail;
+            }
+            if (!x.ping_sent && now - x.last_frame > IDLE_PING_US) {
+                if (!vmm_guest_send_frame(conn, AG_PING, 0, "ping", 4, error))
+                    goto fail;
+                x.ping_sent = now;
+            }
+            wait = (int)((x.ping_sent ? x.ping_sent + PONG_WAIT_US : x.last_frame + IDLE_PING_US) -
+                         now) /
+                       1000 +
+                   1;
+        }
         if (deadline) {
             gint64 left = (deadline - g_get_monotonic_time()) / 1000;
             if (left <= 0) {
@@ -487,7 +518,7 @@ vmm_guest_exec(VmmGuestConn *conn, const VmmAgentExec *spec, int *exit_code, GEr
                             spec->argv && spec->argv[0] ? spec->argv[0] : "shell");
                 goto fail;
             }
-            wait = (int)MIN(left, G_MAXINT);
+            wait = (int)MIN(left, wait);
         }
         if (poll(pfd, 3, wait) < 0 && errno != EINTR) {
             g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "poll: %s", g_strerror(errno));
