@@ -212,6 +212,12 @@ tmux send-keys -t "$TMUX_S" 'exit 7' Enter
 ok "shell: exit code passed through" -- wait_for 'SHELL-EXIT=7'
 ok "shell: terminal restored (canonical mode)" -- bash -c "tmux capture-pane -p -t $TMUX_S | grep -qx 'icanon'"
 tmux kill-session -t "$TMUX_S" >/dev/null 2>&1
+tmux new-session -d -s "$TMUX_S" -x 120 -y 30 \
+    "env AIRLOCK_STATE_DIR=$AIRLOCK_STATE_DIR LIBVIRT_DEFAULT_URI=$LIBVIRT_DEFAULT_URI $A exec -it $NAME -- sh -c 'printf \"%s type: \" \$TERM; read x; exit \$x'; echo EXEC-IT-EXIT=\$?; sleep 60"
+ok "exec -it: the command's prompt, with TERM set" -- wait_for '^[a-z][a-z0-9-]* type:'
+tmux send-keys -t "$TMUX_S" '5' Enter
+ok "exec -it: what was typed reached it (exit 5)" -- wait_for 'EXEC-IT-EXIT=5'
+tmux kill-session -t "$TMUX_S" >/dev/null 2>&1
 "$AIRLOCK" exec -it "$NAME" -- true </dev/null 2>"$WORK/e"; rc=$?
 ok "exec -t without a terminal: a usage error (exit $rc)" -- bash -c "[ $rc = 2 ] && grep -q terminal $WORK/e"
 
