@@ -424,13 +424,83 @@ static void __attribute__((noreturn)) child_fail(int errfd, int code, const char
     _exit(127);
 }
 
+/* Sets "K=V" @kv in @envp (replacing K's entry); @envp has room for one more. */
+static void
+env_set(const char **envp, int *envc, const char *kv)
+{
+    size_t klen = (size_t)(strchr(kv, '=') - kv) + 1;
+    int j;
+    for (j = 0; j < *envc; j++)
+        if (strncmp(envp[j], kv, klen) == 0)
+            break;
+    envp[j] = kv;
+    if (j == *envc)
+        (*envc)++;
+}
+
+/*
+ * In the child, as the user: the KEY='v'\''alue' lines that airlock's seed writes
+ * (seed.c's shell_assign; a value may span lines inside its quotes) into @envp, at most
+ * @max entries in all. What the user may not read is skipped, as the shell wrapper did.
+ */
+static void
+load_env_file(const char *path, const char **envp, int *envc, int max)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    char *buf, *p;
+
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) < 0 || st.st_size > (off_t)AG_FRAME_MAX ||
+        !(buf = malloc((size_t)st.st_size + 1))) {
+        close(fd);
+        return;
+    }
+    ssize_t n = read(fd, buf, (size_t)st.st_size);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    for (p = buf; *p && *envc < max;) {
+        char *k = p, *o, c;
+        while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_' ||
+               (p > k && *p >= '0' && *p <= '9'))
+            p++;
+        if (p == k || *p != '=') { /* not ours: skip the line */
+            p = strchr(p, '\n');
+            p = p ? p + 1 : k + strlen(k);
+            continue;
+        }
+        o = ++p;
+        while (*p && *p != '\n') {
+            if (*p == '\'') {
+                for (p++; *p && *p != '\''; p++)
+                    *o++ = *p;
+                if (*p)
+                    p++;
+            } else if (*p == '\\' && p[1]) {
+                *o++ = p[1];
+                p += 2;
+            } else if (*p == ' ' || *p == '\t') { /* as in sh: the value ends here */
+                while (*p && *p != '\n')
+                    p++;
+            } else {
+                *o++ = *p++;
+            }
+        }
+        c = *p;
+        *o = 0;
+        env_set(envp, envc, k);
+        p += c ? 1 : 0;
+    }
+}
+
 static void
 exec_start(int p, uint32_t sid, uint8_t *pl, uint32_t len)
 {
     static ExecSpec spec;
     Who who;
     char why[512], cwd[AG_PATH_MAX * 2 + 2], envbuf[6][AG_PATH_MAX + 16];
-    const char *envp[sizeof(spec.env) / sizeof(spec.env[0]) + 8];
+    static const char *envp[2 * AG_EXEC_ENV_MAX + 16];
     int envc = 0, in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, ep[2];
     int master = -1;
     uint32_t flags, timeout;
@@ -446,6 +516,10 @@ exec_start(int p, uint32_t sid, uint8_t *pl, uint32_t len)
         return;
     }
     flags = ag_get32(pl);
+    if (flags & ~(AG_EXEC_PTY | AG_EXEC_STDIN | AG_EXEC_SANDBOX_ENV)) {
+        send_error(p, sid, AG_E_PROTOCOL, 0, "unknown EXEC flags 0x%x", flags);
+        return;
+    }
     timeout = ag_get32(pl + 4);
     rows = ag_get16(pl + 8);
     cols = ag_get16(pl + 10);
@@ -479,16 +553,6 @@ exec_start(int p, uint32_t sid, uint8_t *pl, uint32_t len)
     envp[envc++] = "LANG=C.UTF-8";
     for (int i = 0; i < 4; i++)
         envp[envc++] = envbuf[i];
-    for (int i = 0; i < spec.envc; i++) {
-        size_t klen = strchr(spec.env[i], '=') - spec.env[i] + 1;
-        int j;
-        for (j = 0; j < envc; j++)
-            if (strncmp(envp[j], spec.env[i], klen) == 0)
-                break;
-        envp[j] = spec.env[i];
-        if (j == envc)
-            envc++;
-    }
     envp[envc] = NULL;
 
     if (!(s = session_new(p, sid, S_EXEC))) {
@@ -549,6 +613,14 @@ exec_start(int p, uint32_t sid, uint8_t *pl, uint32_t len)
             if (chdir("/") < 0)
                 child_fail(ep[1], AG_E_IO, "chdir /");
         }
+        /* the sandbox's env and secrets as this user may read them, then the caller's */
+        if (flags & AG_EXEC_SANDBOX_ENV) {
+            load_env_file(AG_ENV_FILE, envp, &envc, AG_EXEC_ENV_MAX + 6);
+            load_env_file(AG_SECRETS_FILE, envp, &envc, 2 * AG_EXEC_ENV_MAX + 6);
+        }
+        for (int i = 0; i < spec.envc; i++)
+            env_set(envp, &envc, spec.env[i]);
+        envp[envc] = NULL;
         execvpe(prog, (char *const *)spec.argv, (char *const *)envp);
         {
             int e = errno;

@@ -53,8 +53,12 @@ enum {
 };
 
 /* AG_EXEC flags */
-#define AG_EXEC_PTY 1u   /* a terminal (stdout carries both streams) */
-#define AG_EXEC_STDIN 2u /* the host streams stdin; else stdin is /dev/null */
+#define AG_EXEC_PTY 1u         /* a terminal (stdout carries both streams) */
+#define AG_EXEC_STDIN 2u       /* the host streams stdin; else stdin is /dev/null */
+#define AG_EXEC_SANDBOX_ENV 4u /* the sandbox's env and secrets files (below), then the fields */
+/* Where the seed puts them (VMM_SEED_ENV_PATH, VMM_SEED_SECRETS_PATH in vmm/seed.h). */
+#define AG_ENV_FILE "/run/airlock/env"
+#define AG_SECRETS_FILE "/run/airlock/secrets.env"
 /* AG_EXEC fields: u8 tag, u32 length, bytes (no NUL inside) */
 enum { AG_F_ARG = 1, AG_F_ENV = 2, AG_F_CWD = 3, AG_F_USER = 4, AG_F_GROUP = 5 };
 #define AG_EXEC_ARGS_MAX 131072u /* arguments in one EXEC (the guest's table) */

@@ -6,7 +6,6 @@
 #include "agent-json.h"
 #include "error.h"
 #include "metadata.h"
-#include "seed.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -445,8 +444,6 @@ vmm_guest_exec(VmmGuestConn *conn, const VmmAgentExec *spec, int *exit_code, GEr
     for (const char *const *e = spec->env; e && *e; e++)
         if (!vmm_agent_env_valid(*e, error))
             return FALSE;
-    if (spec->with_sandbox_env && spec->argv && spec->argv[0])
-        g_ptr_array_add(argv, (gpointer)VMM_SEED_WITH_ENV);
     for (const char *const *a = spec->argv; a && *a; a++)
         g_ptr_array_add(argv, (gpointer)*a);
     g_ptr_array_add(argv, NULL);
@@ -457,6 +454,9 @@ vmm_guest_exec(VmmGuestConn *conn, const VmmAgentExec *spec, int *exit_code, GEr
     req.group = spec->group;
     req.timeout_ms = spec->timeout_ms;
     req.flags = spec->tty ? AG_EXEC_PTY : 0;
+    /* The helper reads the env and secrets files itself (a shell wrapper cost ~15 ms). */
+    if (spec->with_sandbox_env && spec->argv && spec->argv[0])
+        req.flags |= AG_EXEC_SANDBOX_ENV;
     if (spec->stdin_stream || spec->input)
         req.flags |= AG_EXEC_STDIN;
     if (spec->tty) {

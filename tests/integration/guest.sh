@@ -29,7 +29,9 @@ ax() { "$AIRLOCK" exec "$NAME" -- "$@"; }
 [ "$(id -u)" = 0 ] || bail "integration tests need root"
 command -v tmux >/dev/null || bail "tmux not installed (scripts/setup installs it)"
 
-"$AIRLOCK" create "$NAME" --quiet; rc=$?
+# A secret with a quote, a backslash and spaces: read from the seed's files by the helper.
+printf '%s\n' "API_KEY=it's a \\ \"key\"" > "$WORK/secrets.env"; chmod 600 "$WORK/secrets.env"
+"$AIRLOCK" create "$NAME" --secrets "$WORK/secrets.env" --env MODE=guest-test --quiet; rc=$?
 is "create" "$rc" 0
 [ "$rc" = 0 ] || bail "create failed"
 channel=$("$AIRLOCK" inspect --json "$NAME" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("exec_channel"))')
@@ -55,6 +57,9 @@ ok "timeout: says so" -- grep -q "timed out after 2 s" "$WORK/e"
 ok "timeout: the process group is gone (children too)" -- bash -c "! $A exec $NAME -- pgrep -f 'sleep 30[01]'"
 
 # --- exec: env, cwd, stdin, long command lines --------------------------------------------
+is "the sandbox's secret in the environment (quotes intact)" "$(ax sh -c 'printf %s "$API_KEY"')" "it's a \\ \"key\""
+is "the sandbox's env in the environment" "$(ax sh -c 'printf %s "$MODE"')" guest-test
+is "--env wins over the sandbox's env" "$("$AIRLOCK" exec "$NAME" -e MODE=mine -- sh -c 'printf %s "$MODE"')" mine
 is "env" "$("$AIRLOCK" exec "$NAME" -e FOO=bar -e 'SPACE=a b' -- sh -c 'echo "$FOO|$SPACE"')" "bar|a b"
 is "cwd default: the user's home" "$(ax pwd)" /root
 is "cwd absolute" "$("$AIRLOCK" exec "$NAME" -w /tmp -- pwd)" /tmp
@@ -81,6 +86,8 @@ ax useradd -m -s /bin/sh alice
 is "runs as a user created in the guest" "$("$AIRLOCK" exec "$NAME" -u alice -- id -un)" alice
 is "that user's home" "$("$AIRLOCK" exec "$NAME" -u alice -- pwd)" /home/alice
 is "user:group" "$("$AIRLOCK" exec "$NAME" -u alice:root -- id -gn)" root
+is "a user who may not read the secrets file does not get the secrets" \
+    "$("$AIRLOCK" exec "$NAME" -u alice -- sh -c 'printf %s "${API_KEY-unset}|$MODE"')" "unset|guest-test"
 "$AIRLOCK" exec "$NAME" -u nobody-here -- id 2>"$WORK/e"; rc=$?
 is "nonexistent user: exit 2" "$rc" 2
 ok "nonexistent user: a clear error" -- grep -q "user 'nobody-here' does not exist in the guest" "$WORK/e"

@@ -3,6 +3,7 @@
 
 #include "error.h"
 #include "guest-proto.h"
+#include "seed.h"
 
 #include <string.h>
 
@@ -315,6 +316,14 @@ test_path(void)
     g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
 }
 
+/* The helper reads the files the seed writes. */
+static void
+test_paths(void)
+{
+    g_assert_cmpstr(AG_ENV_FILE, ==, VMM_SEED_ENV_PATH);
+    g_assert_cmpstr(AG_SECRETS_FILE, ==, VMM_SEED_SECRETS_PATH);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -327,5 +336,6 @@ main(int argc, char **argv)
     g_test_add_func("/guest-proto/names", test_names);
     g_test_add_func("/guest-proto/entry", test_entry);
     g_test_add_func("/guest-proto/path", test_path);
+    g_test_add_func("/guest-proto/seed-paths", test_paths);
     return g_test_run();
 }
