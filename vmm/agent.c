@@ -5,10 +5,12 @@
 #include "agent-json.h"
 #include "error.h"
 #include "escape.h"
+#include "guest-channel.h"
 #include "seed.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <libvirt/libvirt-qemu.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PING_TIMEOUT_S 2       /* one guest-ping; short so a booting guest is polled promptly */
-#define CMD_TIMEOUT_S 60       /* any other command: moves at most CHUNK bytes under TCG */
+#define PING_TIMEOUT_S 2 /* one guest-ping; short so a booting guest is polled promptly */
+#define CMD_TIMEOUT_S 60 /* any other command: moves at most CHUNK bytes under TCG */
 /*
  * Bytes per guest-file-read. Replies of 1-2 MiB (base64) pass fine. Requests
  * do not: measured with libvirt 9.0 / QEMU 7.2, a guest-file-write carrying
@@ -29,15 +31,15 @@
 #define CHUNK (1024 * 1024)
 #define WRITE_CHUNK (128 * 1024)
 #define MAX_STDIN (128 * 1024)
-#define POLL_FIRST_US 20000    /* first status poll: short commands finish fast */
+#define POLL_FIRST_US 20000 /* first status poll: short commands finish fast */
 #define POLL_MIN_US 50000
 #define POLL_MAX_US 200000
 #define KILL_WAIT_US (10 * G_USEC_PER_SEC)
 #define HELPER_TIMEOUT_MS 30000 /* rm, chmod, mv, stat, kill in the guest */
 #define WAIT_RETRY_US 250000
-#define CLOSE_POLL_US 500000  /* vmm_agent_wait polls every 5 ms this long */
-#define PUMP_CHUNKS 8           /* reads per stream per poll */
-#define MAX_DRAIN_ROUNDS 64     /* after exit: at most 64 * 8 MiB more per stream */
+#define CLOSE_POLL_US 500000 /* vmm_agent_wait polls every 5 ms this long */
+#define PUMP_CHUNKS 8        /* reads per stream per poll */
+#define MAX_DRAIN_ROUNDS 64  /* after exit: at most 64 * 8 MiB more per stream */
 
 static VmmAgentTransport transport_fn;
 static gpointer transport_data;
@@ -47,6 +49,71 @@ vmm_agent_set_transport(VmmAgentTransport fn, gpointer data)
 {
     transport_fn = fn;
     transport_data = data;
+}
+
+/*
+ * airlock-guest on @dom when it answers (guest-channel.h), else NULL: the QEMU agent then.
+ * A test transport means the QEMU agent.
+ */
+static VmmGuestConn *
+guest_conn(virDomainPtr dom)
+{
+    g_autoptr(GError) err = NULL;
+    VmmGuestConn *conn;
+
+    if (transport_fn)
+        return NULL;
+    if (!(conn = vmm_guest_connect(dom, VMM_GUEST_HELLO_TIMEOUT_MS, &err)))
+        g_debug("airlock-guest: %s; using the QEMU guest agent", err->message);
+    return conn;
+}
+
+const char *
+vmm_agent_channel(virDomainPtr dom)
+{
+    g_autoptr(VmmGuestConn) conn = guest_conn(dom);
+    return conn ? "airlock-guest" : "qemu-guest-agent";
+}
+
+static gboolean
+needs_guest(const char *what, GError **error)
+{
+    g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
+                "%s needs airlock-guest in the sandbox, and it does not answer (an older image, "
+                "or a sandbox created before it: recreate it)",
+                what);
+    return FALSE;
+}
+
+gboolean
+vmm_agent_copy_tree_in(virDomainPtr dom, const char *local, const char *guest_path,
+                       const VmmAgentCopyOpts *opts, GError **error)
+{
+    g_autoptr(VmmGuestConn) conn = guest_conn(dom);
+    return conn ? vmm_guest_put(conn, local, guest_path, TRUE, opts, error)
+                : needs_guest("copying a directory", error);
+}
+
+gboolean
+vmm_agent_copy_tree_out(virDomainPtr dom, const char *guest_path, const char *local,
+                        const VmmAgentCopyOpts *opts, GError **error)
+{
+    g_autoptr(VmmGuestConn) conn = guest_conn(dom);
+    g_autofree char *dir = g_path_get_dirname(local);
+    g_autofree char *base = g_path_get_basename(local);
+    gboolean ok;
+    int dfd;
+
+    if (!conn)
+        return needs_guest("copying a directory", error);
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot open directory '%s': %s", dir,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    ok = vmm_guest_get(conn, guest_path, dfd, base, 0777, TRUE, opts, error);
+    close(dfd);
+    return ok;
 }
 
 /* libvirt quotes the agent's own error text (guest bytes) in its message: escape all of it. */
@@ -86,8 +153,8 @@ agent_call(virDomainPtr dom, const char *cmd, int timeout_s, const char *what, G
 char *
 vmm_agent_command(virDomainPtr dom, const char *json_cmd, int timeout_s, GError **error)
 {
-    g_autoptr(JsonNode) ret = agent_call(dom, json_cmd, timeout_s, "guest agent command failed",
-                                         error);
+    g_autoptr(JsonNode) ret =
+        agent_call(dom, json_cmd, timeout_s, "guest agent command failed", error);
     g_autoptr(JsonGenerator) gen = NULL;
 
     if (!ret)
@@ -101,8 +168,8 @@ gboolean
 vmm_agent_ping(virDomainPtr dom, GError **error)
 {
     g_autofree char *cmd = vmm_agent_json_command("guest-ping", NULL);
-    g_autoptr(JsonNode) ret = agent_call(dom, cmd, PING_TIMEOUT_S, "guest agent did not answer",
-                                         error);
+    g_autoptr(JsonNode) ret =
+        agent_call(dom, cmd, PING_TIMEOUT_S, "guest agent did not answer", error);
 
     return ret != NULL;
 }
@@ -171,8 +238,8 @@ exec_status(virDomainPtr dom, gint64 pid, VmmAgentExecStatus *st, GError **error
     json_builder_add_int_value(b, pid);
     json_builder_end_object(b);
     cmd = vmm_agent_json_command("guest-exec-status", json_builder_get_root(b));
-    ret = agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot get a command's status from the guest",
-                     error);
+    ret =
+        agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot get a command's status from the guest", error);
     return ret && vmm_agent_json_exec_status(ret, st, error);
 }
 
@@ -295,7 +362,8 @@ vmm_agent_run_input(virDomainPtr dom, const char *const *argv, GBytes *input, gu
     return TRUE;
 }
 
-/* Runs a fixed /bin/sh script with @args as "$1"...; an error quoting its stderr unless it exits 0. */
+/* Runs a fixed /bin/sh script with @args as "$1"...; an error quoting its stderr unless it exits 0.
+ */
 static gboolean
 guest_sh(virDomainPtr dom, const char *script, const char *const *args, const char *what,
          char **out, GError **error)
@@ -371,8 +439,8 @@ static gboolean
 file_close(virDomainPtr dom, gint64 handle, GError **error)
 {
     g_autofree char *cmd = vmm_agent_json_command("guest-file-close", handle_args(handle));
-    g_autoptr(JsonNode) ret = agent_call(dom, cmd, CMD_TIMEOUT_S,
-                                         "cannot close a file in the guest", error);
+    g_autoptr(JsonNode) ret =
+        agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot close a file in the guest", error);
 
     return ret != NULL;
 }
@@ -425,8 +493,8 @@ vmm_agent_write_file(virDomainPtr dom, const char *path, const void *data, gsize
     if (!file_open(dom, path, "w", &handle, error))
         return FALSE;
     for (gsize off = 0; ok && off < len; off += WRITE_CHUNK)
-        ok = file_write(dom, handle, (const guchar *)data + off, MIN(WRITE_CHUNK, len - off),
-                        error);
+        ok =
+            file_write(dom, handle, (const guchar *)data + off, MIN(WRITE_CHUNK, len - off), error);
     if (!file_close(dom, handle, ok ? error : NULL))
         return FALSE;
     return ok;
@@ -435,8 +503,8 @@ vmm_agent_write_file(virDomainPtr dom, const char *path, const void *data, gsize
 /* --- streamed exec --------------------------------------------------------------------- */
 
 typedef struct {
-    char *path;         /* the output file in the guest */
-    gint64 handle;      /* -1 until opened */
+    char *path;    /* the output file in the guest */
+    gint64 handle; /* -1 until opened */
     VmmAgentOutputFunc fn;
 } Stream;
 
@@ -519,6 +587,20 @@ streams_close(virDomainPtr dom, Stream *s, gboolean remove)
     }
 }
 
+/* A signal other than SIGWINCH came through @fd (non-blocking). */
+static gboolean
+signalled(int fd)
+{
+    guint8 sigs[16];
+    ssize_t n;
+    gboolean any = FALSE;
+
+    while ((n = read(fd, sigs, sizeof(sigs))) > 0)
+        for (ssize_t i = 0; i < n; i++)
+            any |= sigs[i] != SIGWINCH;
+    return any;
+}
+
 gboolean
 vmm_agent_exec(virDomainPtr dom, const VmmAgentExec *spec, int *exit_code, GError **error)
 {
@@ -529,8 +611,16 @@ vmm_agent_exec(virDomainPtr dom, const VmmAgentExec *spec, int *exit_code, GErro
     VmmAgentExecStatus st = {0};
     gint64 pid, start, kill_at = 0;
     gulong delay = POLL_FIRST_US;
-    gboolean ok = FALSE, killed = FALSE, exited = FALSE;
+    gboolean ok = FALSE, killed = FALSE, exited = FALSE, interrupted = FALSE;
     int drain_rounds = 0;
+    g_autoptr(VmmGuestConn) conn = guest_conn(dom);
+
+    if (conn)
+        return vmm_guest_exec(conn, spec, exit_code, error);
+    if (spec->user || spec->group)
+        return needs_guest("running as another user", error);
+    if (spec->tty)
+        return needs_guest("a terminal", error);
 
     argv = vmm_agent_stream_argv(VMM_AGENT_EXEC_DIR, id, spec->argv, spec->env, spec->workdir,
                                  spec->with_sandbox_env ? VMM_SEED_WITH_ENV : NULL, TRUE, error);
@@ -578,6 +668,15 @@ vmm_agent_exec(virDomainPtr dom, const VmmAgentExec *spec, int *exit_code, GErro
             delay = POLL_FIRST_US;
             continue;
         }
+        if (spec->signals && !killed && !exited && signalled(spec->signal_fd)) {
+            /* No signal forwarding through the agent: Ctrl-C ends the command's group. */
+            if (!exec_kill(dom, pid, error))
+                goto out;
+            killed = interrupted = TRUE;
+            kill_at = now;
+            delay = POLL_FIRST_US;
+            continue;
+        }
         if (exited)
             continue; /* still draining */
         if (killed && now - kill_at > KILL_WAIT_US) {
@@ -602,9 +701,14 @@ vmm_agent_exec(virDomainPtr dom, const VmmAgentExec *spec, int *exit_code, GErro
     }
     if (exit_code)
         *exit_code = st.exit_code;
+    if (interrupted) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
+                    "interrupted: the command's process group in the guest was killed");
+        goto out;
+    }
     if (killed) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_TIMEOUT, "command timed out after %g s and was killed",
-                    spec->timeout_ms / 1000.0);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_TIMEOUT,
+                    "command timed out after %g s and was killed", spec->timeout_ms / 1000.0);
         goto out;
     }
     ok = TRUE;
@@ -677,9 +781,14 @@ vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path,
     gint64 handle = -1;
     gboolean ok = FALSE;
     int fd;
+    g_autoptr(VmmGuestConn) conn = NULL;
 
     if (!check_guest_path(guest_path, error))
         return FALSE;
+    if (opts && opts->recursive && g_file_test(local, G_FILE_TEST_IS_DIR))
+        return vmm_agent_copy_tree_in(dom, local, guest_path, opts, error);
+    if ((conn = guest_conn(dom)))
+        return vmm_guest_put(conn, local, guest_path, FALSE, opts, error);
     /* Like cp(1): a symlink named on the command line is copied as a link only with -L. */
     fd = open(local, O_RDONLY | O_CLOEXEC | O_NOCTTY | (deref ? 0 : O_NOFOLLOW));
     if (fd < 0 && errno == ELOOP && !deref) {
@@ -705,8 +814,8 @@ vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path,
     {
         /* mktemp: an unguessable name, created 0600 (the agent would create it 0666). */
         const char *args[] = {guest_path, NULL};
-        g_autofree char *what = g_strdup_printf("cannot create a file next to '%s' in the guest",
-                                                guest_path);
+        g_autofree char *what =
+            g_strdup_printf("cannot create a file next to '%s' in the guest", guest_path);
         if (!guest_sh(dom, "umask 077; exec mktemp -- \"$1.airlock-XXXXXX\"", args, what, &tmp,
                       error))
             goto out;
@@ -743,7 +852,8 @@ vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path,
     handle = -1;
     {
         const char *args[] = {mode, tmp, guest_path, NULL};
-        g_autofree char *what = g_strdup_printf("cannot put '%s' in place in the guest", guest_path);
+        g_autofree char *what =
+            g_strdup_printf("cannot put '%s' in place in the guest", guest_path);
         if (!guest_sh(dom, "chmod \"$1\" \"$2\" && mv -f -T -- \"$2\" \"$3\"", args, what, NULL,
                       error))
             goto out;
@@ -819,8 +929,13 @@ vmm_agent_copy_out_at(virDomainPtr dom, const char *guest_path, int dir_fd, cons
     gint64 handle = -1;
     gboolean ok = FALSE;
     int fd = -1;
+    g_autoptr(VmmGuestConn) conn = NULL;
 
-    if (!check_guest_path(guest_path, error) || !guest_stat_file(dom, guest_path, &size, error))
+    if (!check_guest_path(guest_path, error))
+        return FALSE;
+    if ((conn = guest_conn(dom)))
+        return vmm_guest_get(conn, guest_path, dir_fd, name, mode, FALSE, opts, error);
+    if (!guest_stat_file(dom, guest_path, &size, error))
         return FALSE;
     if (size > max) {
         g_autofree char *h = human_size(max);
@@ -917,9 +1032,11 @@ vmm_agent_copy_out(virDomainPtr dom, const char *guest_path, const char *local,
     g_autofree char *dir = g_path_get_dirname(local);
     g_autofree char *base = g_path_get_basename(local);
     gboolean ok;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd;
 
-    if (dfd < 0) {
+    if (opts && opts->recursive)
+        return vmm_agent_copy_tree_out(dom, guest_path, local, opts, error);
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot open directory '%s': %s", dir,
                     g_strerror(errno));
         return FALSE;

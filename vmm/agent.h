@@ -25,26 +25,34 @@ gboolean vmm_agent_ping(virDomainPtr dom, GError **error);
 typedef void (*VmmAgentOutputFunc)(const char *data, gsize len, gpointer user_data);
 
 typedef struct {
-    const char *const *argv;  /* argv[0] is the program (PATH looked up in the guest) */
-    const char *const *env;   /* extra "K=V", or NULL */
-    const char *workdir;      /* or NULL */
-    gboolean with_sandbox_env;/* run through VMM_SEED_WITH_ENV (secrets + env) */
-    GBytes *input;            /* stdin, or NULL */
-    guint timeout_ms;         /* 0 = no limit; on expiry the process group is killed */
+    const char *const *argv;      /* argv[0] is the program (PATH looked up in the guest) */
+    const char *const *env;       /* extra "K=V", or NULL */
+    const char *workdir;          /* or NULL */
+    gboolean with_sandbox_env;    /* run through VMM_SEED_WITH_ENV (secrets + env) */
+    GBytes *input;                /* stdin, or NULL */
+    guint timeout_ms;             /* 0 = no limit; on expiry the process group is killed */
     VmmAgentOutputFunc on_stdout; /* streamed while the command runs; NULL to discard */
     VmmAgentOutputFunc on_stderr;
     gpointer user_data;
+    /* airlock-guest only (guest-channel.h); the QEMU agent path refuses user, group, tty. */
+    const char *user;      /* name or uid in the guest, or NULL: root */
+    const char *group;     /* name or gid, or NULL: the user's */
+    gboolean stdin_stream; /* stream @stdin_fd as stdin until its end (agent path: ignored) */
+    int stdin_fd;
+    gboolean tty;     /* a pty in the guest, sized like @stdin_fd's terminal */
+    gboolean signals; /* each byte read from @signal_fd is a signal to forward to the */
+    int signal_fd;    /* command's process group (SIGWINCH: @stdin_fd's new size) */
 } VmmAgentExec;
 
 /*
  * Runs a command in the guest, streaming its output through the callbacks
- * while it runs (output goes to files under /run/airlock/exec/ that are
- * read as they grow, then removed). *@exit_code gets the exit status (128+N
+ * while it runs: through airlock-guest when it answers (guest-channel.h),
+ * else through the QEMU agent (output goes to files under /run/airlock/exec/
+ * that are read as they grow, then removed). *@exit_code gets the exit status (128+N
  * for a signal). TIMEOUT error when killed at the timeout, AGENT error when
  * the agent fails.
  */
-gboolean vmm_agent_exec(virDomainPtr dom, const VmmAgentExec *spec, int *exit_code,
-                        GError **error);
+gboolean vmm_agent_exec(virDomainPtr dom, const VmmAgentExec *spec, int *exit_code, GError **error);
 
 /*
  * Runs a short command and captures its output (no streaming; output at most
@@ -67,7 +75,20 @@ typedef struct {
     guint64 max_bytes;    /* out: a bigger guest file is refused (0: VMM_AGENT_COPY_MAX_DEFAULT) */
     guint timeout_ms;     /* out: the whole copy (0: VMM_AGENT_COPY_TIMEOUT_DEFAULT_S) */
     gboolean dereference; /* in: follow @local when it is a symlink (cp -L); else refused */
+    gboolean recursive;   /* a directory as a tree (cp -r; airlock-guest only) */
 } VmmAgentCopyOpts;
+
+/* Which channel exec and cp take for @dom now: "airlock-guest" or "qemu-guest-agent". */
+const char *vmm_agent_channel(virDomainPtr dom);
+
+/*
+ * As vmm_agent_copy_in / vmm_agent_copy_out, for a directory tree (cp -r): only through
+ * airlock-guest (FAILED naming it when the sandbox does not have it).
+ */
+gboolean vmm_agent_copy_tree_in(virDomainPtr dom, const char *local, const char *guest_path,
+                                const VmmAgentCopyOpts *opts, GError **error);
+gboolean vmm_agent_copy_tree_out(virDomainPtr dom, const char *guest_path, const char *local,
+                                 const VmmAgentCopyOpts *opts, GError **error);
 
 /*
  * Copies the host file @local into the guest at @guest_path in chunks,

@@ -227,6 +227,10 @@ step_seed(Create *c, GError **error)
     GBytes *iso;
     gboolean ok;
 
+    /* An image without airlock-guest gets it through the seed (guest-channel.h). */
+    if (!c->image->guest_agent || !*c->image->guest_agent)
+        sc.guest_helper = vmm_seed_guest_helper(&sc.guest_helper_len);
+
     for (guint i = 0; i < c->spec->env->len; i++)
         g_ptr_array_add(env, g_ptr_array_index(c->spec->env, i));
     g_ptr_array_add(env, NULL);

@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include "domain-xml.h"
+#include "../guest/protocol.h"
 #include "autoptr.h"
 #include "error.h"
 #include "names.h"
@@ -127,9 +128,16 @@ vmm_domain_xml_build(const VmmDomainConfig *cfg, GError **error)
     prop(child(node, "target", NULL), "port", "0");
     node = prop(child(devices, "channel", NULL), "type", "unix");
     prop(prop(child(node, "target", NULL), "type", "virtio"), "name", "org.qemu.guest_agent.0");
-    /* airlock's own port: the clock and RNG fix after a reset (fixup.h). */
-    node = prop(child(devices, "channel", NULL), "type", "unix");
-    prop(prop(child(node, "target", NULL), "type", "virtio"), "name", VMM_FIXUP_CHANNEL);
+    /*
+     * airlock-guest's ports (guest-channel.h): exec, files, the clock and RNG fix after a
+     * reset. qemu serves one client per port, hence several: several execs at once.
+     */
+    for (int i = 0; i < AG_PORTS; i++) {
+        char port[sizeof(AG_PORT_PREFIX) + 4];
+        g_snprintf(port, sizeof(port), AG_PORT_PREFIX "%d", i);
+        node = prop(child(devices, "channel", NULL), "type", "unix");
+        prop(prop(child(node, "target", NULL), "type", "virtio"), "name", port);
+    }
     node = prop(child(devices, "rng", NULL), "model", "virtio");
     prop(child(node, "backend", "/dev/urandom"), "model", "random");
     prop(child(devices, "memballoon", NULL), "model", "none");

@@ -7,6 +7,7 @@
 #include "domain-xml.h"
 #include "error.h"
 #include "escape.h"
+#include "guest-channel.h"
 #include "metadata.h"
 
 #include <errno.h>
@@ -46,16 +47,18 @@ extern const unsigned long vmm_fixup_helper_len;
 #define GUEST_BIN "/usr/local/sbin/airlock-fixup" /* /run is noexec */
 #define LAUNCHER_SCRIPT                                                                            \
     "use strict; use POSIX (); use Fcntl;"                                                         \
-    "my $port = '/dev/virtio-ports/" VMM_FIXUP_CHANNEL "'; my $d = '" GUEST_DIR "';"              \
-    "my $bin = '" GUEST_BIN "'; -c $port or exit 3; mkdir $d, 0700;"                                \
-    "if (-e \"$bin.new\") { chmod 0700, \"$bin.new\"; rename(\"$bin.new\", $bin) or die \"$bin: $!\\n\"; }" \
+    "my $port = '/dev/virtio-ports/" VMM_FIXUP_CHANNEL "'; my $d = '" GUEST_DIR "';"               \
+    "my $bin = '" GUEST_BIN "'; -c $port or exit 3; mkdir $d, 0700;"                               \
+    "if (-e \"$bin.new\") { chmod 0700, \"$bin.new\"; rename(\"$bin.new\", $bin) or die \"$bin: "  \
+    "$!\\n\"; }"                                                                                   \
     "if (open(my $p, '<', \"$d/fixup.pid\")) {"                                                    \
     "  my $old = <$p> // ''; chomp $old;"                                                          \
     "  if ($old =~ /^\\d+$/ && open(my $c, '<', \"/proc/$old/cmdline\")) {"                        \
     "    if ((<$c> // '') =~ /^airlock-fixup/) {"                                                  \
     "      exit 0 unless @ARGV && $ARGV[0] eq 'restart';"                                          \
     "      kill 'KILL', $old;"                                                                     \
-    "      for (1 .. 200) { last unless -e \"/proc/$old\"; select(undef, undef, undef, 0.01); } } } }" \
+    "      for (1 .. 200) { last unless -e \"/proc/$old\"; select(undef, undef, undef, 0.01); } "  \
+    "} } }"                                                                                        \
     "sysopen(my $f, $port, O_RDWR | O_NONBLOCK) or die \"$port: $!\\n\";"                          \
     "my $junk; 1 while (sysread($f, $junk, 4096) // 0) > 0;"                                       \
     "fcntl($f, F_SETFL, O_RDWR) or die \"fcntl: $!\\n\";"                                          \
@@ -71,16 +74,17 @@ extern const unsigned long vmm_fixup_helper_len;
 
 /* The fallback: the same fix as one command, the request on stdin. */
 #define EXEC_SCRIPT                                                                                \
-    "binmode STDIN; local $/; my $b = <STDIN>; length($b) == 96 or die \"short request\\n\";"     \
+    "binmode STDIN; local $/; my $b = <STDIN>; length($b) == 96 or die \"short request\\n\";"      \
     "my ($id, $s, $ns, $seed) = unpack('a16 q< q< a64', $b);"                                      \
-    "syscall(227, 0, pack('q q', $s, $ns)) == 0 or die \"clock_settime: $!\\n\";"                 \
-    "open(my $f, '+<', '/dev/urandom') or die \"/dev/urandom: $!\\n\";"                           \
-    "syswrite($f, $seed) == 64 or die \"writing /dev/urandom: $!\\n\";"                           \
+    "syscall(227, 0, pack('q q', $s, $ns)) == 0 or die \"clock_settime: $!\\n\";"                  \
+    "open(my $f, '+<', '/dev/urandom') or die \"/dev/urandom: $!\\n\";"                            \
+    "syswrite($f, $seed) == 64 or die \"writing /dev/urandom: $!\\n\";"                            \
     "ioctl($f, 0x5207, 0) or die \"RNDRESEEDCRNG: $!\\n\";"
 
 struct _VmmFixup {
     int fd;
     char id_hex[ID_LEN * 2 + 1];
+    VmmGuestConn *guest; /* airlock-guest's port; else @fd is airlock-fixup's */
 };
 
 void
@@ -90,6 +94,7 @@ vmm_fixup_free(VmmFixup *fx)
         return;
     if (fx->fd >= 0)
         close(fx->fd);
+    vmm_guest_conn_free(fx->guest);
     g_free(fx);
 }
 
@@ -139,6 +144,25 @@ channel_socket(virDomainPtr dom)
     return g_steal_pointer(&path);
 }
 
+/* Through airlock-guest: HELLO and FIXUP queued at once, answered once the guest runs. */
+static VmmFixup *
+send_guest(virDomainPtr dom)
+{
+    g_autoptr(VmmFixup) fx = g_new0(VmmFixup, 1);
+    g_autoptr(GError) err = NULL;
+    guchar req[REQUEST_LEN];
+    gboolean sent;
+
+    fx->fd = -1;
+    if (!(fx->guest = vmm_guest_connect(dom, 0, &err)) || !build_request(req, fx->id_hex, &err)) {
+        g_debug("clock fix through airlock-guest: %s", err->message);
+        return NULL;
+    }
+    sent = vmm_guest_fixup_send(fx->guest, req + ID_LEN, REQUEST_LEN - ID_LEN, &err);
+    memset(req, 0, sizeof(req));
+    return sent ? g_steal_pointer(&fx) : NULL;
+}
+
 VmmFixup *
 vmm_fixup_send(virDomainPtr dom)
 {
@@ -150,8 +174,11 @@ vmm_fixup_send(virDomainPtr dom)
     gboolean sent;
 
     /* AIRLOCK_FIXUP=exec: always the fallback (to compare, or to rule the helper out). */
-    if (!path || strlen(path) >= sizeof(addr.sun_path) ||
-        vmm_config_get()->fixup_exec)
+    if (vmm_config_get()->fixup_exec)
+        return NULL;
+    if ((fx = send_guest(dom)))
+        return g_steal_pointer(&fx);
+    if (!path || strlen(path) >= sizeof(addr.sun_path))
         return NULL;
     g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
     fx = g_new0(VmmFixup, 1);
@@ -171,7 +198,8 @@ vmm_fixup_send(virDomainPtr dom)
     return g_steal_pointer(&fx);
 }
 
-/* The helper's answer: TRUE when it did the fix; FALSE (with @error only when it reported a failure). */
+/* The helper's answer: TRUE when it did the fix; FALSE (with @error only when it reported a
+ * failure). */
 static gboolean
 read_answer(VmmFixup *fx, gboolean *answered, GError **error)
 {
@@ -180,6 +208,16 @@ read_answer(VmmFixup *fx, gboolean *answered, GError **error)
     gint64 deadline = g_get_monotonic_time() + (gint64)REPLY_WAIT_MS * 1000;
 
     *answered = FALSE;
+    if (fx->guest) {
+        g_autoptr(GError) err = NULL;
+        if (vmm_guest_fixup_finish(fx->guest, REPLY_WAIT_MS, answered, &err))
+            return TRUE;
+        if (*answered)
+            g_propagate_error(error, g_steal_pointer(&err));
+        else
+            g_debug("airlock-guest did not fix the clock: %s", err->message);
+        return FALSE;
+    }
     while (len < sizeof(buf) - 1) {
         struct pollfd pfd = {.fd = fx->fd, .events = POLLIN};
         gint64 left = (deadline - g_get_monotonic_time()) / 1000;
@@ -260,13 +298,36 @@ vmm_fixup_finish(virDomainPtr dom, VmmFixup *fx, const char **via, GError **erro
 gboolean
 vmm_fixup_prepare(virDomainPtr dom, GError **error)
 {
+    /*
+     * airlock-guest runs in the guest as a service: one round proves it answers (and leaves
+     * its pages warm in the snapshot); one that runs but does not answer (stopped, stuck) is
+     * restarted once.
+     */
+    for (int round = 0; round < 2; round++) {
+        g_autoptr(VmmFixup) fx = send_guest(dom);
+        const char *argv[] = {"systemctl", "restart", "airlock-guest.service", NULL};
+        gboolean answered = FALSE;
+        int code = -1;
+
+        if (fx && read_answer(fx, &answered, error))
+            return TRUE;
+        if (answered)
+            return FALSE;
+        if (!fx || round)
+            break;
+        g_clear_pointer(&fx, vmm_fixup_free); /* frees the port for the restarted helper */
+        if (!vmm_agent_run(dom, argv, START_TIMEOUT_MS, &code, NULL, NULL, error))
+            return FALSE;
+        if (code != 0)
+            break;
+    }
     if (vmm_fixup_helper_len == 0)
         return TRUE; /* not built for this host: reverts take the fallback */
     {
         g_autoptr(GError) err = NULL;
         if (!vmm_agent_write_file(dom, GUEST_BIN ".new", vmm_fixup_helper, vmm_fixup_helper_len,
                                   &err)) {
-            g_warning("cannot install the clock and RNG helper in the guest (%s); resets will "
+            g_debug("cannot install the clock and RNG helper in the guest (%s); resets will "
                       "fix the clock through the agent (slower)",
                       err->message);
             return TRUE;
@@ -300,7 +361,7 @@ vmm_fixup_prepare(virDomainPtr dom, GError **error)
         if (!fx)
             return TRUE; /* not reachable from here (remote host): reverts take the fallback */
     }
-    g_warning("the clock and RNG helper in the guest does not answer; resets will fix the clock "
+    g_debug("the clock and RNG helper in the guest does not answer; resets will fix the clock "
               "through the agent (slower)");
     return TRUE;
 }

@@ -33,6 +33,7 @@ vmm_image_free(VmmImage *image)
     g_free(image->dir);
     g_free(image->created);
     g_free(image->recipe_sha256);
+    g_free(image->guest_agent);
     g_free(image->kernel_cmdline);
     g_free(image->digest);
     if (image->files)
@@ -85,6 +86,7 @@ vmm_image_load(const char *state_dir, const char *name, GError **error)
     root = json_node_get_object(json_parser_get_root(parser));
     image->created = g_strdup(member_string(root, "created"));
     image->recipe_sha256 = g_strdup(member_string(root, "recipe_sha256"));
+    image->guest_agent = g_strdup(member_string(root, "guest_agent"));
     image->kernel_cmdline = g_strdup(member_string(root, "kernel_cmdline"));
     pkgs = json_object_get_member(root, "packages");
     if (pkgs && JSON_NODE_HOLDS_ARRAY(pkgs))
@@ -112,7 +114,8 @@ vmm_image_load(const char *state_dir, const char *name, GError **error)
         f->name = g_strdup(fname);
         f->path = g_build_filename(image->dir, fname, NULL);
         f->sha256 = g_strdup(member_string(fobj, "sha256"));
-        f->size = json_object_has_member(fobj, "size") ? json_object_get_int_member(fobj, "size") : -1;
+        f->size =
+            json_object_has_member(fobj, "size") ? json_object_get_int_member(fobj, "size") : -1;
         g_ptr_array_add(image->files, f);
         if (strcmp(fname, "disk.qcow2") == 0)
             disk_sha = f->sha256;
@@ -237,8 +240,7 @@ vmm_image_verify(VmmImage *image, gboolean use_cache, GError **error)
             g_set_error(error, VMM_ERROR, VMM_ERROR_IMAGE,
                         "image '%s': %s does not match its manifest (sha256 %.12s…, expected "
                         "%.12s…); rebuild with images/build --force %s",
-                        image->name, f->name, actual, f->sha256 ? f->sha256 : "none",
-                        image->name);
+                        image->name, f->name, actual, f->sha256 ? f->sha256 : "none", image->name);
             unlink(cache_path);
             return FALSE;
         }

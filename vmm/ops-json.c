@@ -114,6 +114,8 @@ vmm_sandbox_view_to_json(const VmmSandboxView *view, gboolean with_network)
     json_builder_begin_object(b);
     add_str(b, "name", md->name);
     add_str(b, "state", view->state);
+    if (view->exec_channel)
+        add_str(b, "exec_channel", view->exec_channel);
     add_str(b, "domain", obj);
     add_str(b, "image", md->image);
     add_str(b, "image_digest", md->image_digest);

@@ -306,7 +306,12 @@ vmm_ops_inspect(VmmOps *ops, const char *name, GError **error)
     if (!vmm_name_validate(name, "sandbox name", error) ||
         !(dom = vmm_sandbox_lookup(ops->ctx.conn, name, error)))
         return NULL;
-    return view_new(ops, dom, error);
+    {
+        VmmSandboxView *v = view_new(ops, dom, error);
+        if (v && virDomainIsActive(dom) == 1)
+            v->exec_channel = vmm_agent_channel(dom); /* what exec and cp would take now */
+        return v;
+    }
 }
 
 /* ---- exec / cp --------------------------------------------------------------------------- */

@@ -58,8 +58,8 @@ typedef struct {
  * accelerator chosen from @accel (NULL: detect; *@accel_reason, may be NULL,
  * says why), on behalf of @caller (taken). Caller frees.
  */
-VmmOps *vmm_ops_open(const char *uri, const char *state_dir, const char *accel,
-                     VmmCaller *caller, char **accel_reason, GError **error);
+VmmOps *vmm_ops_open(const char *uri, const char *state_dir, const char *accel, VmmCaller *caller,
+                     char **accel_reason, GError **error);
 void vmm_ops_free(VmmOps *ops);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmOps, vmm_ops_free)
 
@@ -101,7 +101,7 @@ typedef struct {
     const char *name;
     const VmmSpec *spec;       /* validated here; its secrets_file is not read: see @secrets */
     const VmmSecrets *secrets; /* may be NULL; values go only into the seed */
-    guint timeout_s;     /* readiness; 0: 600 under TCG, 180 under KVM */
+    guint timeout_s;           /* readiness; 0: 600 under TCG, 180 under KVM */
     gboolean no_snapshot;
 } VmmCreateRequest;
 
@@ -131,6 +131,7 @@ typedef struct {
     char *dir;     /* its directory in the state directory */
     char *console; /* path of console.log */
     JsonObject *net_status; /* allow, drops, dns_log as airlockd reported them; NULL: read here */
+    const char *exec_channel; /* inspect of a running sandbox: vmm_agent_channel's, else NULL */
 } VmmSandboxView;
 
 void vmm_sandbox_view_free(VmmSandboxView *view);

@@ -442,6 +442,55 @@ multipart(char *own, const GPtrArray *parts)
     return out;
 }
 
+extern const guchar vmm_guest_helper[], vmm_guest_helper_end[];
+
+const guchar *
+vmm_seed_guest_helper(gsize *len)
+{
+    *len = vmm_guest_helper_end - vmm_guest_helper;
+    return vmm_guest_helper;
+}
+
+/*
+ * airlock-guest for an image without it: the binary (gzip, base64: ~0.4 MB of YAML) and
+ * its unit, enabled and started by runcmd (cloud-final, before airlock's readiness).
+ */
+static char *
+add_guest_helper(char *text, const VmmSeedConfig *cfg)
+{
+    g_autoptr(GZlibCompressor) z = g_zlib_compressor_new(G_ZLIB_COMPRESSOR_FORMAT_GZIP, 9);
+    g_autoptr(GBytes) unit = template_get("airlock-guest.service");
+    g_autofree guchar *gz = g_malloc(cfg->guest_helper_len + 4096);
+    g_autofree char *bin_b64 = NULL, *unit_b64 = NULL;
+    gsize read = 0, written = 0;
+    char *out;
+
+    if (g_converter_convert(G_CONVERTER(z), cfg->guest_helper, cfg->guest_helper_len, gz,
+                            cfg->guest_helper_len + 4096, G_CONVERTER_INPUT_AT_END, &read, &written,
+                            NULL) != G_CONVERTER_FINISHED)
+        g_error("cannot compress airlock-guest for the seed");
+    bin_b64 = g_base64_encode(gz, written);
+    unit_b64 = g_base64_encode(g_bytes_get_data(unit, NULL), g_bytes_get_size(unit));
+    out = g_strdup_printf("%s"
+                          "  - path: " VMM_SEED_GUEST_PATH "\n"
+                          "    owner: root:root\n"
+                          "    permissions: '0755'\n"
+                          "    encoding: gz+b64\n"
+                          "    content: \"%s\"\n"
+                          "    defer: false\n"
+                          "  - path: " VMM_SEED_GUEST_UNIT "\n"
+                          "    owner: root:root\n"
+                          "    permissions: '0644'\n"
+                          "    encoding: b64\n"
+                          "    content: \"%s\"\n"
+                          "    defer: false\n"
+                          "runcmd:\n"
+                          "  - [systemctl, enable, --now, airlock-guest.service]\n",
+                          text, bin_b64, unit_b64);
+    vmm_seed_wipe_free(text);
+    return out;
+}
+
 char *
 vmm_seed_user_data(const VmmSeedConfig *cfg)
 {
@@ -479,6 +528,8 @@ vmm_seed_user_data(const VmmSeedConfig *cfg)
         text = template_render("user-data.in", subst);
     }
     vmm_seed_wipe_free(secrets_b64);
+    if (cfg->guest_helper && cfg->guest_helper_len)
+        text = add_guest_helper(text, cfg);
     if (cfg->parts && cfg->parts->len)
         return multipart(text, cfg->parts);
     return text;
@@ -528,8 +579,7 @@ typedef struct {
  * without wiping: @copies remembers it so that vmm_seed_build wipes it first).
  */
 static gboolean
-iso_add_text(IsoImage *image, const char *name, const char *text, GArray *copies,
-             GError **error)
+iso_add_text(IsoImage *image, const char *name, const char *text, GArray *copies, GError **error)
 {
     size_t len = strlen(text);
     unsigned char *copy = malloc(len ? len : 1);
@@ -698,7 +748,6 @@ vmm_seed_build(const VmmSeedConfig *cfg, GError **error)
     iso_burn_source_free(src);
     return iso;
 }
-
 
 gboolean
 vmm_seed_write(const char *path, GBytes *iso, GError **error)

@@ -27,7 +27,17 @@ typedef struct {
     const char *const *env;    /* NULL-terminated "K=V" list (not secret), or NULL */
     const VmmSecrets *secrets; /* may be NULL or empty */
     const GPtrArray *parts;    /* VmmCloudPart*: extra #cloud-config documents, or NULL */
+    /* airlock-guest for an image without it (written and started by cloud-init), or NULL */
+    const guchar *guest_helper;
+    gsize guest_helper_len;
 } VmmSeedConfig;
+
+/* Where the image (or the seed) puts airlock-guest, and its systemd unit. */
+#define VMM_SEED_GUEST_PATH "/usr/local/sbin/airlock-guest"
+#define VMM_SEED_GUEST_UNIT "/etc/systemd/system/airlock-guest.service"
+
+/* airlock-guest as built with airlock (vmm/guest.mk), for vmm_seed_guest_helper. */
+const guchar *vmm_seed_guest_helper(gsize *len);
 
 /* How each extra part merges into airlock's: lists appended, airlock's keys kept. */
 #define VMM_SEED_MERGE_TYPE "list(append)+dict(no_replace,recurse_list)+str()"

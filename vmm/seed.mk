@@ -10,7 +10,8 @@ SEED_TEMPLATES = \
 	cloud-init/user-data.in \
 	cloud-init/with-env.sh \
 	cloud-init/scrub-seed.sh \
-	cloud-init/profile.sh
+	cloud-init/profile.sh \
+	cloud-init/airlock-guest.service
 SEED_RESOURCES = vmm/seed-resources.c vmm/seed-resources.h
 GLIB_COMPILE_RESOURCES = $(shell $(PKG_CONFIG) --variable=glib_compile_resources gio-2.0)
 SEED_GRESOURCE_FLAGS = --sourcedir=$(srcdir)/cloud-init --c-name airlock_seed --manual-register \

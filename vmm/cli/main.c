@@ -20,6 +20,7 @@ static const VmmCliCommand commands[] = {
     {NULL, "create", vmm_cmd_create, "create a sandbox and wait until it is ready"},
     {NULL, "exec", vmm_cmd_exec, "run a command in a sandbox"},
     {NULL, "cp", vmm_cmd_cp, "copy a file into or out of a sandbox"},
+    {NULL, "shell", vmm_cmd_shell, "open a shell on a terminal in a sandbox"},
     {NULL, "reset", vmm_cmd_reset, "put a sandbox back to its clean state, running"},
     {NULL, "snapshot", vmm_cmd_snapshot, "capture or delete a named snapshot"},
     {NULL, "snapshots", vmm_cmd_snapshots, "list a sandbox's snapshots"},
@@ -153,7 +154,8 @@ main(int argc, char **argv)
     cmd = find_command(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &used_sub);
     if (!cmd) {
         if (is_group(argv[i]))
-            fprintf(stderr, "airlock %s: missing or unknown subcommand (airlock --help lists them)\n",
+            fprintf(stderr,
+                    "airlock %s: missing or unknown subcommand (airlock --help lists them)\n",
                     argv[i]);
         else
             fprintf(stderr, "airlock: unknown command '%s' (airlock --help lists them)\n", argv[i]);
