@@ -114,8 +114,7 @@ vmm_image_load(const char *state_dir, const char *name, GError **error)
         f->name = g_strdup(fname);
         f->path = g_build_filename(image->dir, fname, NULL);
         f->sha256 = g_strdup(member_string(fobj, "sha256"));
-        f->size =
-            json_object_has_member(fobj, "size") ? json_object_get_int_member(fobj, "size") : -1;
+        f->size = json_object_has_member(fobj, "size") ? json_object_get_int_member(fobj, "size") : -1;
         g_ptr_array_add(image->files, f);
         if (strcmp(fname, "disk.qcow2") == 0)
             disk_sha = f->sha256;
@@ -240,7 +239,8 @@ vmm_image_verify(VmmImage *image, gboolean use_cache, GError **error)
             g_set_error(error, VMM_ERROR, VMM_ERROR_IMAGE,
                         "image '%s': %s does not match its manifest (sha256 %.12s…, expected "
                         "%.12s…); rebuild with images/build --force %s",
-                        image->name, f->name, actual, f->sha256 ? f->sha256 : "none", image->name);
+                        image->name, f->name, actual, f->sha256 ? f->sha256 : "none",
+                        image->name);
             unlink(cache_path);
             return FALSE;
         }
@@ -262,23 +262,11 @@ vmm_image_create_overlay(const char *backing, const char *path, guint size_gib, 
     g_autoptr(GSubprocess) proc = NULL;
     g_autofree char *size = size_gib ? g_strdup_printf("%uG", size_gib) : NULL;
     g_autofree char *err_out = NULL;
-    const char *argv[] = {"qemu-img",
-                          "create",
-                          "-q",
-                          "-f",
-                          "qcow2",
-                          "-F",
-                          "qcow2",
-                          "-b",
-                          backing,
-                          "-o",
-                          "cluster_size=65536,lazy_refcounts=on",
-                          path,
-                          size,
-                          NULL};
+    const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", backing,
+                          "-o", "cluster_size=65536,lazy_refcounts=on", path, size, NULL};
 
-    proc = g_subprocess_newv(
-        argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE, error);
+    proc = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                             error);
     if (!proc)
         return FALSE;
     if (!g_subprocess_communicate_utf8(proc, NULL, NULL, NULL, &err_out, error))

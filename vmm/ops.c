@@ -95,13 +95,15 @@ vmm_ops_create(VmmOps *ops, const VmmCreateRequest *req, VmmCreateTimings *t, GE
     g_auto(GStrv) secret_names = req->secrets ? vmm_secrets_names(req->secrets) : NULL;
     g_autofree char *hash = NULL;
     VmmCreateTimings local = {0};
-    guint timeout = req->timeout_s ? req->timeout_s : (ops->ctx.accel == VMM_ACCEL_TCG ? 600 : 180);
+    guint timeout = req->timeout_s ? req->timeout_s
+                                   : (ops->ctx.accel == VMM_ACCEL_TCG ? 600 : 180);
     GError *err = NULL;
     gboolean ok;
 
     if (!t)
         t = &local;
-    ok = vmm_name_validate(req->name, "sandbox name", &err) && vmm_spec_validate(req->spec, &err) &&
+    ok = vmm_name_validate(req->name, "sandbox name", &err) &&
+         vmm_spec_validate(req->spec, &err) &&
          vmm_sandbox_create(&ops->ctx, req->name, req->spec, req->secrets, timeout,
                             req->no_snapshot ? VMM_CREATE_NO_SNAPSHOT : 0, t, &err);
     /* The secret NAMES are part of what ran; their values never reach the record. */
@@ -176,7 +178,7 @@ vmm_ops_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean delete
     gboolean ok = vmm_name_validate(name, "sandbox name", &err) &&
                   vmm_name_validate(tag, "snapshot tag", &err);
 
-    if (ok && delete &&g_str_equal(tag, VMM_SNAPSHOT_CLEAN)) {
+    if (ok && delete && g_str_equal(tag, VMM_SNAPSHOT_CLEAN)) {
         g_set_error(&err, VMM_ERROR, VMM_ERROR_INVALID,
                     "the clean state of '%s' cannot be deleted (destroy the sandbox)", name);
         ok = FALSE;
@@ -324,7 +326,8 @@ vmm_ops_exec(VmmOps *ops, const char *name, const VmmAgentExec *spec, int *exit_
     int code = -1;
     gboolean ok;
 
-    ok = (dom = lookup_running(ops, name, &err)) != NULL && vmm_agent_exec(dom, spec, &code, &err);
+    ok = (dom = lookup_running(ops, name, &err)) != NULL &&
+         vmm_agent_exec(dom, spec, &code, &err);
     /* The program's name only: arguments and environment may carry what must not be kept. */
     prog = spec->argv && spec->argv[0] ? g_path_get_basename(spec->argv[0]) : g_strdup("");
     json_object_set_string_member(rec, "program", prog);
@@ -522,8 +525,8 @@ timings_to_json(const char *const *names, const gdouble *values, gsize n)
 JsonNode *
 vmm_create_timings_to_json(const VmmCreateTimings *t)
 {
-    const char *names[] = {"overlay",    "network", "seed",     "define", "boot",
-                           "cloud_init", "finish",  "snapshot", "total"};
+    const char *names[] = {"overlay", "network", "seed", "define", "boot",
+                           "cloud_init", "finish", "snapshot", "total"};
     const gdouble values[] = {t->overlay,    t->network, t->seed,     t->define, t->boot,
                               t->cloud_init, t->finish,  t->snapshot, t->total};
 

@@ -52,8 +52,8 @@ typedef struct {
  * accelerator chosen from @accel (NULL: detect; *@accel_reason, may be NULL,
  * says why), on behalf of @caller (taken). Caller frees.
  */
-VmmOps *vmm_ops_open(const char *uri, const char *state_dir, const char *accel, VmmCaller *caller,
-                     char **accel_reason, GError **error);
+VmmOps *vmm_ops_open(const char *uri, const char *state_dir, const char *accel,
+                     VmmCaller *caller, char **accel_reason, GError **error);
 void vmm_ops_free(VmmOps *ops);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmOps, vmm_ops_free)
 
@@ -95,7 +95,7 @@ typedef struct {
     const char *name;
     const VmmSpec *spec;       /* validated here; its secrets_file is not read: see @secrets */
     const VmmSecrets *secrets; /* may be NULL; values go only into the seed */
-    guint timeout_s;           /* readiness; 0: 600 under TCG, 180 under KVM */
+    guint timeout_s;     /* readiness; 0: 600 under TCG, 180 under KVM */
     gboolean no_snapshot;
 } VmmCreateRequest;
 

@@ -426,8 +426,8 @@ static gboolean
 check_space(const char *state_dir, VmmImage *image, const VmmSpec *spec, GError **error)
 {
     g_autofree char *base = vmm_image_file(image, "disk.qcow2");
-    guint64 disk =
-        spec->disk_gib ? (guint64)spec->disk_gib << 30 : vmm_space_qcow2_virtual(base, error);
+    guint64 disk = spec->disk_gib ? (guint64)spec->disk_gib << 30
+                                  : vmm_space_qcow2_virtual(base, error);
 
     if (!disk)
         return FALSE;
@@ -699,8 +699,8 @@ create_locked(VmmContext *ctx, const char *name, const VmmSpec *spec, const VmmS
             goto fail;
         if (code != 0) {
             g_autofree char *shown = vmm_escape(se ? g_strstrip(se) : "", -1, 200);
-            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "sandbox '%s': %s exited %d (%s)", name,
-                        VMM_SEED_SCRUB, code, shown);
+            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "sandbox '%s': %s exited %d (%s)",
+                        name, VMM_SEED_SCRUB, code, shown);
             goto fail;
         }
     }
