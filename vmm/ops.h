@@ -121,10 +121,11 @@ GPtrArray *vmm_ops_snapshots(VmmOps *ops, const char *name, GError **error);
 /* One sandbox as the front ends show it. */
 typedef struct {
     VmmMetadata *md;
-    char *state;              /* "running", "stopped", ... */
-    char *dir;                /* its directory in the state directory */
-    char *console;            /* path of console.log */
-    const char *exec_channel; /* inspect of a running sandbox: vmm_agent_channel's, else NULL */
+    char *state;   /* "running", "stopped", ... */
+    char *dir;     /* its directory in the state directory */
+    char *console; /* path of console.log */
+    /* inspect of a running sandbox: vmm_agent_channel's answer (static), else NULL */
+    const char *exec_channel;
 } VmmSandboxView;
 
 void vmm_sandbox_view_free(VmmSandboxView *view);
