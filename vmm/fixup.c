@@ -47,18 +47,16 @@ extern const unsigned long vmm_fixup_helper_len;
 #define GUEST_BIN "/usr/local/sbin/airlock-fixup" /* /run is noexec */
 #define LAUNCHER_SCRIPT                                                                            \
     "use strict; use POSIX (); use Fcntl;"                                                         \
-    "my $port = '/dev/virtio-ports/" VMM_FIXUP_CHANNEL "'; my $d = '" GUEST_DIR "';"               \
-    "my $bin = '" GUEST_BIN "'; -c $port or exit 3; mkdir $d, 0700;"                               \
-    "if (-e \"$bin.new\") { chmod 0700, \"$bin.new\"; rename(\"$bin.new\", $bin) or die \"$bin: "  \
-    "$!\\n\"; }"                                                                                   \
+    "my $port = '/dev/virtio-ports/" VMM_FIXUP_CHANNEL "'; my $d = '" GUEST_DIR "';"              \
+    "my $bin = '" GUEST_BIN "'; -c $port or exit 3; mkdir $d, 0700;"                                \
+    "if (-e \"$bin.new\") { chmod 0700, \"$bin.new\"; rename(\"$bin.new\", $bin) or die \"$bin: $!\\n\"; }" \
     "if (open(my $p, '<', \"$d/fixup.pid\")) {"                                                    \
     "  my $old = <$p> // ''; chomp $old;"                                                          \
     "  if ($old =~ /^\\d+$/ && open(my $c, '<', \"/proc/$old/cmdline\")) {"                        \
     "    if ((<$c> // '') =~ /^airlock-fixup/) {"                                                  \
     "      exit 0 unless @ARGV && $ARGV[0] eq 'restart';"                                          \
     "      kill 'KILL', $old;"                                                                     \
-    "      for (1 .. 200) { last unless -e \"/proc/$old\"; select(undef, undef, undef, 0.01); } "  \
-    "} } }"                                                                                        \
+    "      for (1 .. 200) { last unless -e \"/proc/$old\"; select(undef, undef, undef, 0.01); } } } }" \
     "sysopen(my $f, $port, O_RDWR | O_NONBLOCK) or die \"$port: $!\\n\";"                          \
     "my $junk; 1 while (sysread($f, $junk, 4096) // 0) > 0;"                                       \
     "fcntl($f, F_SETFL, O_RDWR) or die \"fcntl: $!\\n\";"                                          \
@@ -74,11 +72,11 @@ extern const unsigned long vmm_fixup_helper_len;
 
 /* The fallback: the same fix as one command, the request on stdin. */
 #define EXEC_SCRIPT                                                                                \
-    "binmode STDIN; local $/; my $b = <STDIN>; length($b) == 96 or die \"short request\\n\";"      \
+    "binmode STDIN; local $/; my $b = <STDIN>; length($b) == 96 or die \"short request\\n\";"     \
     "my ($id, $s, $ns, $seed) = unpack('a16 q< q< a64', $b);"                                      \
-    "syscall(227, 0, pack('q q', $s, $ns)) == 0 or die \"clock_settime: $!\\n\";"                  \
-    "open(my $f, '+<', '/dev/urandom') or die \"/dev/urandom: $!\\n\";"                            \
-    "syswrite($f, $seed) == 64 or die \"writing /dev/urandom: $!\\n\";"                            \
+    "syscall(227, 0, pack('q q', $s, $ns)) == 0 or die \"clock_settime: $!\\n\";"                 \
+    "open(my $f, '+<', '/dev/urandom') or die \"/dev/urandom: $!\\n\";"                           \
+    "syswrite($f, $seed) == 64 or die \"writing /dev/urandom: $!\\n\";"                           \
     "ioctl($f, 0x5207, 0) or die \"RNDRESEEDCRNG: $!\\n\";"
 
 struct _VmmFixup {
@@ -198,8 +196,7 @@ vmm_fixup_send(virDomainPtr dom)
     return g_steal_pointer(&fx);
 }
 
-/* The helper's answer: TRUE when it did the fix; FALSE (with @error only when it reported a
- * failure). */
+/* The helper's answer: TRUE when it did the fix; FALSE (with @error only when it reported a failure). */
 static gboolean
 read_answer(VmmFixup *fx, gboolean *answered, GError **error)
 {

@@ -37,8 +37,8 @@ EXTRA_DIST += guest/airlock-fixup.c
 # seed carries it (seed.c).
 GUEST_AGENT_FLAGS = -static -Os -s -ffunction-sections -fdata-sections -Wl,--gc-sections \
 	-std=gnu11 -Wall -Wextra -Werror -Wl,--build-id=none
-guest/airlock-guest: $(srcdir)/guest/airlock-guest.c $(srcdir)/guest/airlock-guest-files.c \
-		$(srcdir)/guest/protocol.h
+guest/airlock-guest: $(srcdir)/guest/airlock-guest.c $(srcdir)/guest/airlock-guest-exec.c \
+		$(srcdir)/guest/airlock-guest-files.c $(srcdir)/guest/protocol.h
 	$(AM_V_CC)$(MKDIR_P) guest && $(CC) $(GUEST_AGENT_FLAGS) -o $@ $(srcdir)/guest/airlock-guest.c
 
 vmm/guest-helper.c: guest/airlock-guest
@@ -52,7 +52,8 @@ vmm/guest-helper.c: guest/airlock-guest
 nodist_libvmm_a_SOURCES += vmm/guest-helper.c
 BUILT_SOURCES += vmm/guest-helper.c
 CLEANFILES += vmm/guest-helper.c guest/airlock-guest
-EXTRA_DIST += guest/airlock-guest.c guest/airlock-guest-files.c guest/protocol.h
+EXTRA_DIST += guest/airlock-guest.c guest/airlock-guest-exec.c guest/airlock-guest-files.c \
+	guest/protocol.h
 noinst_DATA = guest/airlock-guest
 
 libvmm_a_SOURCES += vmm/guest-proto.c vmm/guest-proto.h vmm/guest-channel.c \
