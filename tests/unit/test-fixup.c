@@ -296,13 +296,10 @@ test_prepare_without_agent(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) err = NULL;
 
-    /* test:/// has no agent: installing the helper fails, which only costs speed. */
-    if (vmm_fixup_helper_len > 0)
-        g_test_expect_message("airlock", G_LOG_LEVEL_WARNING,
-                              "cannot install the clock and RNG helper in the guest*");
+    /* test:/// has no agent: installing the helper fails, which only costs speed; the
+     * library says so only in its debug log (it never prints: reset --json says fixup_via). */
     g_assert_true(vmm_fixup_prepare(f->dom, &err));
     g_assert_no_error(err);
-    g_test_assert_expected_messages();
 }
 
 int
