@@ -146,6 +146,20 @@ ws(const char *p)
     return p;
 }
 
+/* The value of 4 hex digits at @p, or -1. */
+static int
+hex4(const char *p)
+{
+    int v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        if (!g_ascii_isxdigit(p[i]))
+            return -1;
+        v = v * 16 + g_ascii_xdigit_value(p[i]);
+    }
+    return v;
+}
+
 static const char *
 string(const char *p)
 {
@@ -160,9 +174,21 @@ string(const char *p)
         if (c == '\\') {
             c = (unsigned char)*p++;
             if (c == 'u') {
-                for (int i = 0; i < 4; i++)
-                    if (!g_ascii_isxdigit(*p++))
+                int u = hex4(p);
+                p += 4;
+                /* UTF-16 in JSON: a high surrogate must be followed by a low one, a low one
+                 * never stands alone, and no NUL (json-glib leaks on each of these). */
+                if (u <= 0 || (u >= 0xDC00 && u <= 0xDFFF))
+                    return NULL;
+                if (u >= 0xD800 && u <= 0xDBFF) {
+                    int lo;
+                    if (p[0] != '\\' || p[1] != 'u')
                         return NULL;
+                    lo = hex4(p + 2);
+                    if (lo < 0xDC00 || lo > 0xDFFF)
+                        return NULL;
+                    p += 6;
+                }
             } else if (!strchr("\"\\/bfnrt", c) || !c) {
                 return NULL;
             }

@@ -441,11 +441,13 @@ test_kill_group(void)
 static void
 test_reply_strict(void)
 {
-    const char *good[] = {"{\"return\": {}}", " {\"return\":[1,-2.5e3,true,null,\"\\u00e9\\n\"]}\n",
+    const char *good[] = {"{\"return\": {}}", " {\"return\":[1,-2.5e3,true,null,\"\\u00e9\\n\\ud83d\\ude00\"]}\n",
                           "{\"return\": {\"a\": {\"b\": [[]]}}}"};
     const char *bad[] = {"{\"return\": {}}{\"return\": {}}", "0{}", "{\"return\": 01}",
                          "{\"return\": {}} x", "{\"return\": \"a\x01b\"}", "{\"return\": [1,]}",
-                         "{\"return\": tru}", "{\"return\": \"\\x\"}", "{\"return\": {}"};
+                         "{\"return\": tru}", "{\"return\": \"\\x\"}", "{\"return\": {}",
+                         "{\"return\": \"\\udddd\"}", "{\"return\": \"\\ud800x\"}",
+                         "{\"return\": \"\\u0000\"}"};
     g_autoptr(GString) deep = g_string_new("{\"return\":");
 
     for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
