@@ -35,7 +35,10 @@ static long
 sys3(long n, long a, long b, long c)
 {
     long ret;
-    __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c)
+                     : "rcx", "r11", "memory");
     return ret;
 }
 
@@ -51,8 +54,7 @@ sys4(long n, long a, long b, long c, long d)
     return ret;
 }
 
-static void __attribute__((noreturn))
-leave(int code)
+static void __attribute__((noreturn)) leave(int code)
 {
     for (;;)
         sys3(SYS_exit, code, 0, 0);
@@ -79,8 +81,7 @@ failure(char *p, const char *name, long err)
     return p;
 }
 
-static void __attribute__((noreturn, used))
-helper_main(void)
+static void __attribute__((noreturn, used)) helper_main(void)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char req[REQUEST_LEN];

@@ -497,4 +497,3 @@ reap_children(void)
         }
     }
 }
-

@@ -33,8 +33,7 @@ static const char stream_script[] =
     "if [ -n \"$we\" ] && [ -x \"$we\" ]; then set -- \"$we\" \"$@\"; fi\n"
     "exec setsid -- \"$@\"\n";
 
-static const char kill_script[] =
-    "kill -s KILL -- \"-$1\" 2>/dev/null || kill -s KILL -- \"$1\"";
+static const char kill_script[] = "kill -s KILL -- \"-$1\" 2>/dev/null || kill -s KILL -- \"$1\"";
 
 char *
 vmm_agent_json_command(const char *execute, JsonNode *arguments)
@@ -441,7 +440,7 @@ vmm_agent_env_valid(const char *kv, GError **error)
         if (!(g_ascii_isalnum(*p) || *p == '_'))
             goto bad;
     return TRUE;
-bad: {
+bad : {
     g_autofree char *shown = g_strescape(kv ? kv : "", NULL);
     g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
                 "environment entry '%s' is not KEY=VALUE with KEY like [A-Za-z_][A-Za-z0-9_]*",

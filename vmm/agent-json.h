@@ -28,16 +28,15 @@ char *vmm_agent_json_exec(const char *path, const char *const *args, const char 
 JsonNode *vmm_agent_json_return(const char *reply, GError **error);
 
 /* Reads integer member @member of object @ret; AGENT error when missing. */
-gboolean vmm_agent_json_get_int(JsonNode *ret, const char *member, gint64 *value,
-                                GError **error);
+gboolean vmm_agent_json_get_int(JsonNode *ret, const char *member, gint64 *value, GError **error);
 
 /* What one guest-exec-status reply says. */
 typedef struct {
     gboolean exited;
-    int exit_code;       /* exitcode, or 128 + signal */
-    GBytes *out;         /* captured stdout (empty when none), only once exited */
+    int exit_code; /* exitcode, or 128 + signal */
+    GBytes *out;   /* captured stdout (empty when none), only once exited */
     GBytes *err;
-    gboolean truncated;  /* the agent cut the captured output at 16 MB */
+    gboolean truncated; /* the agent cut the captured output at 16 MB */
 } VmmAgentExecStatus;
 
 /* Frees what @st holds (not @st itself). */
@@ -70,8 +69,8 @@ gboolean vmm_agent_env_valid(const char *kv, GError **error);
  * g_strfreev.
  */
 char **vmm_agent_stream_argv(const char *dir, const char *id, const char *const *argv,
-                             const char *const *env, const char *workdir,
-                             const char *with_env_path, gboolean unlink_files, GError **error);
+                             const char *const *env, const char *workdir, const char *with_env_path,
+                             gboolean unlink_files, GError **error);
 
 /* The argv of a script that SIGKILLs process group @pid (or just @pid). Caller frees. */
 char **vmm_agent_kill_argv(gint64 pid);

@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PING_TIMEOUT_S 2       /* one guest-ping; short so a booting guest is polled promptly */
-#define CMD_TIMEOUT_S 60       /* any other command: moves at most CHUNK bytes under TCG */
+#define PING_TIMEOUT_S 2 /* one guest-ping; short so a booting guest is polled promptly */
+#define CMD_TIMEOUT_S 60 /* any other command: moves at most CHUNK bytes under TCG */
 /*
  * Bytes per guest-file-read. Replies of 1-2 MiB (base64) pass fine. Requests
  * do not: measured with libvirt 9.0 / QEMU 7.2, a guest-file-write carrying
@@ -31,15 +31,15 @@
 #define CHUNK (1024 * 1024)
 #define WRITE_CHUNK (128 * 1024)
 #define MAX_STDIN (128 * 1024)
-#define POLL_FIRST_US 20000    /* first status poll: short commands finish fast */
+#define POLL_FIRST_US 20000 /* first status poll: short commands finish fast */
 #define POLL_MIN_US 50000
 #define POLL_MAX_US 200000
 #define KILL_WAIT_US (10 * G_USEC_PER_SEC)
 #define HELPER_TIMEOUT_MS 30000 /* rm, chmod, mv, stat, kill in the guest */
 #define WAIT_RETRY_US 250000
-#define CLOSE_POLL_US 500000  /* vmm_agent_wait polls every 5 ms this long */
-#define PUMP_CHUNKS 8           /* reads per stream per poll */
-#define MAX_DRAIN_ROUNDS 64     /* after exit: at most 64 * 8 MiB more per stream */
+#define CLOSE_POLL_US 500000 /* vmm_agent_wait polls every 5 ms this long */
+#define PUMP_CHUNKS 8        /* reads per stream per poll */
+#define MAX_DRAIN_ROUNDS 64  /* after exit: at most 64 * 8 MiB more per stream */
 
 static VmmAgentTransport transport_fn;
 static gpointer transport_data;
@@ -153,8 +153,8 @@ agent_call(virDomainPtr dom, const char *cmd, int timeout_s, const char *what, G
 char *
 vmm_agent_command(virDomainPtr dom, const char *json_cmd, int timeout_s, GError **error)
 {
-    g_autoptr(JsonNode) ret = agent_call(dom, json_cmd, timeout_s, "guest agent command failed",
-                                         error);
+    g_autoptr(JsonNode) ret =
+        agent_call(dom, json_cmd, timeout_s, "guest agent command failed", error);
     g_autoptr(JsonGenerator) gen = NULL;
 
     if (!ret)
@@ -168,8 +168,8 @@ gboolean
 vmm_agent_ping(virDomainPtr dom, GError **error)
 {
     g_autofree char *cmd = vmm_agent_json_command("guest-ping", NULL);
-    g_autoptr(JsonNode) ret = agent_call(dom, cmd, PING_TIMEOUT_S, "guest agent did not answer",
-                                         error);
+    g_autoptr(JsonNode) ret =
+        agent_call(dom, cmd, PING_TIMEOUT_S, "guest agent did not answer", error);
 
     return ret != NULL;
 }
@@ -238,8 +238,8 @@ exec_status(virDomainPtr dom, gint64 pid, VmmAgentExecStatus *st, GError **error
     json_builder_add_int_value(b, pid);
     json_builder_end_object(b);
     cmd = vmm_agent_json_command("guest-exec-status", json_builder_get_root(b));
-    ret = agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot get a command's status from the guest",
-                     error);
+    ret =
+        agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot get a command's status from the guest", error);
     return ret && vmm_agent_json_exec_status(ret, st, error);
 }
 
@@ -362,7 +362,8 @@ vmm_agent_run_input(virDomainPtr dom, const char *const *argv, GBytes *input, gu
     return TRUE;
 }
 
-/* Runs a fixed /bin/sh script with @args as "$1"...; an error quoting its stderr unless it exits 0. */
+/* Runs a fixed /bin/sh script with @args as "$1"...; an error quoting its stderr unless it exits 0.
+ */
 static gboolean
 guest_sh(virDomainPtr dom, const char *script, const char *const *args, const char *what,
          char **out, GError **error)
@@ -438,8 +439,8 @@ static gboolean
 file_close(virDomainPtr dom, gint64 handle, GError **error)
 {
     g_autofree char *cmd = vmm_agent_json_command("guest-file-close", handle_args(handle));
-    g_autoptr(JsonNode) ret = agent_call(dom, cmd, CMD_TIMEOUT_S,
-                                         "cannot close a file in the guest", error);
+    g_autoptr(JsonNode) ret =
+        agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot close a file in the guest", error);
 
     return ret != NULL;
 }
@@ -492,8 +493,8 @@ vmm_agent_write_file(virDomainPtr dom, const char *path, const void *data, gsize
     if (!file_open(dom, path, "w", &handle, error))
         return FALSE;
     for (gsize off = 0; ok && off < len; off += WRITE_CHUNK)
-        ok = file_write(dom, handle, (const guchar *)data + off, MIN(WRITE_CHUNK, len - off),
-                        error);
+        ok =
+            file_write(dom, handle, (const guchar *)data + off, MIN(WRITE_CHUNK, len - off), error);
     if (!file_close(dom, handle, ok ? error : NULL))
         return FALSE;
     return ok;
@@ -502,8 +503,8 @@ vmm_agent_write_file(virDomainPtr dom, const char *path, const void *data, gsize
 /* --- streamed exec --------------------------------------------------------------------- */
 
 typedef struct {
-    char *path;         /* the output file in the guest */
-    gint64 handle;      /* -1 until opened */
+    char *path;    /* the output file in the guest */
+    gint64 handle; /* -1 until opened */
     VmmAgentOutputFunc fn;
 } Stream;
 
@@ -813,8 +814,8 @@ vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path,
     {
         /* mktemp: an unguessable name, created 0600 (the agent would create it 0666). */
         const char *args[] = {guest_path, NULL};
-        g_autofree char *what = g_strdup_printf("cannot create a file next to '%s' in the guest",
-                                                guest_path);
+        g_autofree char *what =
+            g_strdup_printf("cannot create a file next to '%s' in the guest", guest_path);
         if (!guest_sh(dom, "umask 077; exec mktemp -- \"$1.airlock-XXXXXX\"", args, what, &tmp,
                       error))
             goto out;
@@ -851,7 +852,8 @@ vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path,
     handle = -1;
     {
         const char *args[] = {mode, tmp, guest_path, NULL};
-        g_autofree char *what = g_strdup_printf("cannot put '%s' in place in the guest", guest_path);
+        g_autofree char *what =
+            g_strdup_printf("cannot put '%s' in place in the guest", guest_path);
         if (!guest_sh(dom, "chmod \"$1\" \"$2\" && mv -f -T -- \"$2\" \"$3\"", args, what, NULL,
                       error))
             goto out;

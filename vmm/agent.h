@@ -25,12 +25,12 @@ gboolean vmm_agent_ping(virDomainPtr dom, GError **error);
 typedef void (*VmmAgentOutputFunc)(const char *data, gsize len, gpointer user_data);
 
 typedef struct {
-    const char *const *argv;  /* argv[0] is the program (PATH looked up in the guest) */
-    const char *const *env;   /* extra "K=V", or NULL */
-    const char *workdir;      /* or NULL */
-    gboolean with_sandbox_env;/* run through VMM_SEED_WITH_ENV (secrets + env) */
-    GBytes *input;            /* stdin, or NULL */
-    guint timeout_ms;         /* 0 = no limit; on expiry the process group is killed */
+    const char *const *argv;      /* argv[0] is the program (PATH looked up in the guest) */
+    const char *const *env;       /* extra "K=V", or NULL */
+    const char *workdir;          /* or NULL */
+    gboolean with_sandbox_env;    /* run through VMM_SEED_WITH_ENV (secrets + env) */
+    GBytes *input;                /* stdin, or NULL */
+    guint timeout_ms;             /* 0 = no limit; on expiry the process group is killed */
     VmmAgentOutputFunc on_stdout; /* streamed while the command runs; NULL to discard */
     VmmAgentOutputFunc on_stderr;
     gpointer user_data;
@@ -52,8 +52,7 @@ typedef struct {
  * for a signal). TIMEOUT error when killed at the timeout, AGENT error when
  * the agent fails.
  */
-gboolean vmm_agent_exec(virDomainPtr dom, const VmmAgentExec *spec, int *exit_code,
-                        GError **error);
+gboolean vmm_agent_exec(virDomainPtr dom, const VmmAgentExec *spec, int *exit_code, GError **error);
 
 /*
  * Runs a short command and captures its output (no streaming; output at most

@@ -232,8 +232,8 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
         gboolean audit = g_str_equal(logs[i], "events.jsonl");
         if (audit && efd < 0)
             continue;
-        if (fstatat(audit ? efd : sfd, audit ? events_name : logs[i], &st,
-                    AT_SYMLINK_NOFOLLOW) == 0 &&
+        if (fstatat(audit ? efd : sfd, audit ? events_name : logs[i], &st, AT_SYMLINK_NOFOLLOW) ==
+                0 &&
             S_ISREG(st.st_mode) && over_cap(b, logs[i], (guint64)st.st_size, &budget))
             continue;
         if (vmm_fs_copy_at(audit ? efd : sfd, audit ? events_name : logs[i], tfd, logs[i], 0400,

@@ -39,7 +39,8 @@ lv_context(VmmBatchSlot *slot, VmmBatchLibvirt *lv, VmmOps *ops, GError **error)
     return TRUE;
 }
 
-/* The batch's sandboxes go through the same operations, and the same audit records, as the CLI's. */
+/* The batch's sandboxes go through the same operations, and the same audit records, as the CLI's.
+ */
 static gboolean
 lv_create(VmmBatchSlot *slot, gpointer data, GError **error)
 {

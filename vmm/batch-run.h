@@ -111,9 +111,9 @@ typedef struct {
     const VmmSpec *spec;
     const VmmSecrets *secrets; /* or NULL */
     guint create_timeout_s;
-    gboolean evidence;      /* keep evidence archives on destroy */
-    const char *output_dir; /* DIR: DIR/artifacts/JOB/, DIR/logs/JOB.stdout|.stderr */
-    VmmBatchOutput *output; /* DIR, opened */
+    gboolean evidence;          /* keep evidence archives on destroy */
+    const char *output_dir;     /* DIR: DIR/artifacts/JOB/, DIR/logs/JOB.stdout|.stderr */
+    VmmBatchOutput *output;     /* DIR, opened */
     guint64 max_artifact_bytes; /* per artifact; 0: the default */
     const VmmCaller *caller;    /* who runs the batch: the operations' audit records name it */
 } VmmBatchLibvirt;

@@ -32,13 +32,13 @@ typedef struct {
     char *image;     /* or NULL with spec_file */
     char *spec_file; /* absolute, or NULL */
     guint parallel;
-    char *prefix;       /* sandbox names are PREFIX-1 … PREFIX-N */
-    guint timeout_s;    /* default per job */
-    char *secrets_file; /* absolute, or NULL */
-    char **hosts;       /* libvirt URIs, or NULL: the default connection */
-    gboolean evidence;  /* keep evidence archives when destroying the pool */
+    char *prefix;               /* sandbox names are PREFIX-1 … PREFIX-N */
+    guint timeout_s;            /* default per job */
+    char *secrets_file;         /* absolute, or NULL */
+    char **hosts;               /* libvirt URIs, or NULL: the default connection */
+    gboolean evidence;          /* keep evidence archives when destroying the pool */
     guint64 max_artifact_bytes; /* cap per artifact; 0: the spec's max-copy-size, else 1 GiB */
-    GPtrArray *jobs;    /* VmmBatchJob*, in plan order (matrix jobs expanded in place) */
+    GPtrArray *jobs;            /* VmmBatchJob*, in plan order (matrix jobs expanded in place) */
 } VmmBatchPlan;
 
 void vmm_batch_job_free(VmmBatchJob *job);

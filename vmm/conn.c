@@ -68,7 +68,8 @@ vmm_accel_choose(const char *override, const char *sysroot, VmmAccel *accel, cha
     }
 
     dev = g_build_filename(sysroot, "dev/kvm", NULL);
-    vendor = sys_exists(sysroot, "sys/module/kvm_intel") || sys_exists(sysroot, "sys/module/kvm_amd");
+    vendor =
+        sys_exists(sysroot, "sys/module/kvm_intel") || sys_exists(sysroot, "sys/module/kvm_amd");
     *accel = VMM_ACCEL_TCG;
     if (!g_file_test(dev, G_FILE_TEST_EXISTS)) {
         *reason = g_strdup("/dev/kvm is absent: software emulation (TCG), slow");
@@ -83,9 +84,9 @@ vmm_accel_choose(const char *override, const char *sysroot, VmmAccel *accel, cha
                            "660 /dev/kvm): software emulation (TCG), slow");
     } else {
         *accel = VMM_ACCEL_KVM;
-        *reason = g_strdup_printf("/dev/kvm is usable (%s)",
-                                  sys_exists(sysroot, "sys/module/kvm_intel") ? "kvm_intel"
-                                                                              : "kvm_amd");
+        *reason =
+            g_strdup_printf("/dev/kvm is usable (%s)",
+                            sys_exists(sysroot, "sys/module/kvm_intel") ? "kvm_intel" : "kvm_amd");
     }
     return TRUE;
 }

@@ -4,11 +4,7 @@
 #include <glib.h>
 #include <libvirt/libvirt.h>
 
-typedef enum {
-    VMM_ACCEL_KVM,
-    VMM_ACCEL_TCG,
-    VMM_ACCEL_LAST
-} VmmAccel;
+typedef enum { VMM_ACCEL_KVM, VMM_ACCEL_TCG, VMM_ACCEL_LAST } VmmAccel;
 
 /* "kvm" / "tcg". */
 const char *vmm_accel_to_string(VmmAccel accel);
@@ -24,8 +20,8 @@ const char *vmm_accel_domain_type(VmmAccel accel);
  * tcg otherwise, e.g. on a kvm_pvm host, which cannot boot a stock guest
  * kernel. *@reason (caller frees) says why in one sentence.
  */
-gboolean vmm_accel_choose(const char *override, const char *sysroot, VmmAccel *accel,
-                          char **reason, GError **error);
+gboolean vmm_accel_choose(const char *override, const char *sysroot, VmmAccel *accel, char **reason,
+                          GError **error);
 
 /* The URI airlock uses: @uri, else $LIBVIRT_DEFAULT_URI, else qemu:///system. */
 const char *vmm_conn_default_uri(const char *uri);

@@ -73,8 +73,8 @@ check_host_resources(virConnectPtr conn, const VmmSpec *spec, GError **error)
         return FALSE;
     }
     if (spec->cpus > info.cpus) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                    "cpus: %u is more than this host has (%u)", spec->cpus, info.cpus);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "cpus: %u is more than this host has (%u)",
+                    spec->cpus, info.cpus);
         return FALSE;
     }
     return TRUE;
@@ -89,8 +89,8 @@ static gboolean
 check_space(VmmContext *ctx, VmmImage *image, const VmmSpec *spec, GError **error)
 {
     g_autofree char *base = vmm_image_file(image, "disk.qcow2");
-    guint64 disk = spec->disk_gib ? (guint64)spec->disk_gib << 30
-                                  : vmm_space_qcow2_virtual(base, error);
+    guint64 disk =
+        spec->disk_gib ? (guint64)spec->disk_gib << 30 : vmm_space_qcow2_virtual(base, error);
 
     if (!disk)
         return FALSE;
@@ -293,8 +293,9 @@ not_ready(Create *c, const GError *local, GError **error)
     const char *state = vmm_sandbox_state(c->dom);
 
     if (strcmp(state, "running") != 0)
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "sandbox '%s' %s while booting; console: %s",
-                    c->name, state, *tail ? tail : "(empty)");
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
+                    "sandbox '%s' %s while booting; console: %s", c->name, state,
+                    *tail ? tail : "(empty)");
     else if (local && local->code != VMM_ERROR_TIMEOUT)
         g_set_error(error, VMM_ERROR, local->code, "sandbox '%s' not ready: %s; console: %s",
                     c->name, local->message, *tail ? tail : "(empty)");

@@ -16,17 +16,17 @@
 #define VMM_FIXUP_CHANNEL "org.airlock.fixup.0"
 
 typedef struct {
-    const char *name;        /* sandbox name (validated) */
-    const char *uuid;        /* "xxxxxxxx-..." or NULL to let libvirt choose */
-    const char *virt_type;   /* "kvm" or "qemu" */
+    const char *name;      /* sandbox name (validated) */
+    const char *uuid;      /* "xxxxxxxx-..." or NULL to let libvirt choose */
+    const char *virt_type; /* "kvm" or "qemu" */
     guint cpus;
     guint memory_mib;
-    const char *kernel;      /* paths */
+    const char *kernel; /* paths */
     const char *initrd;
     const char *cmdline;
     const char *overlay;
-    const char *seed;        /* NULL: no seed disk */
-    const char *network;     /* libvirt network name; NULL: no NIC */
+    const char *seed;    /* NULL: no seed disk */
+    const char *network; /* libvirt network name; NULL: no NIC */
     const char *mac;
     const char *console_log;
     const VmmMetadata *metadata;

@@ -7,7 +7,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
-G_DEFINE_QUARK(vmm-error-quark, vmm_error)
+G_DEFINE_QUARK(vmm - error - quark, vmm_error)
 
 static void
 silent_error_handler(void *user_data, virErrorPtr err)
@@ -82,8 +82,8 @@ vmm_error_libvirt(GError **error, VmmErrorCode code, const char *fmt, ...)
     return FALSE;
 }
 
-VMM_ENUM_IMPL(error_code, VmmErrorCode, VMM_ERROR_LAST, "failed", "invalid", "not-found",
-              "exists", "connect", "libvirt", "image", "timeout", "agent", "host")
+VMM_ENUM_IMPL(error_code, VmmErrorCode, VMM_ERROR_LAST, "failed", "invalid", "not-found", "exists",
+              "connect", "libvirt", "image", "timeout", "agent", "host")
 
 const char *
 vmm_error_code_to_string(const GError *error)

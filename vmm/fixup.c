@@ -47,16 +47,18 @@ extern const unsigned long vmm_fixup_helper_len;
 #define GUEST_BIN "/usr/local/sbin/airlock-fixup" /* /run is noexec */
 #define LAUNCHER_SCRIPT                                                                            \
     "use strict; use POSIX (); use Fcntl;"                                                         \
-    "my $port = '/dev/virtio-ports/" VMM_FIXUP_CHANNEL "'; my $d = '" GUEST_DIR "';"              \
-    "my $bin = '" GUEST_BIN "'; -c $port or exit 3; mkdir $d, 0700;"                                \
-    "if (-e \"$bin.new\") { chmod 0700, \"$bin.new\"; rename(\"$bin.new\", $bin) or die \"$bin: $!\\n\"; }" \
+    "my $port = '/dev/virtio-ports/" VMM_FIXUP_CHANNEL "'; my $d = '" GUEST_DIR "';"               \
+    "my $bin = '" GUEST_BIN "'; -c $port or exit 3; mkdir $d, 0700;"                               \
+    "if (-e \"$bin.new\") { chmod 0700, \"$bin.new\"; rename(\"$bin.new\", $bin) or die \"$bin: "  \
+    "$!\\n\"; }"                                                                                   \
     "if (open(my $p, '<', \"$d/fixup.pid\")) {"                                                    \
     "  my $old = <$p> // ''; chomp $old;"                                                          \
     "  if ($old =~ /^\\d+$/ && open(my $c, '<', \"/proc/$old/cmdline\")) {"                        \
     "    if ((<$c> // '') =~ /^airlock-fixup/) {"                                                  \
     "      exit 0 unless @ARGV && $ARGV[0] eq 'restart';"                                          \
     "      kill 'KILL', $old;"                                                                     \
-    "      for (1 .. 200) { last unless -e \"/proc/$old\"; select(undef, undef, undef, 0.01); } } } }" \
+    "      for (1 .. 200) { last unless -e \"/proc/$old\"; select(undef, undef, undef, 0.01); } "  \
+    "} } }"                                                                                        \
     "sysopen(my $f, $port, O_RDWR | O_NONBLOCK) or die \"$port: $!\\n\";"                          \
     "my $junk; 1 while (sysread($f, $junk, 4096) // 0) > 0;"                                       \
     "fcntl($f, F_SETFL, O_RDWR) or die \"fcntl: $!\\n\";"                                          \
@@ -72,11 +74,11 @@ extern const unsigned long vmm_fixup_helper_len;
 
 /* The fallback: the same fix as one command, the request on stdin. */
 #define EXEC_SCRIPT                                                                                \
-    "binmode STDIN; local $/; my $b = <STDIN>; length($b) == 96 or die \"short request\\n\";"     \
+    "binmode STDIN; local $/; my $b = <STDIN>; length($b) == 96 or die \"short request\\n\";"      \
     "my ($id, $s, $ns, $seed) = unpack('a16 q< q< a64', $b);"                                      \
-    "syscall(227, 0, pack('q q', $s, $ns)) == 0 or die \"clock_settime: $!\\n\";"                 \
-    "open(my $f, '+<', '/dev/urandom') or die \"/dev/urandom: $!\\n\";"                           \
-    "syswrite($f, $seed) == 64 or die \"writing /dev/urandom: $!\\n\";"                           \
+    "syscall(227, 0, pack('q q', $s, $ns)) == 0 or die \"clock_settime: $!\\n\";"                  \
+    "open(my $f, '+<', '/dev/urandom') or die \"/dev/urandom: $!\\n\";"                            \
+    "syswrite($f, $seed) == 64 or die \"writing /dev/urandom: $!\\n\";"                            \
     "ioctl($f, 0x5207, 0) or die \"RNDRESEEDCRNG: $!\\n\";"
 
 struct _VmmFixup {
@@ -196,7 +198,8 @@ vmm_fixup_send(virDomainPtr dom)
     return g_steal_pointer(&fx);
 }
 
-/* The helper's answer: TRUE when it did the fix; FALSE (with @error only when it reported a failure). */
+/* The helper's answer: TRUE when it did the fix; FALSE (with @error only when it reported a
+ * failure). */
 static gboolean
 read_answer(VmmFixup *fx, gboolean *answered, GError **error)
 {
@@ -325,8 +328,8 @@ vmm_fixup_prepare(virDomainPtr dom, GError **error)
         if (!vmm_agent_write_file(dom, GUEST_BIN ".new", vmm_fixup_helper, vmm_fixup_helper_len,
                                   &err)) {
             g_debug("cannot install the clock and RNG helper in the guest (%s); resets will "
-                      "fix the clock through the agent (slower)",
-                      err->message);
+                    "fix the clock through the agent (slower)",
+                    err->message);
             return TRUE;
         }
     }
@@ -359,6 +362,6 @@ vmm_fixup_prepare(virDomainPtr dom, GError **error)
             return TRUE; /* not reachable from here (remote host): reverts take the fallback */
     }
     g_debug("the clock and RNG helper in the guest does not answer; resets will fix the clock "
-              "through the agent (slower)");
+            "through the agent (slower)");
     return TRUE;
 }

@@ -63,8 +63,8 @@ known_names(VmmContext *ctx)
     for (int i = 0; i < n; i++) {
         g_autofree char *name = vmm_name_from_object(virNetworkGetName(nets[i]));
         g_autofree char *xml = name ? virNetworkGetXMLDesc(nets[i], 0) : NULL;
-        g_autofree char *mine = g_markup_printf_escaped("<airlock:state-dir>%s</airlock:state-dir>",
-                                                        ctx->state_dir);
+        g_autofree char *mine =
+            g_markup_printf_escaped("<airlock:state-dir>%s</airlock:state-dir>", ctx->state_dir);
         if (xml && strstr(xml, mine))
             g_hash_table_add(names, g_steal_pointer(&name));
         virNetworkFree(nets[i]);
@@ -162,8 +162,7 @@ vmm_gc_run(VmmContext *ctx, gboolean dry_run, VmmGcReport report, gpointer user_
                     report(name, "error", err->message, user_data);
                 else
                     report(name, "expired", "TTL passed: destroyed, evidence kept", user_data);
-            } else if (md->net_mode &&
-                       !g_str_equal(md->net_mode, "none") &&
+            } else if (md->net_mode && !g_str_equal(md->net_mode, "none") &&
                        !vmm_host_for(ctx->conn)->nft_drops(name, &ip, &l2, NULL)) {
                 /* `nft flush ruleset` or a firewall service took its tables while it runs. */
                 if (!dry_run && !refence(ctx, name, md, &err))

@@ -64,8 +64,8 @@ static gboolean
 fake_nft_apply(const char *ruleset, GError **error)
 {
     g_auto(GStrv) lines = g_strsplit(ruleset ? ruleset : "", "\n", -1);
-    g_autoptr(GRegex) make = g_regex_new("^table (netdev|bridge|inet) (airlock_[a-z0-9_]+) \\{$",
-                                         0, 0, NULL);
+    g_autoptr(GRegex) make =
+        g_regex_new("^table (netdev|bridge|inet) (airlock_[a-z0-9_]+) \\{$", 0, 0, NULL);
     g_autoptr(GRegex) drop =
         g_regex_new("^delete table (netdev|bridge|inet) (airlock_[a-z0-9_]+)$", 0, 0, NULL);
 
@@ -133,7 +133,8 @@ fake_nft_drops(const char *name, gint64 *ip, gint64 *l2, GError **error)
     g_mutex_unlock(&fake_lock);
     if (!all) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_HOST,
-                    "the firewall tables of '%s' are incomplete (airlock gc reinstalls them)", name);
+                    "the firewall tables of '%s' are incomplete (airlock gc reinstalls them)",
+                    name);
         return FALSE;
     }
     *ip = *l2 = 0; /* no guest sends anything here */

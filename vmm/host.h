@@ -11,7 +11,7 @@
 #include <libvirt/libvirt.h>
 
 typedef struct {
-    const char *name;   /* "host" or "fake" */
+    const char *name;    /* "host" or "fake" */
     gboolean has_guests; /* a real guest runs (an agent, cloud-init); test:/// has none */
     /* Applies an nft script (vmm_nft_ruleset_build's); the fake records the tables it makes. */
     gboolean (*nft_apply)(const char *ruleset, GError **error);

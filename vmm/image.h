@@ -6,19 +6,19 @@
 
 typedef struct {
     char *name;
-    char *path;     /* full path in the image directory */
-    char *sha256;   /* hex */
+    char *path;   /* full path in the image directory */
+    char *sha256; /* hex */
     gint64 size;
 } VmmImageFile;
 
 typedef struct {
-    char *name;           /* "debian-12" */
-    char *dir;            /* <state>/images/<name> */
-    char *created;        /* ISO 8601 from the manifest */
+    char *name;    /* "debian-12" */
+    char *dir;     /* <state>/images/<name> */
+    char *created; /* ISO 8601 from the manifest */
     char *recipe_sha256;
     char *kernel_cmdline;
-    char *digest;         /* "sha256:<hex of disk.qcow2>" */
-    GPtrArray *files;     /* VmmImageFile*, in manifest order */
+    char *digest;     /* "sha256:<hex of disk.qcow2>" */
+    GPtrArray *files; /* VmmImageFile*, in manifest order */
     guint n_packages;
     char *guest_agent; /* "airlock-guest N" when the image has it (images/build), or NULL */
 } VmmImage;
@@ -28,7 +28,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmImage, vmm_image_free)
 
 /* Loads <state>/images/<name>/manifest.json. NOT_FOUND or IMAGE errors. Caller frees. */
 VmmImage *vmm_image_load(const char *state_dir, const char *name, GError **error);
-
 
 /* Every image under <state>/images with a readable manifest, sorted by name. */
 GPtrArray *vmm_image_list(const char *state_dir, GError **error);

@@ -9,8 +9,7 @@
  * vmm_journal_end once the operation finished either way. An intent left
  * behind means a process died mid-way: `airlock gc` rolls it back.
  */
-gboolean vmm_journal_begin(const char *state_dir, const char *name, const char *op,
-                           GError **error);
+gboolean vmm_journal_begin(const char *state_dir, const char *name, const char *op, GError **error);
 
 /* Removes @name's intent. Missing is fine. */
 void vmm_journal_end(const char *state_dir, const char *name);

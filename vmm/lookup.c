@@ -223,4 +223,3 @@ vmm_sandbox_mkdir_private(virConnectPtr conn, const char *dir, GError **error)
 }
 
 /* ---- destroy ---- */
-

@@ -31,8 +31,8 @@ vmm_xml_xpath_string(const char *xml, const char *expr)
     g_autoptr(xmlXPathContext) ctx = NULL;
     g_autoptr(xmlXPathObject) obj = NULL;
 
-    if (!xml ||
-        !(doc = xmlReadMemory(xml, strlen(xml), "in.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR)))
+    if (!xml || !(doc = xmlReadMemory(xml, strlen(xml), "in.xml", NULL,
+                                      XML_PARSE_NONET | XML_PARSE_NOERROR)))
         return NULL;
     ctx = xmlXPathNewContext(doc);
     obj = xmlXPathEvalExpression(BAD_CAST expr, ctx);

@@ -22,7 +22,7 @@ typedef struct {
     char *state_dir;    /* the state directory that owns it: gc and list stay inside their own */
     guint cpus;
     guint memory_mib;
-    guint disk_gib;     /* 0 = the image's size */
+    guint disk_gib;      /* 0 = the image's size */
     char **secret_names; /* NULL-terminated or NULL */
     char **env_names;    /* NULL-terminated or NULL */
     char **allow;        /* mode allow: "HOST:PORT" entries, NULL-terminated or NULL */

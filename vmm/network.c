@@ -119,8 +119,7 @@ vmm_network_ensure_firewall(virConnectPtr conn, const char *state_dir, const Vmm
 }
 
 gboolean
-vmm_network_guard(virConnectPtr conn, const char *state_dir, const VmmMetadata *md,
-                  GError **error)
+vmm_network_guard(virConnectPtr conn, const char *state_dir, const VmmMetadata *md, GError **error)
 {
     g_autofree char *tap = NULL;
     g_autofree char *v6 = NULL;

@@ -105,9 +105,8 @@ vmm_nft_ruleset_build(const VmmNftConfig *cfg, GError **error)
                            "\tchain tap {\n\t\ttype filter hook ingress device \"%s\" "
                            "priority -500; policy accept;\n",
                            cfg->tap);
-    g_string_append_printf(s,
-                           "\t\tether daddr & ff:ff:ff:ff:ff:f0 == 01:80:c2:00:00:00 "
-                           "counter name \"dropped_l2\" drop\n");
+    g_string_append_printf(s, "\t\tether daddr & ff:ff:ff:ff:ff:f0 == 01:80:c2:00:00:00 "
+                              "counter name \"dropped_l2\" drop\n");
     append_l2_rules(s, cfg->mac, guest);
     g_string_append_printf(s, "\t}\n}\n\n");
 
@@ -250,7 +249,8 @@ vmm_nft_drops(const char *name, gint64 *ip_packets, gint64 *l2_frames, GError **
     *l2_frames = tap < 0 || bridge < 0 ? -1 : tap + bridge;
     if (*ip_packets < 0 || *l2_frames < 0) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_HOST,
-                    "the firewall tables of '%s' are incomplete (airlock gc reinstalls them)", name);
+                    "the firewall tables of '%s' are incomplete (airlock gc reinstalls them)",
+                    name);
         return FALSE;
     }
     return TRUE;

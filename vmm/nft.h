@@ -42,7 +42,8 @@ gboolean vmm_nft_apply(const char *ruleset, GError **error);
 /* Deletes the sandbox's tables; missing is success. *@existed (may be NULL) says if any was. */
 gboolean vmm_nft_remove(const char *name, gboolean *existed, GError **error);
 
-/* Drop counters of the sandbox's tables (l2: netdev + bridge). Needs root; error if a table is missing. */
+/* Drop counters of the sandbox's tables (l2: netdev + bridge). Needs root; error if a table is
+ * missing. */
 gboolean vmm_nft_drops(const char *name, gint64 *ip_packets, gint64 *l2_frames, GError **error);
 
 /* The allow list the installed inet table enforces: "IP:PORT" entries. Caller frees. */

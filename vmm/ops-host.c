@@ -1,4 +1,5 @@
-/* ops-host.c: opening the operations, and what front ends read from the host: stats, live events, facts. */
+/* ops-host.c: opening the operations, and what front ends read from the host: stats, live events,
+ * facts. */
 #include <config.h>
 
 #include "ops.h"
@@ -58,8 +59,8 @@ vmm_ops_describe_connection(VmmOps *ops)
         return ops->backend->describe(ops);
     uri = virConnectGetURI(ops->ctx.conn);
     virConnectGetLibVersion(ops->ctx.conn, &ver);
-    return g_strdup_printf("connected to %s (libvirt %lu.%lu.%lu)", uri ? uri : "?",
-                           ver / 1000000, ver / 1000 % 1000, ver % 1000);
+    return g_strdup_printf("connected to %s (libvirt %lu.%lu.%lu)", uri ? uri : "?", ver / 1000000,
+                           ver / 1000 % 1000, ver % 1000);
 }
 
 char **
@@ -246,12 +247,12 @@ vmm_ops_follow(VmmOps *ops, VmmLiveEventFunc fn, gpointer data, volatile int *st
     }
     ids[0] = virConnectDomainEventRegisterAny(ops->ctx.conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                               VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), &f, NULL);
-    ids[1] = virConnectDomainEventRegisterAny(ops->ctx.conn, NULL,
-                                              VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON,
-                                              VIR_DOMAIN_EVENT_CALLBACK(on_io_error), &f, NULL);
-    ids[2] = virConnectDomainEventRegisterAny(ops->ctx.conn, NULL,
-                                              VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
-                                              VIR_DOMAIN_EVENT_CALLBACK(on_agent), &f, NULL);
+    ids[1] =
+        virConnectDomainEventRegisterAny(ops->ctx.conn, NULL, VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON,
+                                         VIR_DOMAIN_EVENT_CALLBACK(on_io_error), &f, NULL);
+    ids[2] =
+        virConnectDomainEventRegisterAny(ops->ctx.conn, NULL, VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
+                                         VIR_DOMAIN_EVENT_CALLBACK(on_agent), &f, NULL);
     if (ids[0] < 0)
         return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot subscribe to libvirt events");
     virConnectSetKeepAlive(ops->ctx.conn, 5, 3);

@@ -234,7 +234,7 @@ remote_reset(VmmOps *ops, const char *name, const char *tag, VmmResetTimings *t,
 }
 
 static gboolean
-remote_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean delete, GError **error)
+remote_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean remove, GError **error)
 {
     g_autofree char *path = NULL;
     g_autofree char *body = NULL;
@@ -243,12 +243,12 @@ remote_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean delete,
     if (!vmm_name_validate(name, "sandbox name", error) ||
         !vmm_name_validate(tag, "snapshot tag", error))
         return FALSE;
-    if (delete &&g_str_equal(tag, VMM_SNAPSHOT_CLEAN)) {
+    if (remove && g_str_equal(tag, VMM_SNAPSHOT_CLEAN)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
                     "the clean state of '%s' cannot be deleted (destroy the sandbox)", name);
         return FALSE;
     }
-    if (delete) {
+    if (remove) {
         path = g_strdup_printf("/v1/sandboxes/%s/snapshots/%s", name, tag);
         answer = call(ops->backend_data, "DELETE", path, NULL, 0, error);
     } else {

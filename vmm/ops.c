@@ -96,8 +96,7 @@ vmm_ops_create(VmmOps *ops, const VmmCreateRequest *req, VmmCreateTimings *t, GE
     g_autofree char *hash = NULL;
     VmmCreateTimings local = {0};
     VmmContext ctx = ops->ctx;
-    guint timeout = req->timeout_s ? req->timeout_s
-                                   : (ops->ctx.accel == VMM_ACCEL_TCG ? 600 : 180);
+    guint timeout = req->timeout_s ? req->timeout_s : (ops->ctx.accel == VMM_ACCEL_TCG ? 600 : 180);
     GError *err = NULL;
     gboolean ok;
 
@@ -108,8 +107,7 @@ vmm_ops_create(VmmOps *ops, const VmmCreateRequest *req, VmmCreateTimings *t, GE
         t = &local;
     /* The sandbox is the caller's: its metadata names them as the owner. */
     ctx.owner = ops->caller ? ops->caller->user : NULL;
-    ok = vmm_name_validate(req->name, "sandbox name", &err) &&
-         vmm_spec_validate(req->spec, &err) &&
+    ok = vmm_name_validate(req->name, "sandbox name", &err) && vmm_spec_validate(req->spec, &err) &&
          vmm_sandbox_create(&ctx, req->name, req->spec, req->secrets, timeout,
                             req->no_snapshot ? VMM_CREATE_NO_SNAPSHOT : 0, t, &err);
     /* The secret NAMES are part of what ran; their values never reach the record. */
@@ -183,27 +181,27 @@ vmm_ops_reset(VmmOps *ops, const char *name, const char *tag, VmmResetTimings *t
 }
 
 gboolean
-vmm_ops_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean delete, GError **error)
+vmm_ops_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean remove, GError **error)
 {
     g_autoptr(JsonObject) rec = NULL;
     GError *err = NULL;
     gboolean ok;
 
     if (ops->backend)
-        return ops->backend->snapshot(ops, name, tag, delete, error);
+        return ops->backend->snapshot(ops, name, tag, remove, error);
     rec = json_object_new();
     ok = vmm_name_validate(name, "sandbox name", &err) &&
          vmm_name_validate(tag, "snapshot tag", &err);
-    if (ok && delete && g_str_equal(tag, VMM_SNAPSHOT_CLEAN)) {
+    if (ok && remove && g_str_equal(tag, VMM_SNAPSHOT_CLEAN)) {
         g_set_error(&err, VMM_ERROR, VMM_ERROR_INVALID,
                     "the clean state of '%s' cannot be deleted (destroy the sandbox)", name);
         ok = FALSE;
     }
     if (ok)
-        ok = delete ? vmm_snapshot_delete(&ops->ctx, name, tag, &err)
+        ok = remove ? vmm_snapshot_delete(&ops->ctx, name, tag, &err)
                     : vmm_snapshot_take(&ops->ctx, name, tag, FALSE, &err);
     json_object_set_string_member(rec, "tag", tag ? tag : "");
-    audit(ops, audit_name(name), delete ? "snapshot-delete" : "snapshot", rec, err);
+    audit(ops, audit_name(name), remove ? "snapshot-delete" : "snapshot", rec, err);
     if (!ok)
         g_propagate_error(error, err);
     return ok;
@@ -355,8 +353,7 @@ vmm_ops_exec(VmmOps *ops, const char *name, const VmmAgentExec *spec, int *exit_
     if (ops->backend)
         return ops->backend->exec(ops, name, spec, exit_code, error);
 
-    ok = (dom = lookup_running(ops, name, &err)) != NULL &&
-         vmm_agent_exec(dom, spec, &code, &err);
+    ok = (dom = lookup_running(ops, name, &err)) != NULL && vmm_agent_exec(dom, spec, &code, &err);
     /* The program's name only: arguments and environment may carry what must not be kept. */
     prog = spec->argv && spec->argv[0] ? g_path_get_basename(spec->argv[0]) : g_strdup("");
     json_object_set_string_member(rec, "program", prog);

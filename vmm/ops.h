@@ -118,7 +118,7 @@ gboolean vmm_ops_reset(VmmOps *ops, const char *name, const char *tag, VmmResetT
                        GError **error);
 
 /* Captures @name as @tag, or deletes @tag when @delete. */
-gboolean vmm_ops_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean delete,
+gboolean vmm_ops_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean remove,
                           GError **error);
 
 /* @name's snapshots, oldest first (VmmSnapshotInfo). NOT_FOUND when no such sandbox. */
@@ -127,10 +127,10 @@ GPtrArray *vmm_ops_snapshots(VmmOps *ops, const char *name, GError **error);
 /* One sandbox as the front ends show it. */
 typedef struct {
     VmmMetadata *md;
-    char *state;   /* "running", "stopped", ... */
-    char *dir;     /* its directory in the state directory */
-    char *console; /* path of console.log */
-    JsonObject *net_status; /* allow, drops, dns_log as airlockd reported them; NULL: read here */
+    char *state;              /* "running", "stopped", ... */
+    char *dir;                /* its directory in the state directory */
+    char *console;            /* path of console.log */
+    JsonObject *net_status;   /* allow, drops, dns_log as airlockd reported them; NULL: read here */
     const char *exec_channel; /* inspect of a running sandbox: vmm_agent_channel's, else NULL */
 } VmmSandboxView;
 
@@ -193,7 +193,7 @@ struct _VmmOpsBackend {
                         GError **error);
     gboolean (*reset)(VmmOps *ops, const char *name, const char *tag, VmmResetTimings *t,
                       GError **error);
-    gboolean (*snapshot)(VmmOps *ops, const char *name, const char *tag, gboolean delete,
+    gboolean (*snapshot)(VmmOps *ops, const char *name, const char *tag, gboolean remove,
                          GError **error);
     GPtrArray *(*snapshots)(VmmOps *ops, const char *name, GError **error);
     GPtrArray *(*list)(VmmOps *ops, GError **error);

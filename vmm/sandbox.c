@@ -30,7 +30,6 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-
 static gboolean
 remove_domain(virConnectPtr conn, const char *name, gboolean *existed, GError **error)
 {

@@ -579,8 +579,7 @@ typedef struct {
  * without wiping: @copies remembers it so that vmm_seed_build wipes it first).
  */
 static gboolean
-iso_add_text(IsoImage *image, const char *name, const char *text, GArray *copies,
-             GError **error)
+iso_add_text(IsoImage *image, const char *name, const char *text, GArray *copies, GError **error)
 {
     size_t len = strlen(text);
     unsigned char *copy = malloc(len ? len : 1);
@@ -749,7 +748,6 @@ vmm_seed_build(const VmmSeedConfig *cfg, GError **error)
     iso_burn_source_free(src);
     return iso;
 }
-
 
 gboolean
 vmm_seed_write(const char *path, GBytes *iso, GError **error)

@@ -432,7 +432,7 @@ xml_for(VmmContext *ctx, virDomainPtr dom, int sfd, const char *name, const char
 
 gboolean
 vmm_snapshot_take_locked(VmmContext *ctx, const char *name, const char *tag, gboolean drop_caches,
-                  GError **error)
+                         GError **error)
 {
     g_autofree char *sdir = vmm_path_sandbox_dir(ctx->state_dir, name);
     g_autofree char *snaps = g_build_filename(sdir, "snapshots", NULL);
@@ -530,7 +530,7 @@ vmm_snapshot_take_locked(VmmContext *ctx, const char *name, const char *tag, gbo
 
 static gboolean
 revert_locked(VmmContext *ctx, const char *name, const char *tag, VmmResetTimings *t,
-                    GError **error)
+              GError **error)
 {
     g_autofree char *sdir = vmm_path_sandbox_dir(ctx->state_dir, name);
     g_autofree char *overlay = g_build_filename(sdir, "overlay.qcow2", NULL);

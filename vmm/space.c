@@ -86,8 +86,7 @@ vmm_space_promised(const char *state_dir)
 }
 
 gboolean
-vmm_space_fits(guint64 avail, guint64 promised, guint64 new_bytes, guint64 reserve,
-               GError **error)
+vmm_space_fits(guint64 avail, guint64 promised, guint64 new_bytes, guint64 reserve, GError **error)
 {
     guint64 need = promised + new_bytes + reserve;
 

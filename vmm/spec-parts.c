@@ -291,4 +291,3 @@ vmm_cloud_part_load(const char *path, GError **error)
     part->sha256 = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)part->text, len);
     return g_steal_pointer(&part);
 }
-

@@ -53,13 +53,13 @@ typedef struct {
     guint memory_mib;
     guint disk_gib; /* 0: the image's size */
     VmmNetMode net_mode;
-    gint64 ttl_s;       /* 0: none */
-    GPtrArray *labels;  /* "K=V" */
-    GPtrArray *env;     /* "K=V", not secret */
-    char *secrets_file; /* or NULL */
-    char **allow;       /* mode allow: NULL-terminated "HOST:PORT" list, or NULL */
-    char **deny;        /* [secrets] deny regexes; NULL: the defaults; empty: none */
-    GPtrArray *parts;   /* VmmCloudPart*: [cloud-init] parts, in merge order */
+    gint64 ttl_s;           /* 0: none */
+    GPtrArray *labels;      /* "K=V" */
+    GPtrArray *env;         /* "K=V", not secret */
+    char *secrets_file;     /* or NULL */
+    char **allow;           /* mode allow: NULL-terminated "HOST:PORT" list, or NULL */
+    char **deny;            /* [secrets] deny regexes; NULL: the defaults; empty: none */
+    GPtrArray *parts;       /* VmmCloudPart*: [cloud-init] parts, in merge order */
     guint64 max_copy_bytes; /* cap on a file copied out of the guest; 0: the default (1 GiB) */
 } VmmSpec;
 

@@ -66,9 +66,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_free(envs[0]);
 
     {
-        VmmDomainConfig dc = {.name = f[0], .virt_type = "qemu", .cpus = 1, .memory_mib = 512,
-                              .kernel = f[5], .initrd = f[5], .cmdline = f[1], .overlay = f[5],
-                              .console_log = f[5], .network = f[0], .mac = f[4], .metadata = md};
+        VmmDomainConfig dc = {.name = f[0],
+                              .virt_type = "qemu",
+                              .cpus = 1,
+                              .memory_mib = 512,
+                              .kernel = f[5],
+                              .initrd = f[5],
+                              .cmdline = f[1],
+                              .overlay = f[5],
+                              .console_log = f[5],
+                              .network = f[0],
+                              .mac = f[4],
+                              .metadata = md};
         dom = vmm_domain_xml_build(&dc, NULL);
         if (dom) {
             /* Valid names only, and the document keeps its one shape. */

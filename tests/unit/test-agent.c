@@ -39,9 +39,9 @@ test_command(void)
         cmd = vmm_agent_json_command("guest-file-open", json_builder_get_root(b));
         o = parse_object(cmd, &p);
         g_assert_cmpstr(json_object_get_string_member(o, "execute"), ==, "guest-file-open");
-        g_assert_cmpstr(json_object_get_string_member(json_object_get_object_member(o, "arguments"),
-                                                      "path"),
-                        ==, "/tmp/a\"b\\c\n");
+        g_assert_cmpstr(
+            json_object_get_string_member(json_object_get_object_member(o, "arguments"), "path"),
+            ==, "/tmp/a\"b\\c\n");
     }
 }
 
@@ -174,9 +174,8 @@ static void
 test_file_read(void)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonNode) r1 =
-        vmm_agent_json_return("{\"return\": {\"count\": 3, \"buf-b64\": \"AAEC\", \"eof\": true}}",
-                              NULL);
+    g_autoptr(JsonNode) r1 = vmm_agent_json_return(
+        "{\"return\": {\"count\": 3, \"buf-b64\": \"AAEC\", \"eof\": true}}", NULL);
     g_autoptr(JsonNode) r2 =
         vmm_agent_json_return("{\"return\": {\"count\": 0, \"eof\": true}}", NULL);
     g_autoptr(JsonNode) r3 =
@@ -227,8 +226,8 @@ spawn_wait(char **argv, char **err_text, GPid *pid_out)
 
     /* Not reaped behind our back: the pid stays the child's until waitpid (GSubprocess could
      * lose it to its reaper thread when the child is quick, as under valgrind). */
-    g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
-                                           NULL, &pid, NULL, NULL, &errfd, &err));
+    g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                           &pid, NULL, NULL, &errfd, &err));
     g_assert_no_error(err);
     if (pid_out)
         *pid_out = pid;
@@ -263,10 +262,16 @@ test_stream_script(void)
     g_autofree char *pwned = g_build_filename(tmp, "pwned", NULL);
     g_autofree char *inject = g_strdup_printf("$(touch %s)", pwned);
     /* The command prints its arguments, its env, cwd, and pid / pgid. */
-    const char *argv[] = {"/bin/sh", "-c",
+    const char *argv[] = {"/bin/sh",
+                          "-c",
                           "printf '[%s]' \"$@\"; echo; echo \"A=$A B=$B W=$WRAPPED\"; pwd;"
                           " echo \"$$ $(cut -d' ' -f5 /proc/$$/stat)\"; echo oops >&2; exit 7",
-                          "sh", "a b", "'q'", inject, "-x", NULL};
+                          "sh",
+                          "a b",
+                          "'q'",
+                          inject,
+                          "-x",
+                          NULL};
     const char *env[] = {"A=from user", "B=x'y", NULL};
     g_autoptr(GError) err = NULL;
     g_auto(GStrv) cmd = NULL;
@@ -276,9 +281,8 @@ test_stream_script(void)
     struct stat sb;
 
     /* A stand-in for VMM_SEED_WITH_ENV: sets variables, then execs its arguments. */
-    g_assert_true(g_file_set_contents(wrapper,
-                                      "#!/bin/sh\nexport A='from wrapper' WRAPPED=yes\nexec \"$@\"\n",
-                                      -1, NULL));
+    g_assert_true(g_file_set_contents(
+        wrapper, "#!/bin/sh\nexport A='from wrapper' WRAPPED=yes\nexec \"$@\"\n", -1, NULL));
     g_assert_cmpint(g_chmod(wrapper, 0755), ==, 0);
 
     cmd = vmm_agent_stream_argv(dir, "id1", argv, env, tmp, wrapper, FALSE, &err);
@@ -347,8 +351,8 @@ test_stream_script(void)
     /* A missing workdir: 126 and the shell's message in the command's stderr. */
     {
         const char *argv3[] = {"true", NULL};
-        g_auto(GStrv) cmd3 = vmm_agent_stream_argv(dir, "id3", argv3, NULL, "/nonexistent/dir",
-                                                   NULL, FALSE, &err);
+        g_auto(GStrv) cmd3 =
+            vmm_agent_stream_argv(dir, "id3", argv3, NULL, "/nonexistent/dir", NULL, FALSE, &err);
         g_autofree char *err3 = NULL;
         g_assert_cmpint(spawn_wait(cmd3, NULL, NULL), ==, 126);
         err3 = read_file(dir, "id3.err");
@@ -375,8 +379,8 @@ test_stream_script(void)
         g_assert_null(vmm_agent_stream_argv(dir, "x", argv5, NULL, "relative", NULL, FALSE, &err));
         g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
         g_clear_error(&err);
-        g_assert_null(vmm_agent_stream_argv(dir, "x", (const char *const[]){NULL}, NULL, NULL,
-                                            NULL, FALSE, &err));
+        g_assert_null(vmm_agent_stream_argv(dir, "x", (const char *const[]){NULL}, NULL, NULL, NULL,
+                                            FALSE, &err));
         g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
         g_clear_error(&err);
     }
@@ -441,12 +445,20 @@ test_kill_group(void)
 static void
 test_reply_strict(void)
 {
-    const char *good[] = {"{\"return\": {}}", " {\"return\":[1,-2.5e3,true,null,\"\\u00e9\\n\\ud83d\\ude00\"]}\n",
+    const char *good[] = {"{\"return\": {}}",
+                          " {\"return\":[1,-2.5e3,true,null,\"\\u00e9\\n\\ud83d\\ude00\"]}\n",
                           "{\"return\": {\"a\": {\"b\": [[]]}}}"};
-    const char *bad[] = {"{\"return\": {}}{\"return\": {}}", "0{}", "{\"return\": 01}",
-                         "{\"return\": {}} x", "{\"return\": \"a\x01b\"}", "{\"return\": [1,]}",
-                         "{\"return\": tru}", "{\"return\": \"\\x\"}", "{\"return\": {}",
-                         "{\"return\": \"\\udddd\"}", "{\"return\": \"\\ud800x\"}",
+    const char *bad[] = {"{\"return\": {}}{\"return\": {}}",
+                         "0{}",
+                         "{\"return\": 01}",
+                         "{\"return\": {}} x",
+                         "{\"return\": \"a\x01b\"}",
+                         "{\"return\": [1,]}",
+                         "{\"return\": tru}",
+                         "{\"return\": \"\\x\"}",
+                         "{\"return\": {}",
+                         "{\"return\": \"\\udddd\"}",
+                         "{\"return\": \"\\ud800x\"}",
                          "{\"return\": \"\\u0000\"}"};
     g_autoptr(GString) deep = g_string_new("{\"return\":");
 

@@ -93,7 +93,8 @@ test_all_bytes(void)
         }
 }
 
-/* The console tail quoted in a create error is the guest's text: no escape sequence, no fake line. */
+/* The console tail quoted in a create error is the guest's text: no escape sequence, no fake line.
+ */
 static void
 test_console_tail(void)
 {

@@ -215,8 +215,8 @@ test_busy(Fixture *f, gconstpointer data)
     int lock;
 
     spec->net_mode = VMM_NET_MODE_NONE;
-    g_assert_true(vmm_sandbox_create(&f->ctx, "lc-busy", spec, NULL, 10, VMM_CREATE_NO_SNAPSHOT,
-                                     NULL, &err));
+    g_assert_true(
+        vmm_sandbox_create(&f->ctx, "lc-busy", spec, NULL, 10, VMM_CREATE_NO_SNAPSHOT, NULL, &err));
     g_assert_no_error(err);
     lock = vmm_sandbox_lock(f->state, "lc-busy", &err);
     g_assert_cmpint(lock, >=, 0);
@@ -253,8 +253,8 @@ test_archive_cap(Fixture *f, gconstpointer data)
     g_autofree char *big = g_malloc0(2 << 20);
 
     spec->net_mode = VMM_NET_MODE_NONE;
-    g_assert_true(vmm_sandbox_create(&f->ctx, "lc-cap", spec, NULL, 10, VMM_CREATE_NO_SNAPSHOT,
-                                     NULL, &err));
+    g_assert_true(
+        vmm_sandbox_create(&f->ctx, "lc-cap", spec, NULL, 10, VMM_CREATE_NO_SNAPSHOT, NULL, &err));
     g_assert_no_error(err);
     log = g_build_filename(dir, "console.log", NULL);
     g_assert_true(g_file_set_contents(log, big, 2 << 20, NULL)); /* 2 MiB from the "guest" */

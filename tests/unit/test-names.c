@@ -22,8 +22,10 @@ static void
 test_invalid(void)
 {
     g_autofree char *longname = g_strnfill(200, 'a');
-    const char *bad[] = {"", "UPPER", "../x", "a'/><disk", "1abc", "-a", "a_b", "a b", "a.b",
-                         "abcdefghijklmnopqrstuvwxyzabcdefg", longname, "é", "a\n"};
+    const char *bad[] = {
+        "",       "UPPER", "../x", "a'/><disk", "1abc",
+        "-a",     "a_b",   "a b",  "a.b",       "abcdefghijklmnopqrstuvwxyzabcdefg",
+        longname, "é",     "a\n"};
 
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(GError) err = NULL;

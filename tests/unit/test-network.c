@@ -64,12 +64,14 @@ test_nft_isolated(void)
     /* Anti-spoofing at layer 2, then only IPv4 and ARP; a final drop at layer 3. */
     g_assert_nonnull(strstr(rules, "ether saddr != 52:54:00:aa:bb:cc counter"));
     g_assert_nonnull(strstr(rules, "ether type ip ip saddr 10.213.7.2 return"));
-    g_assert_nonnull(strstr(rules, "arp saddr ether 52:54:00:aa:bb:cc arp saddr ip 10.213.7.2 return"));
+    g_assert_nonnull(
+        strstr(rules, "arp saddr ether 52:54:00:aa:bb:cc arp saddr ip 10.213.7.2 return"));
     /* The tap is a dead end: hooked at ingress before the bridge, link-local groups first. */
     {
         const char *netdev = strstr(rules, "table netdev airlock_eval_3 {");
         const char *hook = strstr(rules, "hook ingress device \"at12345678\" priority -500;");
-        const char *ll = strstr(rules, "ether daddr & ff:ff:ff:ff:ff:f0 == 01:80:c2:00:00:00 counter");
+        const char *ll =
+            strstr(rules, "ether daddr & ff:ff:ff:ff:ff:f0 == 01:80:c2:00:00:00 counter");
         const char *saddr = strstr(rules, "ether saddr != ");
         g_assert_nonnull(netdev);
         g_assert_true(hook && hook > netdev && ll > hook && saddr > ll);
@@ -314,10 +316,11 @@ test_counters(void)
     g_assert_cmpuint(g_strv_length(none), ==, 0);
     /* vmm_nft_drops lists three counters in one run: each is found under its own table. */
     {
-        const char *three = "table netdev airlock_x {\n\tcounter dropped_l2 {\n\t\tpackets 7 bytes 1\n"
-                            "\t}\n}\ntable bridge airlock_x {\n\tcounter dropped_l2 {\n\t\tpackets 0 "
-                            "bytes 0\n\t}\n}\ntable inet airlock_x {\n\tcounter dropped {\n\t\tpackets "
-                            "12 bytes 9\n\t}\n}\n";
+        const char *three =
+            "table netdev airlock_x {\n\tcounter dropped_l2 {\n\t\tpackets 7 bytes 1\n"
+            "\t}\n}\ntable bridge airlock_x {\n\tcounter dropped_l2 {\n\t\tpackets 0 "
+            "bytes 0\n\t}\n}\ntable inet airlock_x {\n\tcounter dropped {\n\t\tpackets "
+            "12 bytes 9\n\t}\n}\n";
         g_assert_cmpint(vmm_nft_parse_counter_in(three, "netdev"), ==, 7);
         g_assert_cmpint(vmm_nft_parse_counter_in(three, "bridge"), ==, 0);
         g_assert_cmpint(vmm_nft_parse_counter_in(three, "inet"), ==, 12);
@@ -325,7 +328,6 @@ test_counters(void)
         g_assert_cmpint(vmm_nft_parse_counter_in(NULL, "inet"), ==, -1);
     }
 }
-
 
 /*
  * Allow mode through create/destroy on test:///default: the NIC gets the

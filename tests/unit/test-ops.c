@@ -194,8 +194,8 @@ run_cli(const char *state, const char *const *args)
     env = g_environ_setenv(env, "AIRLOCK_STATE_DIR", state, TRUE);
     env = g_environ_setenv(env, "LIBVIRT_DEFAULT_URI", "test:///default", TRUE);
     env = g_environ_setenv(env, "AIRLOCK_ACCEL", "tcg", TRUE);
-    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, env, G_SPAWN_STDOUT_TO_DEV_NULL,
-                               NULL, NULL, NULL, NULL, &status, NULL));
+    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, env, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                               NULL, NULL, NULL, &status, NULL));
     g_assert_true(g_spawn_check_wait_status(status, NULL));
 }
 
@@ -218,7 +218,8 @@ test_same_records(Fixture *f, gconstpointer data)
                           .create_timeout_s = 10,
                           .caller = batch_caller};
     VmmBatchSlot slot = {.index = 0, .name = (char *)"op-batch", .uri = (char *)"test:///default"};
-    const char *cli_create[] = {"create", "op-cli", "--image", "test-img", "--network", "none", "--no-snapshot", NULL};
+    const char *cli_create[] = {"create",    "op-cli", "--image",       "test-img",
+                                "--network", "none",   "--no-snapshot", NULL};
     const char *cli_destroy[] = {"destroy", "--force", "--no-evidence", "op-cli", NULL};
     const char *via[] = {"test", "batch", "cli"};
     const char *names[] = {"op-direct", "op-batch", "op-cli"};

@@ -88,9 +88,14 @@ static void
 test_domain_hostile(void)
 {
     g_autoptr(GError) err = NULL;
-    VmmDomainConfig cfg = {.name = "a'/><disk", .virt_type = "qemu", .cpus = 1,
-                           .memory_mib = 512, .kernel = "/k", .initrd = "/i",
-                           .overlay = "/o", .console_log = "/c"};
+    VmmDomainConfig cfg = {.name = "a'/><disk",
+                           .virt_type = "qemu",
+                           .cpus = 1,
+                           .memory_mib = 512,
+                           .kernel = "/k",
+                           .initrd = "/i",
+                           .overlay = "/o",
+                           .console_log = "/c"};
     g_autofree char *xml = vmm_domain_xml_build(&cfg, &err);
 
     g_assert_null(xml);
@@ -149,12 +154,15 @@ test_metadata_roundtrip(void)
         g_autofree char *oxml = NULL;
         g_autoptr(VmmMetadata) oback = NULL;
         odd->name = g_strdup("odd");
-        odd->owner = g_strdup("a\x01" "b\xff");
+        odd->owner = g_strdup("a\x01"
+                              "b\xff");
         g_ptr_array_add(odd->labels, g_strdup("k=\x02v"));
         oxml = vmm_metadata_format(odd);
         oback = vmm_metadata_parse(oxml, &err);
         g_assert_no_error(err);
-        g_assert_cmpstr(oback->owner, ==, "a\xef\xbf\xbd" "b\xef\xbf\xbd");
+        g_assert_cmpstr(oback->owner, ==,
+                        "a\xef\xbf\xbd"
+                        "b\xef\xbf\xbd");
     }
     g_assert_null(vmm_metadata_parse("<other/>", NULL));
     g_assert_null(vmm_metadata_parse("not xml", NULL));

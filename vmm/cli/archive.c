@@ -12,8 +12,8 @@ int
 vmm_cmd_archive_list(VmmCli *cli, int argc, char **argv)
 {
     gboolean as_json = FALSE;
-    GOptionEntry entries[] = {
-        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL}, {NULL}};
+    GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL},
+                              {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("- list evidence archives");
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) list = NULL;
@@ -44,10 +44,9 @@ int
 vmm_cmd_archive_show(VmmCli *cli, int argc, char **argv)
 {
     gboolean as_json = FALSE;
-    GOptionEntry entries[] = {
-        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print the manifest as JSON (the default)",
-         NULL},
-        {NULL}};
+    GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &as_json,
+                               "Print the manifest as JSON (the default)", NULL},
+                              {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("ID - show an archive's manifest");
     g_autoptr(GError) err = NULL;
     g_autofree char *text = NULL;

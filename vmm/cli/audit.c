@@ -249,15 +249,14 @@ vmm_cmd_stats(VmmCli *cli, int argc, char **argv)
         !(stats = vmm_ops_stats(cli->ops, argc == 2 ? argv[1] : NULL, &err)))
         return vmm_cli_fail(err);
     {
-        static const VmmCliColumn cols[] = {
-            {"NAME", "name", 20},
-            {"STATE", "state", 9},
-            {"CPU_S", "cpu_ns", -12, VMM_CLI_CELL_NS_AS_S},
-            {"RSS_KIB", "rss_kib", -12},
-            {"BLK_WR_B", "block_wr_bytes", -12},
-            {"NET_RX_B", "net_rx_bytes", -12},
-            {"NET_TX_B", "net_tx_bytes", -12},
-            {NULL}};
+        static const VmmCliColumn cols[] = {{"NAME", "name", 20},
+                                            {"STATE", "state", 9},
+                                            {"CPU_S", "cpu_ns", -12, VMM_CLI_CELL_NS_AS_S},
+                                            {"RSS_KIB", "rss_kib", -12},
+                                            {"BLK_WR_B", "block_wr_bytes", -12},
+                                            {"NET_RX_B", "net_rx_bytes", -12},
+                                            {"NET_TX_B", "net_tx_bytes", -12},
+                                            {NULL}};
         g_autoptr(JsonArray) rows = json_array_new();
         for (guint i = 0; i < stats->len; i++)
             json_array_add_element(rows, vmm_stats_to_json(g_ptr_array_index(stats, i)));

@@ -269,7 +269,8 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
         g_ptr_array_add(slot_uris, uris[placement[i]]);
         g_ptr_array_add(slot_hosts, uris[placement[i]]);
     }
-    if (!vmm_batch_libvirt_names_free(plan->prefix, plan->parallel, (char **)slot_uris->pdata, &err))
+    if (!vmm_batch_libvirt_names_free(plan->prefix, plan->parallel, (char **)slot_uris->pdata,
+                                      &err))
         return vmm_cli_fail(err);
 
     /* Before anything boots: a directory another user could plant links in is refused. */

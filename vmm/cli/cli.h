@@ -9,13 +9,13 @@
 /* Exit codes; documented in docs/airlock.1. */
 enum {
     AIRLOCK_EXIT_OK = 0,
-    AIRLOCK_EXIT_FAILED = 1,    /* an operation failed */
-    AIRLOCK_EXIT_USAGE = 2,     /* bad input or unknown sandbox/image/tag */
-    AIRLOCK_EXIT_EXISTS = 3,    /* name already in use */
-    AIRLOCK_EXIT_CONNECT = 4,   /* libvirtd unreachable */
-    AIRLOCK_EXIT_IMAGE = 5,     /* base image missing or not matching its manifest */
-    AIRLOCK_EXIT_TIMEOUT = 6,   /* sandbox not ready in time */
-    AIRLOCK_EXIT_HOST = 7,      /* this host cannot run sandboxes (doctor) */
+    AIRLOCK_EXIT_FAILED = 1,         /* an operation failed */
+    AIRLOCK_EXIT_USAGE = 2,          /* bad input or unknown sandbox/image/tag */
+    AIRLOCK_EXIT_EXISTS = 3,         /* name already in use */
+    AIRLOCK_EXIT_CONNECT = 4,        /* libvirtd unreachable */
+    AIRLOCK_EXIT_IMAGE = 5,          /* base image missing or not matching its manifest */
+    AIRLOCK_EXIT_TIMEOUT = 6,        /* sandbox not ready in time */
+    AIRLOCK_EXIT_HOST = 7,           /* this host cannot run sandboxes (doctor) */
     AIRLOCK_EXIT_EXEC_TIMEOUT = 124, /* exec: the command timed out and was killed */
     AIRLOCK_EXIT_EXEC_AGENT = 125,   /* exec/cp: the guest agent failed */
 };

@@ -112,8 +112,8 @@ check_state_dir(Doctor *d, const char *state_dir)
 
     if (statvfs(state_dir, &vfs) == 0) {
         guint64 free_gib = (guint64)vfs.f_bavail * vfs.f_frsize / (1024ull * 1024 * 1024);
-        g_autofree char *detail = g_strdup_printf("%" G_GUINT64_FORMAT " GiB free in %s",
-                                                  free_gib, state_dir);
+        g_autofree char *detail =
+            g_strdup_printf("%" G_GUINT64_FORMAT " GiB free in %s", free_gib, state_dir);
         report(d, "free disk", free_gib >= DOCTOR_MIN_FREE_GIB ? CHECK_OK : CHECK_FAIL, detail,
                "free some space or point AIRLOCK_STATE_DIR at a larger disk");
     }
@@ -158,8 +158,8 @@ check_daemon(Doctor *d, VmmOps *ops)
         return;
     }
     addr = g_unix_socket_address_new(path);
-    sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
-                        &err);
+    sock =
+        g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &err);
     if (sock) {
         g_socket_set_timeout(sock, 3);
         if (g_socket_connect(sock, addr, NULL, &err) &&
@@ -199,7 +199,8 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
         {"image", 0, 0, G_OPTION_ARG_STRING, &image, "Base image to check (default debian-12)",
          "NAME"},
         {NULL}};
-    g_autoptr(GOptionContext) ctx = g_option_context_new("- check that this host can run sandboxes");
+    g_autoptr(GOptionContext) ctx =
+        g_option_context_new("- check that this host can run sandboxes");
     g_autoptr(GError) err = NULL;
     g_autofree char *reason = NULL;
     g_autofree char *qemu = NULL;

@@ -214,8 +214,8 @@ vmm_cmd_exec(VmmCli *cli, int argc, char **argv)
          "Run as this user (name or uid) and group of the guest", "USER[:GROUP]"},
         {"timeout", 0, 0, G_OPTION_ARG_STRING, &timeout,
          "Kill the command's process group after S seconds (exit 124)", "S"},
-        {"env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &env,
-         "Set an environment variable (repeatable)", "K=V"},
+        {"env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &env, "Set an environment variable (repeatable)",
+         "K=V"},
         {"workdir", 'w', 0, G_OPTION_ARG_FILENAME, &workdir,
          "Run in this directory of the guest (relative: to the user's home)", "DIR"},
         {NULL}};

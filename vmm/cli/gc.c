@@ -48,11 +48,10 @@ int
 vmm_cmd_gc(VmmCli *cli, int argc, char **argv)
 {
     gboolean dry_run = FALSE, as_json = FALSE;
-    GOptionEntry entries[] = {
-        {"dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "Say what would be done, do nothing",
-         NULL},
-        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL},
-        {NULL}};
+    GOptionEntry entries[] = {{"dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run,
+                               "Say what would be done, do nothing", NULL},
+                              {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL},
+                              {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new(
         "- destroy expired sandboxes, roll back interrupted operations, remove orphans");
     g_autoptr(GError) err = NULL;

@@ -12,8 +12,8 @@ int
 vmm_cmd_image_list(VmmCli *cli, int argc, char **argv)
 {
     gboolean as_json = FALSE;
-    GOptionEntry entries[] = {
-        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL}, {NULL}};
+    GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL},
+                              {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("- list base images");
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) images = NULL;
@@ -48,7 +48,8 @@ vmm_cmd_image_list(VmmCli *cli, int argc, char **argv)
 int
 vmm_cmd_image_verify(VmmCli *cli, int argc, char **argv)
 {
-    g_autoptr(GOptionContext) ctx = g_option_context_new("NAME - check every file of an image against its manifest");
+    g_autoptr(GOptionContext) ctx =
+        g_option_context_new("NAME - check every file of an image against its manifest");
     g_autoptr(GError) err = NULL;
     g_autoptr(VmmImage) img = NULL;
     int rc;

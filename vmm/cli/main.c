@@ -154,7 +154,8 @@ main(int argc, char **argv)
     cmd = find_command(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &used_sub);
     if (!cmd) {
         if (is_group(argv[i]))
-            fprintf(stderr, "airlock %s: missing or unknown subcommand (airlock --help lists them)\n",
+            fprintf(stderr,
+                    "airlock %s: missing or unknown subcommand (airlock --help lists them)\n",
                     argv[i]);
         else
             fprintf(stderr, "airlock: unknown command '%s' (airlock --help lists them)\n", argv[i]);

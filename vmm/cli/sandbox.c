@@ -116,7 +116,8 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
         {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print the result and stage timings as JSON",
          NULL},
         {NULL}};
-    g_autoptr(GOptionContext) ctx = g_option_context_new("NAME - create a sandbox and wait until it is ready");
+    g_autoptr(GOptionContext) ctx =
+        g_option_context_new("NAME - create a sandbox and wait until it is ready");
     g_autoptr(GError) err = NULL;
     g_autoptr(VmmSpec) spec = vmm_spec_new();
     g_autoptr(VmmSecrets) secrets = NULL;
@@ -239,8 +240,8 @@ vmm_cmd_destroy(VmmCli *cli, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         g_autoptr(GError) one = NULL;
         g_autofree char *archive = NULL;
-        VmmDestroyFlags flags = (force ? VMM_DESTROY_FORCE : 0) |
-                                (no_evidence ? VMM_DESTROY_NO_EVIDENCE : 0);
+        VmmDestroyFlags flags =
+            (force ? VMM_DESTROY_FORCE : 0) | (no_evidence ? VMM_DESTROY_NO_EVIDENCE : 0);
         if (!vmm_ops_destroy(cli->ops, argv[i], flags, &archive, &one)) {
             int code = vmm_cli_fail(one);
             if (rc == AIRLOCK_EXIT_OK)
@@ -258,8 +259,8 @@ int
 vmm_cmd_list(VmmCli *cli, int argc, char **argv)
 {
     gboolean as_json = FALSE;
-    GOptionEntry entries[] = {
-        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL}, {NULL}};
+    GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL},
+                              {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("- list sandboxes");
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) views = NULL;
@@ -273,12 +274,10 @@ vmm_cmd_list(VmmCli *cli, int argc, char **argv)
     if (!vmm_cli_ops(cli, &err) || !(views = vmm_ops_list(cli->ops, &err)))
         return vmm_cli_fail(err);
     {
-        static const VmmCliColumn cols[] = {{"NAME", "name", 20},
-                                            {"STATE", "state", 9},
-                                            {"IMAGE", "image", 12},
-                                            {"ADDRESS", "network.address", 16},
-                                            {"CREATED", "created", 0},
-                                            {NULL}};
+        static const VmmCliColumn cols[] = {
+            {"NAME", "name", 20},      {"STATE", "state", 9},
+            {"IMAGE", "image", 12},    {"ADDRESS", "network.address", 16},
+            {"CREATED", "created", 0}, {NULL}};
         g_autoptr(JsonArray) rows = json_array_new();
         for (guint i = 0; i < views->len; i++)
             json_array_add_element(rows,
@@ -292,8 +291,8 @@ int
 vmm_cmd_inspect(VmmCli *cli, int argc, char **argv)
 {
     gboolean as_json = FALSE;
-    GOptionEntry entries[] = {
-        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL}, {NULL}};
+    GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL},
+                              {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("NAME - show a sandbox's details");
     g_autoptr(GError) err = NULL;
     g_autoptr(VmmSandboxView) view = NULL;
@@ -325,7 +324,8 @@ vmm_cmd_console(VmmCli *cli, int argc, char **argv)
     GOptionEntry entries[] = {
         {"follow", 'f', 0, G_OPTION_ARG_NONE, &follow, "Keep printing as the console grows", NULL},
         {NULL}};
-    g_autoptr(GOptionContext) ctx = g_option_context_new("NAME - print a sandbox's serial console log");
+    g_autoptr(GOptionContext) ctx =
+        g_option_context_new("NAME - print a sandbox's serial console log");
     g_autoptr(GError) err = NULL;
     g_autoptr(VmmSandboxView) view = NULL;
     FILE *f;

@@ -16,8 +16,8 @@ vmm_cmd_reset(VmmCli *cli, int argc, char **argv)
         {"to", 0, 0, G_OPTION_ARG_STRING, &to, "Snapshot to go back to (default: clean)", "TAG"},
         {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print the timings as JSON", NULL},
         {NULL}};
-    g_autoptr(GOptionContext) ctx =
-        g_option_context_new("NAME - put a sandbox back to its clean state (or a snapshot), running");
+    g_autoptr(GOptionContext) ctx = g_option_context_new(
+        "NAME - put a sandbox back to its clean state (or a snapshot), running");
     g_autoptr(GError) err = NULL;
     VmmResetTimings t = {0};
     int rc;
@@ -76,8 +76,8 @@ int
 vmm_cmd_snapshots(VmmCli *cli, int argc, char **argv)
 {
     gboolean as_json = FALSE;
-    GOptionEntry entries[] = {
-        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL}, {NULL}};
+    GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL},
+                              {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("NAME - list a sandbox's snapshots");
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) list = NULL;

@@ -5,10 +5,10 @@
 #include <json-glib/json-glib.h>
 
 typedef enum {
-    VMM_CLI_CELL_TEXT,          /* a string, or an integer as it is */
-    VMM_CLI_CELL_MIB,           /* bytes shown as "12.3M" */
-    VMM_CLI_CELL_NS_AS_S,       /* nanoseconds shown as seconds, "1.25" */
-    VMM_CLI_CELL_SHORT_DIGEST,  /* "sha256:0123456789ab…" */
+    VMM_CLI_CELL_TEXT,         /* a string, or an integer as it is */
+    VMM_CLI_CELL_MIB,          /* bytes shown as "12.3M" */
+    VMM_CLI_CELL_NS_AS_S,      /* nanoseconds shown as seconds, "1.25" */
+    VMM_CLI_CELL_SHORT_DIGEST, /* "sha256:0123456789ab…" */
 } VmmCliCellFormat;
 
 /* One column: its header, the row member it shows (dots reach into objects), its width
