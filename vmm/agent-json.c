@@ -5,6 +5,8 @@
 #include "error.h"
 #include "escape.h"
 
+#include <errno.h>
+#include <math.h>
 #include <string.h>
 
 /*
@@ -159,6 +161,8 @@ hex4(const char *p)
     return v;
 }
 
+static const char *number_end(const char *p);
+
 static const char *
 string(const char *p)
 {
@@ -197,6 +201,26 @@ string(const char *p)
 
 static const char *
 number(const char *p)
+{
+    const char *end = number_end(p);
+    g_autofree char *tok = NULL;
+    gboolean integer;
+
+    /* json-glib errors, and leaks, on integers it cannot hold: only what fits gets through. */
+    if (!end || end - p > 32)
+        return NULL;
+    tok = g_strndup(p, end - p);
+    integer = !strpbrk(tok, ".eE");
+    errno = 0;
+    if (integer)
+        g_ascii_strtoll(tok, NULL, 10);
+    else if (!isfinite(g_ascii_strtod(tok, NULL)))
+        return NULL;
+    return errno == ERANGE ? NULL : end;
+}
+
+static const char *
+number_end(const char *p)
 {
     if (*p == '-')
         p++;
@@ -280,7 +304,8 @@ one_object(const char *text)
 {
     const char *p = ws(text);
 
-    if (*p != '{' || !(p = value(p, 0)))
+    /* json-glib refuses invalid UTF-8 too, on an error path that leaks. */
+    if (!g_utf8_validate(text, -1, NULL) || *p != '{' || !(p = value(p, 0)))
         return FALSE;
     return *ws(p) == '\0';
 }
