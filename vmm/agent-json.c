@@ -298,9 +298,8 @@ value(const char *p, int depth)
     }
 }
 
-/* Whether @text is exactly one valid JSON object, with nothing but whitespace around it. */
-static gboolean
-one_object(const char *text)
+gboolean
+vmm_json_is_one_object(const char *text)
 {
     const char *p = ws(text);
 
@@ -318,7 +317,7 @@ vmm_agent_json_return(const char *reply, GError **error)
     JsonNode *root;
     JsonObject *obj;
 
-    if (reply && !one_object(reply)) {
+    if (reply && !vmm_json_is_one_object(reply)) {
         /* json-glib leaks on some of its error paths: only valid JSON reaches it. */
         g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
                     "guest agent sent a reply that is not exactly one JSON object");

@@ -74,3 +74,11 @@ char **vmm_agent_stream_argv(const char *dir, const char *id, const char *const 
 
 /* The argv of a script that SIGKILLs process group @pid (or just @pid). Caller frees. */
 char **vmm_agent_kill_argv(gint64 pid);
+
+/*
+ * Whether @text is exactly one valid JSON object (RFC 8259, valid UTF-8,
+ * bounded nesting, numbers that fit) with nothing but whitespace around it.
+ * json-glib leaks on several of its error paths: whatever a guest or a client
+ * sends is checked with this before json-glib sees it.
+ */
+gboolean vmm_json_is_one_object(const char *text);
