@@ -903,8 +903,8 @@ guest_stat_file(virDomainPtr dom, const char *guest_path, guint64 *size, GError 
 }
 
 /* "1G", "300M", "4096 bytes": the units --max-size takes, exact. Caller frees. */
-static char *
-human_size(guint64 bytes)
+char *
+vmm_agent_human_size(guint64 bytes)
 {
     static const char units[] = "KMGT";
 
@@ -938,7 +938,7 @@ vmm_agent_copy_out_at(virDomainPtr dom, const char *guest_path, int dir_fd, cons
     if (!guest_stat_file(dom, guest_path, &size, error))
         return FALSE;
     if (size > max) {
-        g_autofree char *h = human_size(max);
+        g_autofree char *h = vmm_agent_human_size(max);
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
                     "'%s' in the guest is larger than the %s limit (raise --max-size)", guest_path,
                     h);
@@ -983,7 +983,7 @@ vmm_agent_copy_out_at(virDomainPtr dom, const char *guest_path, int dir_fd, cons
         p = g_bytes_get_data(data, &len);
         /* The file may grow after the stat: the limit holds for what arrives. */
         if (len > max - total) {
-            g_autofree char *h = human_size(max);
+            g_autofree char *h = vmm_agent_human_size(max);
             g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
                         "'%s' in the guest is larger than the %s limit (raise --max-size)",
                         guest_path, h);

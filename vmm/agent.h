@@ -132,3 +132,6 @@ gboolean vmm_agent_set_time(virDomainPtr dom, GError **error);
  */
 typedef char *(*VmmAgentTransport)(virDomainPtr dom, const char *cmd, int timeout_s, gpointer data);
 void vmm_agent_set_transport(VmmAgentTransport fn, gpointer data);
+
+/* @bytes as a copy limit reads ("1M", "2G", "1500 bytes"). Caller frees. */
+char *vmm_agent_human_size(guint64 bytes);

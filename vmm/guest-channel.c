@@ -3,6 +3,7 @@
 
 #include "guest-channel.h"
 #include "guest-channel-private.h"
+#include "settings.h"
 #include "agent-json.h"
 #include "error.h"
 #include "metadata.h"
@@ -226,7 +227,7 @@ vmm_guest_connect(virDomainPtr dom, guint timeout_ms, GError **error)
     char uuid[VIR_UUID_STRING_BUFLEN];
     gboolean any = FALSE;
 
-    if (g_strcmp0(g_getenv("AIRLOCK_GUEST"), "agent") == 0) {
+    if (vmm_config_get()->guest_agent_only) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND, "AIRLOCK_GUEST=agent");
         return NULL;
     }

@@ -339,9 +339,10 @@ sink_data(Sink *s, Xfer *x, const VmmGuestFrame *f, GError **error)
         return FALSE;
     }
     if ((x->bytes += f->len) > x->max_bytes) {
+        g_autofree char *h = vmm_agent_human_size(x->max_bytes);
+        /* The same words whichever channel the copy took. */
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
-                    "the copy is bigger than %" G_GUINT64_FORMAT " bytes (cp --max-size)",
-                    x->max_bytes);
+                    "the copy out of the guest is larger than the %s limit (raise --max-size)", h);
         return FALSE;
     }
     while (left > 0) {

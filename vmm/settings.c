@@ -70,6 +70,7 @@ vmm_config_from_env(GError **error)
     c->subnet_pool = env_str("AIRLOCK_SUBNET_POOL");
     c->crash_at = env_str("AIRLOCK_CRASH_AT");
     c->fixup_exec = g_strcmp0(g_getenv("AIRLOCK_FIXUP"), "exec") == 0;
+    c->guest_agent_only = g_strcmp0(g_getenv("AIRLOCK_GUEST"), "agent") == 0;
     c->archive_max_age_s = DEFAULT_ARCHIVE_MAX_AGE_S;
     c->archive_max_mib = DEFAULT_ARCHIVE_MAX_MIB;
     c->reserve_mib = DEFAULT_RESERVE_MIB;

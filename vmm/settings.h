@@ -8,16 +8,17 @@
 #include <glib.h>
 
 typedef struct {
-    char *state_dir;          /* AIRLOCK_STATE_DIR, or NULL for the URI's default */
-    char *accel;              /* AIRLOCK_ACCEL: "kvm", "tcg", or NULL to detect */
-    char *uri;                /* LIBVIRT_DEFAULT_URI, or NULL */
-    char *subnet_pool;        /* AIRLOCK_SUBNET_POOL ("10.213"), or NULL for the default */
-    guint archive_keep;       /* AIRLOCK_ARCHIVE_KEEP (50) */
-    gint64 archive_max_age_s; /* AIRLOCK_ARCHIVE_MAX_AGE (30d) */
-    guint64 archive_max_mib;  /* AIRLOCK_ARCHIVE_MAX_MIB (4096) */
-    guint64 reserve_mib;      /* AIRLOCK_RESERVE_MIB (512) */
-    gboolean fixup_exec;      /* AIRLOCK_FIXUP=exec: clock/RNG fix through the agent */
-    char *crash_at;           /* AIRLOCK_CRASH_AT: tests kill create/reset/destroy there */
+    char *state_dir;           /* AIRLOCK_STATE_DIR, or NULL for the URI's default */
+    char *accel;               /* AIRLOCK_ACCEL: "kvm", "tcg", or NULL to detect */
+    char *uri;                 /* LIBVIRT_DEFAULT_URI, or NULL */
+    char *subnet_pool;         /* AIRLOCK_SUBNET_POOL ("10.213"), or NULL for the default */
+    guint archive_keep;        /* AIRLOCK_ARCHIVE_KEEP (50) */
+    gint64 archive_max_age_s;  /* AIRLOCK_ARCHIVE_MAX_AGE (30d) */
+    guint64 archive_max_mib;   /* AIRLOCK_ARCHIVE_MAX_MIB (4096) */
+    guint64 reserve_mib;       /* AIRLOCK_RESERVE_MIB (512) */
+    gboolean fixup_exec;       /* AIRLOCK_FIXUP=exec: clock/RNG fix through the agent */
+    gboolean guest_agent_only; /* AIRLOCK_GUEST=agent: exec and cp through the QEMU agent */
+    char *crash_at;            /* AIRLOCK_CRASH_AT: tests kill create/reset/destroy there */
 } VmmConfig;
 
 /* The defaults, overridden by the environment. INVALID error naming the variable. */

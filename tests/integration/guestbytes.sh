@@ -49,7 +49,9 @@ ok "nothing reached the guest" -- bash -c "! $(printf '%q' "$AIRLOCK") exec $NAM
 is "cp -L follows it" "$rc" 0
 is "content in the guest" "$(ax cat /root/link)" private
 
-# A guest whose stat writes terminal sequences and a fake airlock line on failure.
+# A guest whose stat writes terminal sequences and a fake airlock line on failure. Only the
+# QEMU guest agent's path (the fallback) asks the guest's stat: force it.
+export AIRLOCK_GUEST=agent
 ax sh -c 'printf "#!/bin/sh\nprintf \"\\033[2J\\033]0;pwned\\007oops\\nairlock: copied, all fine\\n\" >&2\nexit 1\n" > /usr/local/bin/stat && chmod 755 /usr/local/bin/stat' >/dev/null
 "$AIRLOCK" cp "$NAME:/root/suid" "$WORK/esc" 2>"$WORK/esc.err"; rc=$?
 echo "# $(head -c 300 "$WORK/esc.err" | od -c | head -3 | tr '\n' ' ')"
@@ -57,6 +59,7 @@ is "cp with a lying stat fails" "$rc" 125
 ok "no ESC or BEL byte reaches the terminal" -- bash -c "! LC_ALL=C grep -q \$'[\\x1b\\x07]' '$WORK/esc.err'"
 ok "the sequence is shown escaped" -- grep -qF '\x1b[2J' "$WORK/esc.err"
 is "one line of error, no forged airlock: line" "$(wc -l < "$WORK/esc.err")" 1
+unset AIRLOCK_GUEST
 ax rm -f /usr/local/bin/stat
 
 done_testing
