@@ -18,28 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PING_TIMEOUT_S 2 /* one guest-ping; short so a booting guest is polled promptly */
-#define CMD_TIMEOUT_S 60 /* any other command: moves at most CHUNK bytes under TCG */
-/*
- * Bytes per guest-file-read. Replies of 1-2 MiB (base64) pass fine. Requests
- * do not: measured with libvirt 9.0 / QEMU 7.2, a guest-file-write carrying
- * 192 KiB or more (JSON above ~200 KB, about a host socket buffer) is
- * corrupted on the way ("JSON parse error") or never answered, while 128 KiB
- * (175 KB of JSON) always works. Hence the asymmetric sizes and the cap on
- * stdin (input-data travels the same way).
- */
-#define CHUNK (1024 * 1024)
-#define WRITE_CHUNK (128 * 1024)
-#define MAX_STDIN (128 * 1024)
-#define POLL_FIRST_US 20000 /* first status poll: short commands finish fast */
-#define POLL_MIN_US 50000
-#define POLL_MAX_US 200000
-#define KILL_WAIT_US (10 * G_USEC_PER_SEC)
-#define HELPER_TIMEOUT_MS 30000 /* rm, chmod, mv, stat, kill in the guest */
-#define WAIT_RETRY_US 250000
-#define CLOSE_POLL_US 500000 /* vmm_agent_wait polls every 5 ms this long */
-#define PUMP_CHUNKS 8        /* reads per stream per poll */
-#define MAX_DRAIN_ROUNDS 64  /* after exit: at most 64 * 8 MiB more per stream */
+#include "agent-private.h"
 
 static VmmAgentTransport transport_fn;
 static gpointer transport_data;
@@ -55,8 +34,8 @@ vmm_agent_set_transport(VmmAgentTransport fn, gpointer data)
  * airlock-guest on @dom when it answers (guest-channel.h), else NULL: the QEMU agent then.
  * A test transport means the QEMU agent.
  */
-static VmmGuestConn *
-guest_conn(virDomainPtr dom)
+VmmGuestConn *
+vmm_agent_priv_guest_conn(virDomainPtr dom)
 {
     g_autoptr(GError) err = NULL;
     VmmGuestConn *conn;
@@ -71,7 +50,7 @@ guest_conn(virDomainPtr dom)
 const char *
 vmm_agent_channel(virDomainPtr dom)
 {
-    g_autoptr(VmmGuestConn) conn = guest_conn(dom);
+    g_autoptr(VmmGuestConn) conn = vmm_agent_priv_guest_conn(dom);
     return conn ? "airlock-guest" : "qemu-guest-agent";
 }
 
@@ -89,7 +68,7 @@ gboolean
 vmm_agent_copy_tree_in(virDomainPtr dom, const char *local, const char *guest_path,
                        const VmmAgentCopyOpts *opts, GError **error)
 {
-    g_autoptr(VmmGuestConn) conn = guest_conn(dom);
+    g_autoptr(VmmGuestConn) conn = vmm_agent_priv_guest_conn(dom);
     return conn ? vmm_guest_put(conn, local, guest_path, TRUE, opts, error)
                 : needs_guest("copying a directory", error);
 }
@@ -98,7 +77,7 @@ gboolean
 vmm_agent_copy_tree_out(virDomainPtr dom, const char *guest_path, const char *local,
                         const VmmAgentCopyOpts *opts, GError **error)
 {
-    g_autoptr(VmmGuestConn) conn = guest_conn(dom);
+    g_autoptr(VmmGuestConn) conn = vmm_agent_priv_guest_conn(dom);
     g_autofree char *dir = g_path_get_dirname(local);
     g_autofree char *base = g_path_get_basename(local);
     gboolean ok;
@@ -128,8 +107,9 @@ escape_error(GError **error)
 }
 
 /* Sends @cmd; libvirt failures go through the choke point with @what as the prefix. */
-static JsonNode *
-agent_call(virDomainPtr dom, const char *cmd, int timeout_s, const char *what, GError **error)
+JsonNode *
+vmm_agent_priv_call(virDomainPtr dom, const char *cmd, int timeout_s, const char *what,
+                    GError **error)
 {
     char *reply = transport_fn ? transport_fn(dom, cmd, timeout_s, transport_data)
                                : virDomainQemuAgentCommand(dom, cmd, timeout_s, 0);
@@ -154,7 +134,7 @@ char *
 vmm_agent_command(virDomainPtr dom, const char *json_cmd, int timeout_s, GError **error)
 {
     g_autoptr(JsonNode) ret =
-        agent_call(dom, json_cmd, timeout_s, "guest agent command failed", error);
+        vmm_agent_priv_call(dom, json_cmd, timeout_s, "guest agent command failed", error);
     g_autoptr(JsonGenerator) gen = NULL;
 
     if (!ret)
@@ -169,7 +149,7 @@ vmm_agent_ping(virDomainPtr dom, GError **error)
 {
     g_autofree char *cmd = vmm_agent_json_command("guest-ping", NULL);
     g_autoptr(JsonNode) ret =
-        agent_call(dom, cmd, PING_TIMEOUT_S, "guest agent did not answer", error);
+        vmm_agent_priv_call(dom, cmd, PING_TIMEOUT_S, "guest agent did not answer", error);
 
     return ret != NULL;
 }
@@ -220,7 +200,7 @@ exec_start(virDomainPtr dom, const char *const *argv, const char *const *env, GB
     {
         g_autofree char *cmd = vmm_agent_json_exec(argv[0], argv + 1, env, input, capture);
         g_autofree char *what = g_strdup_printf("cannot start '%s' in the guest", argv[0]);
-        g_autoptr(JsonNode) ret = agent_call(dom, cmd, CMD_TIMEOUT_S, what, error);
+        g_autoptr(JsonNode) ret = vmm_agent_priv_call(dom, cmd, CMD_TIMEOUT_S, what, error);
 
         return ret && vmm_agent_json_get_int(ret, "pid", pid, error);
     }
@@ -238,8 +218,8 @@ exec_status(virDomainPtr dom, gint64 pid, VmmAgentExecStatus *st, GError **error
     json_builder_add_int_value(b, pid);
     json_builder_end_object(b);
     cmd = vmm_agent_json_command("guest-exec-status", json_builder_get_root(b));
-    ret =
-        agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot get a command's status from the guest", error);
+    ret = vmm_agent_priv_call(dom, cmd, CMD_TIMEOUT_S,
+                              "cannot get a command's status from the guest", error);
     return ret && vmm_agent_json_exec_status(ret, st, error);
 }
 
@@ -364,9 +344,9 @@ vmm_agent_run_input(virDomainPtr dom, const char *const *argv, GBytes *input, gu
 
 /* Runs a fixed /bin/sh script with @args as "$1"...; an error quoting its stderr unless it exits 0.
  */
-static gboolean
-guest_sh(virDomainPtr dom, const char *script, const char *const *args, const char *what,
-         char **out, GError **error)
+gboolean
+vmm_agent_priv_guest_sh(virDomainPtr dom, const char *script, const char *const *args,
+                        const char *what, char **out, GError **error)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
     VmmAgentExecStatus st = {0};
@@ -394,112 +374,6 @@ guest_sh(virDomainPtr dom, const char *script, const char *const *args, const ch
     return ok;
 }
 
-/* --- guest-file-* ---------------------------------------------------------------------- */
-
-static gboolean
-file_open(virDomainPtr dom, const char *path, const char *mode, gint64 *handle, GError **error)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autofree char *cmd = NULL;
-    g_autofree char *what = g_strdup_printf("cannot open '%s' in the guest", path);
-    g_autoptr(JsonNode) ret = NULL;
-
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "path");
-    json_builder_add_string_value(b, path);
-    json_builder_set_member_name(b, "mode");
-    json_builder_add_string_value(b, mode);
-    json_builder_end_object(b);
-    cmd = vmm_agent_json_command("guest-file-open", json_builder_get_root(b));
-    ret = agent_call(dom, cmd, CMD_TIMEOUT_S, what, error);
-    if (!ret)
-        return FALSE;
-    /* The agent returns the handle as a bare integer. */
-    if (!JSON_NODE_HOLDS_VALUE(ret) || json_node_get_value_type(ret) != G_TYPE_INT64) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "%s: reply has no file handle", what);
-        return FALSE;
-    }
-    *handle = json_node_get_int(ret);
-    return TRUE;
-}
-
-static JsonNode *
-handle_args(gint64 handle)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "handle");
-    json_builder_add_int_value(b, handle);
-    json_builder_end_object(b);
-    return json_builder_get_root(b);
-}
-
-static gboolean
-file_close(virDomainPtr dom, gint64 handle, GError **error)
-{
-    g_autofree char *cmd = vmm_agent_json_command("guest-file-close", handle_args(handle));
-    g_autoptr(JsonNode) ret =
-        agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot close a file in the guest", error);
-
-    return ret != NULL;
-}
-
-static GBytes *
-file_read(virDomainPtr dom, gint64 handle, gint64 count, int timeout_s, gboolean *eof,
-          GError **error)
-{
-    JsonNode *args = handle_args(handle);
-    g_autofree char *cmd = NULL;
-    g_autoptr(JsonNode) ret = NULL;
-
-    json_object_set_int_member(json_node_get_object(args), "count", count);
-    cmd = vmm_agent_json_command("guest-file-read", args);
-    ret = agent_call(dom, cmd, timeout_s, "cannot read a file in the guest", error);
-    return ret ? vmm_agent_json_file_read(ret, eof, error) : NULL;
-}
-
-static gboolean
-file_write(virDomainPtr dom, gint64 handle, const guchar *data, gsize len, GError **error)
-{
-    JsonNode *args = handle_args(handle);
-    g_autofree char *b64 = g_base64_encode(data, len);
-    g_autofree char *cmd = NULL;
-    g_autoptr(JsonNode) ret = NULL;
-    gint64 count = -1;
-
-    json_object_set_string_member(json_node_get_object(args), "buf-b64", b64);
-    cmd = vmm_agent_json_command("guest-file-write", args);
-    ret = agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot write a file in the guest", error);
-    if (!ret || !vmm_agent_json_get_int(ret, "count", &count, error))
-        return FALSE;
-    if (count != (gint64)len) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
-                    "short write in the guest (%" G_GINT64_FORMAT " of %zu bytes; disk full?)",
-                    count, len);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-/* Writes @len bytes from memory to @path in the guest (created or truncated). */
-gboolean
-vmm_agent_write_file(virDomainPtr dom, const char *path, const void *data, gsize len,
-                     GError **error)
-{
-    gint64 handle;
-    gboolean ok = TRUE;
-
-    if (!file_open(dom, path, "w", &handle, error))
-        return FALSE;
-    for (gsize off = 0; ok && off < len; off += WRITE_CHUNK)
-        ok =
-            file_write(dom, handle, (const guchar *)data + off, MIN(WRITE_CHUNK, len - off), error);
-    if (!file_close(dom, handle, ok ? error : NULL))
-        return FALSE;
-    return ok;
-}
-
 /* --- streamed exec --------------------------------------------------------------------- */
 
 typedef struct {
@@ -522,7 +396,8 @@ stream_pump(virDomainPtr dom, Stream *s, gpointer user_data, int max_chunks, gbo
         return TRUE;
     for (int i = 0; i < max_chunks; i++) {
         gboolean eof = FALSE;
-        g_autoptr(GBytes) data = file_read(dom, s->handle, CHUNK, CMD_TIMEOUT_S, &eof, error);
+        g_autoptr(GBytes) data =
+            vmm_agent_priv_file_read(dom, s->handle, CHUNK, CMD_TIMEOUT_S, &eof, error);
         gsize len = 0;
         const char *p;
 
@@ -551,13 +426,14 @@ streams_open(virDomainPtr dom, Stream *s, GError **error)
 {
     for (int i = 0; i < 2; i++) {
         g_autoptr(GError) oerr = NULL;
-        if (file_open(dom, s[i].path, "a+", &s[i].handle, &oerr))
+        if (vmm_agent_priv_file_open(dom, s[i].path, "a+", &s[i].handle, &oerr))
             continue;
         if (i == 0) {
             const char *args[] = {VMM_AGENT_EXEC_DIR, NULL};
-            if (guest_sh(dom, "umask 077; mkdir -p -m 0700 -- \"$1\"", args,
-                         "cannot create " VMM_AGENT_EXEC_DIR " in the guest", NULL, error) &&
-                file_open(dom, s[i].path, "a+", &s[i].handle, error))
+            if (vmm_agent_priv_guest_sh(dom, "umask 077; mkdir -p -m 0700 -- \"$1\"", args,
+                                        "cannot create " VMM_AGENT_EXEC_DIR " in the guest", NULL,
+                                        error) &&
+                vmm_agent_priv_file_open(dom, s[i].path, "a+", &s[i].handle, error))
                 continue;
         } else {
             g_propagate_error(error, g_steal_pointer(&oerr));
@@ -575,14 +451,14 @@ streams_close(virDomainPtr dom, Stream *s, gboolean remove)
 
     for (int i = 0; i < 2; i++) {
         g_autoptr(GError) err = NULL;
-        if (s[i].handle >= 0 && !file_close(dom, s[i].handle, &err))
+        if (s[i].handle >= 0 && !vmm_agent_priv_file_close(dom, s[i].handle, &err))
             g_debug("closing %s: %s", s[i].path, err->message);
         s[i].handle = -1;
     }
     if (remove) {
         g_autoptr(GError) err = NULL;
-        if (!guest_sh(dom, "rm -f -- \"$1\" \"$2\"", rm_args, "cannot remove exec output", NULL,
-                      &err))
+        if (!vmm_agent_priv_guest_sh(dom, "rm -f -- \"$1\" \"$2\"", rm_args,
+                                     "cannot remove exec output", NULL, &err))
             g_debug("%s", err->message);
     }
 }
@@ -613,7 +489,7 @@ vmm_agent_exec(virDomainPtr dom, const VmmAgentExec *spec, int *exit_code, GErro
     gulong delay = POLL_FIRST_US;
     gboolean ok = FALSE, killed = FALSE, exited = FALSE, interrupted = FALSE;
     int drain_rounds = 0;
-    g_autoptr(VmmGuestConn) conn = guest_conn(dom);
+    g_autoptr(VmmGuestConn) conn = vmm_agent_priv_guest_conn(dom);
 
     if (conn)
         return vmm_guest_exec(conn, spec, exit_code, error);
@@ -721,332 +597,6 @@ out:
     return ok;
 }
 
-/* --- copy in / out --------------------------------------------------------------------- */
-
-static gboolean
-check_guest_path(const char *guest_path, GError **error)
-{
-    if (!guest_path || guest_path[0] != '/' || strlen(guest_path) < 2 ||
-        g_str_has_suffix(guest_path, "/")) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                    "guest path '%s' must be an absolute path to a file",
-                    guest_path ? guest_path : "");
-        return FALSE;
-    }
-    return TRUE;
-}
-
-/* Reads up to @len bytes, short only at end of file. */
-static gssize
-read_full(int fd, guchar *buf, gsize len)
-{
-    gsize done = 0;
-
-    while (done < len) {
-        gssize n = read(fd, buf + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        done += n;
-    }
-    return done;
-}
-
-static gboolean
-write_full(int fd, const guchar *buf, gsize len)
-{
-    while (len > 0) {
-        gssize n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return FALSE;
-        buf += n;
-        len -= n;
-    }
-    return TRUE;
-}
-
-gboolean
-vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path,
-                  const VmmAgentCopyOpts *opts, GError **error)
-{
-    g_autofree guchar *buf = NULL;
-    g_autofree char *tmp = NULL, *mode = NULL, *prefix = NULL;
-    gboolean deref = opts && opts->dereference;
-    struct stat sb;
-    gint64 handle = -1;
-    gboolean ok = FALSE;
-    int fd;
-    g_autoptr(VmmGuestConn) conn = NULL;
-
-    if (!check_guest_path(guest_path, error))
-        return FALSE;
-    if (opts && opts->recursive && g_file_test(local, G_FILE_TEST_IS_DIR))
-        return vmm_agent_copy_tree_in(dom, local, guest_path, opts, error);
-    if ((conn = guest_conn(dom)))
-        return vmm_guest_put(conn, local, guest_path, FALSE, opts, error);
-    /* Like cp(1): a symlink named on the command line is copied as a link only with -L. */
-    fd = open(local, O_RDONLY | O_CLOEXEC | O_NOCTTY | (deref ? 0 : O_NOFOLLOW));
-    if (fd < 0 && errno == ELOOP && !deref) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                    "'%s' is a symbolic link (name its target, or add -L to follow it)", local);
-        return FALSE;
-    }
-    if (fd < 0 || fstat(fd, &sb) < 0) {
-        int e = errno;
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot read '%s': %s", local,
-                    g_strerror(e));
-        if (fd >= 0)
-            close(fd);
-        return FALSE;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "'%s' is not a regular file", local);
-        close(fd);
-        return FALSE;
-    }
-    /* Permission bits only: no setuid/setgid/sticky across the boundary. */
-    mode = g_strdup_printf("%o", (unsigned)(sb.st_mode & 0777));
-    {
-        /* mktemp: an unguessable name, created 0600 (the agent would create it 0666). */
-        const char *args[] = {guest_path, NULL};
-        g_autofree char *what =
-            g_strdup_printf("cannot create a file next to '%s' in the guest", guest_path);
-        if (!guest_sh(dom, "umask 077; exec mktemp -- \"$1.airlock-XXXXXX\"", args, what, &tmp,
-                      error))
-            goto out;
-        /* The name comes back from the guest: it must be the one asked for, nothing else. */
-        g_strchomp(tmp);
-        prefix = g_strconcat(guest_path, ".airlock-", NULL);
-        if (!g_str_has_prefix(tmp, prefix) || strlen(tmp) != strlen(prefix) + 6 ||
-            strchr(tmp + strlen(prefix), '/')) {
-            g_autofree char *shown = vmm_escape(tmp, -1, VMM_ESCAPE_LINE_MAX);
-            g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "%s: unexpected name '%s'", what, shown);
-            g_clear_pointer(&tmp, g_free);
-            goto out;
-        }
-    }
-    if (!file_open(dom, tmp, "w", &handle, error))
-        goto out;
-    buf = g_malloc(WRITE_CHUNK);
-    for (;;) {
-        gssize n = read_full(fd, buf, WRITE_CHUNK);
-        if (n < 0) {
-            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot read '%s': %s", local,
-                        g_strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        if (!file_write(dom, handle, buf, n, error))
-            goto out;
-        if (n < WRITE_CHUNK)
-            break;
-    }
-    if (!file_close(dom, handle, error))
-        goto out;
-    handle = -1;
-    {
-        const char *args[] = {mode, tmp, guest_path, NULL};
-        g_autofree char *what =
-            g_strdup_printf("cannot put '%s' in place in the guest", guest_path);
-        if (!guest_sh(dom, "chmod \"$1\" \"$2\" && mv -f -T -- \"$2\" \"$3\"", args, what, NULL,
-                      error))
-            goto out;
-    }
-    ok = TRUE;
-
-out:
-    close(fd);
-    if (!ok && tmp && vmm_agent_ping(dom, NULL)) {
-        /* Best effort: leave no half-written temp file behind. */
-        const char *args[] = {tmp, NULL};
-        if (handle >= 0)
-            file_close(dom, handle, NULL);
-        guest_sh(dom, "rm -f -- \"$1\"", args, "cleanup", NULL, NULL);
-    }
-    return ok;
-}
-
-/* What the guest says @guest_path is: its size, and that it is a regular file. */
-static gboolean
-guest_stat_file(virDomainPtr dom, const char *guest_path, guint64 *size, GError **error)
-{
-    g_autofree char *out = NULL, *shown = NULL;
-    g_autofree char *what = g_strdup_printf("cannot stat '%s' in the guest", guest_path);
-    const char *args[] = {guest_path, NULL};
-    const char *type;
-    char *end = NULL;
-
-    if (!guest_sh(dom, "exec stat -L -c '%s %F' -- \"$1\"", args, what, &out, error))
-        return FALSE;
-    g_strchomp(out);
-    shown = vmm_escape(out, -1, VMM_ESCAPE_LINE_MAX);
-    if (g_ascii_isdigit(out[0]))
-        *size = g_ascii_strtoull(out, &end, 10);
-    if (!end || *end != ' ') {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT, "%s: unexpected output '%s'", what, shown);
-        return FALSE;
-    }
-    type = end + 1;
-    if (strcmp(type, "regular file") != 0 && strcmp(type, "regular empty file") != 0) {
-        g_autofree char *t = vmm_escape(type, -1, 64);
-        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "'%s' in the guest is a %s, not a file",
-                    guest_path, t);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-/* "1G", "300M", "4096 bytes": the units --max-size takes, exact. Caller frees. */
-char *
-vmm_agent_human_size(guint64 bytes)
-{
-    static const char units[] = "KMGT";
-
-    for (int i = 3; i >= 0; i--) {
-        guint64 unit = G_GUINT64_CONSTANT(1) << (10 * (i + 1));
-        if (bytes >= unit && bytes % unit == 0)
-            return g_strdup_printf("%" G_GUINT64_FORMAT "%c", bytes / unit, units[i]);
-    }
-    return g_strdup_printf("%" G_GUINT64_FORMAT " bytes", bytes);
-}
-
-gboolean
-vmm_agent_copy_out_at(virDomainPtr dom, const char *guest_path, int dir_fd, const char *name,
-                      mode_t mode, const VmmAgentCopyOpts *opts, GError **error)
-{
-    guint64 max = opts && opts->max_bytes ? opts->max_bytes : VMM_AGENT_COPY_MAX_DEFAULT;
-    guint timeout_ms =
-        opts && opts->timeout_ms ? opts->timeout_ms : VMM_AGENT_COPY_TIMEOUT_DEFAULT_S * 1000;
-    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-    g_autofree char *tmp = NULL;
-    guint64 size = 0, total = 0;
-    gint64 handle = -1;
-    gboolean ok = FALSE;
-    int fd = -1;
-    g_autoptr(VmmGuestConn) conn = NULL;
-
-    if (!check_guest_path(guest_path, error))
-        return FALSE;
-    if ((conn = guest_conn(dom)))
-        return vmm_guest_get(conn, guest_path, dir_fd, name, mode, FALSE, opts, error);
-    if (!guest_stat_file(dom, guest_path, &size, error))
-        return FALSE;
-    if (size > max) {
-        g_autofree char *h = vmm_agent_human_size(max);
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
-                    "'%s' in the guest is larger than the %s limit (raise --max-size)", guest_path,
-                    h);
-        return FALSE;
-    }
-    if (!file_open(dom, guest_path, "r", &handle, error))
-        return FALSE;
-
-    /* A name of ours in @dir_fd, created here and nowhere else (no link followed). */
-    for (int tries = 0; fd < 0 && tries < 16; tries++) {
-        g_free(tmp);
-        tmp = g_strdup_printf(".%s.airlock-%08x", name, g_random_int());
-        fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot create a file next to '%s': %s",
-                    name, g_strerror(errno));
-        g_clear_pointer(&tmp, g_free);
-        goto out;
-    }
-    for (;;) {
-        gboolean eof = FALSE;
-        gint64 left_us = deadline - g_get_monotonic_time();
-        g_autoptr(GBytes) data = NULL;
-        gsize len = 0;
-        const guchar *p;
-
-        if (left_us <= 0) {
-            g_set_error(error, VMM_ERROR, VMM_ERROR_TIMEOUT,
-                        "copying '%s' out of the guest took longer than %g s (raise --timeout)",
-                        guest_path, timeout_ms / 1000.0);
-            goto out;
-        }
-        data =
-            file_read(dom, handle, CHUNK,
-                      (int)CLAMP((left_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC, 1, CMD_TIMEOUT_S),
-                      &eof, error);
-        if (!data)
-            goto out;
-        p = g_bytes_get_data(data, &len);
-        /* The file may grow after the stat: the limit holds for what arrives. */
-        if (len > max - total) {
-            g_autofree char *h = vmm_agent_human_size(max);
-            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
-                        "'%s' in the guest is larger than the %s limit (raise --max-size)",
-                        guest_path, h);
-            goto out;
-        }
-        total += len;
-        if (len && !write_full(fd, p, len)) {
-            g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot write '%s': %s", tmp,
-                        g_strerror(errno));
-            goto out;
-        }
-        if (eof || len == 0)
-            break;
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot finish '%s': %s", tmp,
-                    g_strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (renameat(dir_fd, tmp, dir_fd, name) < 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot rename '%s' to '%s': %s", tmp, name,
-                    g_strerror(errno));
-        goto out;
-    }
-    ok = TRUE;
-
-out:
-    if (handle >= 0) {
-        g_autoptr(GError) cerr = NULL;
-        if (!file_close(dom, handle, &cerr))
-            g_debug("%s", cerr->message);
-    }
-    if (fd >= 0)
-        close(fd);
-    if (!ok && tmp)
-        unlinkat(dir_fd, tmp, 0);
-    return ok;
-}
-
-gboolean
-vmm_agent_copy_out(virDomainPtr dom, const char *guest_path, const char *local,
-                   const VmmAgentCopyOpts *opts, GError **error)
-{
-    g_autofree char *dir = g_path_get_dirname(local);
-    g_autofree char *base = g_path_get_basename(local);
-    gboolean ok;
-    int dfd;
-
-    if (opts && opts->recursive)
-        return vmm_agent_copy_tree_out(dom, guest_path, local, opts, error);
-    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot open directory '%s': %s", dir,
-                    g_strerror(errno));
-        return FALSE;
-    }
-    /* 0666 less the umask, like any file the caller creates: never the guest's bits. */
-    ok = vmm_agent_copy_out_at(dom, guest_path, dfd, base, 0666, opts, error);
-    close(dfd);
-    return ok;
-}
-
 /* --- time ------------------------------------------------------------------------------ */
 
 gboolean
@@ -1062,7 +612,7 @@ vmm_agent_set_time(virDomainPtr dom, GError **error)
     json_builder_add_int_value(b, g_get_real_time() * 1000);
     json_builder_end_object(b);
     cmd = vmm_agent_json_command("guest-set-time", json_builder_get_root(b));
-    ret = agent_call(dom, cmd, CMD_TIMEOUT_S, "cannot set the guest clock", &err);
+    ret = vmm_agent_priv_call(dom, cmd, CMD_TIMEOUT_S, "cannot set the guest clock", &err);
     if (ret)
         return TRUE;
     /*
@@ -1076,7 +626,8 @@ vmm_agent_set_time(virDomainPtr dom, GError **error)
         const char *args[] = {when, NULL};
         g_autoptr(GError) derr = NULL;
 
-        if (guest_sh(dom, "exec date -u -s \"$1\" >/dev/null", args, "date", NULL, &derr))
+        if (vmm_agent_priv_guest_sh(dom, "exec date -u -s \"$1\" >/dev/null", args, "date", NULL,
+                                    &derr))
             return TRUE;
         g_debug("date fallback: %s", derr->message);
     }

@@ -1,5 +1,5 @@
-# agent.c + the exec/cp commands (owned by the agent work).
-libvmm_a_SOURCES += vmm/agent.c vmm/agent.h vmm/agent-json.c vmm/agent-json.h \
+# The guest agent: exec (agent.c), files and copies (agent-files.c), replies (agent-json.c), the exec/cp commands.
+libvmm_a_SOURCES += vmm/agent.c vmm/agent.h vmm/agent-files.c vmm/agent-private.h vmm/agent-json.c vmm/agent-json.h \
 	vmm/escape.c vmm/escape.h
 airlock_SOURCES += vmm/cli/exec.c
 
