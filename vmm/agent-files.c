@@ -1,4 +1,5 @@
-/* agent-files.c: files through the guest: guest-file-* calls, copies in and out (either channel). */
+/* agent-files.c: files through the guest: guest-file-* calls, copies in and out (either channel).
+ */
 #include <config.h>
 
 #include "agent.h"
@@ -22,7 +23,8 @@
 /* --- guest-file-* ---------------------------------------------------------------------- */
 
 gboolean
-vmm_agent_priv_file_open(virDomainPtr dom, const char *path, const char *mode, gint64 *handle, GError **error)
+vmm_agent_priv_file_open(virDomainPtr dom, const char *path, const char *mode, gint64 *handle,
+                         GError **error)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autofree char *cmd = NULL;
@@ -71,8 +73,8 @@ vmm_agent_priv_file_close(virDomainPtr dom, gint64 handle, GError **error)
 }
 
 GBytes *
-vmm_agent_priv_file_read(virDomainPtr dom, gint64 handle, gint64 count, int timeout_s, gboolean *eof,
-          GError **error)
+vmm_agent_priv_file_read(virDomainPtr dom, gint64 handle, gint64 count, int timeout_s,
+                         gboolean *eof, GError **error)
 {
     JsonNode *args = handle_args(handle);
     g_autofree char *cmd = NULL;
@@ -220,8 +222,8 @@ vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path,
         const char *args[] = {guest_path, NULL};
         g_autofree char *what =
             g_strdup_printf("cannot create a file next to '%s' in the guest", guest_path);
-        if (!vmm_agent_priv_guest_sh(dom, "umask 077; exec mktemp -- \"$1.airlock-XXXXXX\"", args, what, &tmp,
-                      error))
+        if (!vmm_agent_priv_guest_sh(dom, "umask 077; exec mktemp -- \"$1.airlock-XXXXXX\"", args,
+                                     what, &tmp, error))
             goto out;
         /* The name comes back from the guest: it must be the one asked for, nothing else. */
         g_strchomp(tmp);
@@ -258,8 +260,8 @@ vmm_agent_copy_in(virDomainPtr dom, const char *local, const char *guest_path,
         const char *args[] = {mode, tmp, guest_path, NULL};
         g_autofree char *what =
             g_strdup_printf("cannot put '%s' in place in the guest", guest_path);
-        if (!vmm_agent_priv_guest_sh(dom, "chmod \"$1\" \"$2\" && mv -f -T -- \"$2\" \"$3\"", args, what, NULL,
-                      error))
+        if (!vmm_agent_priv_guest_sh(dom, "chmod \"$1\" \"$2\" && mv -f -T -- \"$2\" \"$3\"", args,
+                                     what, NULL, error))
             goto out;
     }
     ok = TRUE;
@@ -378,10 +380,10 @@ vmm_agent_copy_out_at(virDomainPtr dom, const char *guest_path, int dir_fd, cons
                         guest_path, timeout_ms / 1000.0);
             goto out;
         }
-        data =
-            vmm_agent_priv_file_read(dom, handle, CHUNK,
-                      (int)CLAMP((left_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC, 1, CMD_TIMEOUT_S),
-                      &eof, error);
+        data = vmm_agent_priv_file_read(
+            dom, handle, CHUNK,
+            (int)CLAMP((left_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC, 1, CMD_TIMEOUT_S), &eof,
+            error);
         if (!data)
             goto out;
         p = g_bytes_get_data(data, &len);

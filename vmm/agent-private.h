@@ -31,9 +31,13 @@
 #define MAX_DRAIN_ROUNDS 64  /* after exit: at most 64 * 8 MiB more per stream */
 
 /* One agent command, its reply's "return" (errors escaped, prefixed with @what). */
-VmmGuestConn * vmm_agent_priv_guest_conn(virDomainPtr dom);
-gboolean vmm_agent_priv_guest_sh(virDomainPtr dom, const char *script, const char *const *args, const char *what, char **out, GError **error);
-JsonNode * vmm_agent_priv_call(virDomainPtr dom, const char *cmd, int timeout_s, const char *what, GError **error);
-gboolean vmm_agent_priv_file_open(virDomainPtr dom, const char *path, const char *mode, gint64 *handle, GError **error);
+VmmGuestConn *vmm_agent_priv_guest_conn(virDomainPtr dom);
+gboolean vmm_agent_priv_guest_sh(virDomainPtr dom, const char *script, const char *const *args,
+                                 const char *what, char **out, GError **error);
+JsonNode *vmm_agent_priv_call(virDomainPtr dom, const char *cmd, int timeout_s, const char *what,
+                              GError **error);
+gboolean vmm_agent_priv_file_open(virDomainPtr dom, const char *path, const char *mode,
+                                  gint64 *handle, GError **error);
 gboolean vmm_agent_priv_file_close(virDomainPtr dom, gint64 handle, GError **error);
-GBytes * vmm_agent_priv_file_read(virDomainPtr dom, gint64 handle, gint64 count, int timeout_s, gboolean *eof, GError **error);
+GBytes *vmm_agent_priv_file_read(virDomainPtr dom, gint64 handle, gint64 count, int timeout_s,
+                                 gboolean *eof, GError **error);

@@ -6,54 +6,27 @@
 #include "autoptr.h"
 #include "error.h"
 #include "names.h"
+#include "xml.h"
 #include "network-xml.h"
 
 /* Spare PCIe root ports: q35 needs a free one per hot-plugged device. */
 #define SPARE_ROOT_PORTS 2
 
-static xmlNodePtr
-child(xmlNodePtr parent, const char *name, const char *text)
-{
-    g_autofree char *safe = text ? vmm_xml_safe_text(text) : NULL;
-
-    return xmlNewTextChild(parent, NULL, BAD_CAST name, safe ? BAD_CAST safe : NULL);
-}
-
-static xmlNodePtr
-prop(xmlNodePtr node, const char *name, const char *value)
-{
-    g_autofree char *safe = vmm_xml_safe_text(value);
-
-    xmlNewProp(node, BAD_CAST name, BAD_CAST safe);
-    return node;
-}
-
 static void
 add_disk(xmlNodePtr devices, const char *format, const char *path, const char *target,
          gboolean readonly)
 {
-    xmlNodePtr disk = prop(prop(child(devices, "disk", NULL), "type", "file"), "device", "disk");
-    xmlNodePtr driver = prop(prop(child(disk, "driver", NULL), "name", "qemu"), "type", format);
+    xmlNodePtr disk = vmm_xml_prop(
+        vmm_xml_prop(vmm_xml_child(devices, "disk", NULL), "type", "file"), "device", "disk");
+    xmlNodePtr driver = vmm_xml_prop(
+        vmm_xml_prop(vmm_xml_child(disk, "driver", NULL), "name", "qemu"), "type", format);
 
     if (!readonly)
-        prop(driver, "discard", "unmap");
-    prop(child(disk, "source", NULL), "file", path);
-    prop(prop(child(disk, "target", NULL), "dev", target), "bus", "virtio");
+        vmm_xml_prop(driver, "discard", "unmap");
+    vmm_xml_prop(vmm_xml_child(disk, "source", NULL), "file", path);
+    vmm_xml_prop(vmm_xml_prop(vmm_xml_child(disk, "target", NULL), "dev", target), "bus", "virtio");
     if (readonly)
-        child(disk, "readonly", NULL);
-}
-
-static char *
-doc_to_string(xmlDocPtr doc)
-{
-    xmlChar *mem = NULL;
-    int len = 0;
-    char *out;
-
-    xmlDocDumpFormatMemory(doc, &mem, &len, 1);
-    out = g_strndup((const char *)mem, len);
-    xmlFree(mem);
-    return out;
+        vmm_xml_child(disk, "readonly", NULL);
 }
 
 char *
@@ -75,59 +48,63 @@ vmm_domain_xml_build(const VmmDomainConfig *cfg, GError **error)
     doc = xmlNewDoc(BAD_CAST "1.0");
     root = xmlNewNode(NULL, BAD_CAST "domain");
     xmlDocSetRootElement(doc, root);
-    prop(root, "type", cfg->virt_type);
-    child(root, "name", dom_name);
+    vmm_xml_prop(root, "type", cfg->virt_type);
+    vmm_xml_child(root, "name", dom_name);
     if (cfg->uuid)
-        child(root, "uuid", cfg->uuid);
-    child(root, "title", "airlock sandbox");
+        vmm_xml_child(root, "uuid", cfg->uuid);
+    vmm_xml_child(root, "title", "airlock sandbox");
     if (cfg->metadata)
-        vmm_metadata_to_xml(cfg->metadata, child(root, "metadata", NULL));
+        vmm_metadata_to_xml(cfg->metadata, vmm_xml_child(root, "metadata", NULL));
 
     g_snprintf(buf, sizeof(buf), "%u", cfg->memory_mib);
-    prop(child(root, "memory", buf), "unit", "MiB");
+    vmm_xml_prop(vmm_xml_child(root, "memory", buf), "unit", "MiB");
     g_snprintf(buf, sizeof(buf), "%u", cfg->cpus);
-    child(root, "vcpu", buf);
+    vmm_xml_child(root, "vcpu", buf);
 
-    os = child(root, "os", NULL);
-    prop(prop(child(os, "type", "hvm"), "arch", "x86_64"), "machine", "q35");
-    child(os, "kernel", cfg->kernel);
-    child(os, "initrd", cfg->initrd);
+    os = vmm_xml_child(root, "os", NULL);
+    vmm_xml_prop(vmm_xml_prop(vmm_xml_child(os, "type", "hvm"), "arch", "x86_64"), "machine",
+                 "q35");
+    vmm_xml_child(os, "kernel", cfg->kernel);
+    vmm_xml_child(os, "initrd", cfg->initrd);
     if (cfg->cmdline) {
         /* Free guest memory is zero at all times: a saved state holds only pages in use
          * (qemu writes a zero page as a few bytes), so snapshots are small and restore fast. */
         g_autofree char *cmdline = g_strdup_printf("%s %s", cfg->cmdline, VMM_KERNEL_ARGS);
-        child(os, "cmdline", cmdline);
+        vmm_xml_child(os, "cmdline", cmdline);
     }
 
-    features = child(root, "features", NULL);
-    child(features, "acpi", NULL);
+    features = vmm_xml_child(root, "features", NULL);
+    vmm_xml_child(features, "acpi", NULL);
     if (g_strcmp0(cfg->virt_type, "kvm") == 0)
-        prop(prop(child(root, "cpu", NULL), "mode", "host-passthrough"), "check", "none");
-    prop(child(root, "clock", NULL), "offset", "utc");
-    child(root, "on_poweroff", "destroy");
-    child(root, "on_reboot", "restart");
-    child(root, "on_crash", "destroy");
+        vmm_xml_prop(vmm_xml_prop(vmm_xml_child(root, "cpu", NULL), "mode", "host-passthrough"),
+                     "check", "none");
+    vmm_xml_prop(vmm_xml_child(root, "clock", NULL), "offset", "utc");
+    vmm_xml_child(root, "on_poweroff", "destroy");
+    vmm_xml_child(root, "on_reboot", "restart");
+    vmm_xml_child(root, "on_crash", "destroy");
 
-    devices = child(root, "devices", NULL);
+    devices = vmm_xml_child(root, "devices", NULL);
     add_disk(devices, "qcow2", cfg->overlay, "vda", FALSE);
     if (cfg->seed)
         add_disk(devices, "raw", cfg->seed, VMM_SEED_TARGET, TRUE);
     if (cfg->network) {
-        node = prop(child(devices, "interface", NULL), "type", "network");
-        prop(child(node, "source", NULL), "network", cfg->network);
-        prop(child(node, "mac", NULL), "address", cfg->mac);
-        prop(child(node, "model", NULL), "type", "virtio");
+        node = vmm_xml_prop(vmm_xml_child(devices, "interface", NULL), "type", "network");
+        vmm_xml_prop(vmm_xml_child(node, "source", NULL), "network", cfg->network);
+        vmm_xml_prop(vmm_xml_child(node, "mac", NULL), "address", cfg->mac);
+        vmm_xml_prop(vmm_xml_child(node, "model", NULL), "type", "virtio");
         {
             /* A fixed host-side name: the sandbox's nftables rules match it (see nft.h). */
             g_autofree char *tap = vmm_network_tap_name(cfg->name);
-            prop(child(node, "target", NULL), "dev", tap);
+            vmm_xml_prop(vmm_xml_child(node, "target", NULL), "dev", tap);
         }
     }
-    node = prop(child(devices, "serial", NULL), "type", "file");
-    prop(prop(child(node, "source", NULL), "path", cfg->console_log), "append", "on");
-    prop(child(node, "target", NULL), "port", "0");
-    node = prop(child(devices, "channel", NULL), "type", "unix");
-    prop(prop(child(node, "target", NULL), "type", "virtio"), "name", "org.qemu.guest_agent.0");
+    node = vmm_xml_prop(vmm_xml_child(devices, "serial", NULL), "type", "file");
+    vmm_xml_prop(vmm_xml_prop(vmm_xml_child(node, "source", NULL), "path", cfg->console_log),
+                 "append", "on");
+    vmm_xml_prop(vmm_xml_child(node, "target", NULL), "port", "0");
+    node = vmm_xml_prop(vmm_xml_child(devices, "channel", NULL), "type", "unix");
+    vmm_xml_prop(vmm_xml_prop(vmm_xml_child(node, "target", NULL), "type", "virtio"), "name",
+                 "org.qemu.guest_agent.0");
     /*
      * airlock-guest's ports (guest-channel.h): exec, files, the clock and RNG fix after a
      * reset. qemu serves one client per port, hence several: several execs at once.
@@ -135,22 +112,25 @@ vmm_domain_xml_build(const VmmDomainConfig *cfg, GError **error)
     for (int i = 0; i < AG_PORTS; i++) {
         char port[sizeof(AG_PORT_PREFIX) + 4];
         g_snprintf(port, sizeof(port), AG_PORT_PREFIX "%d", i);
-        node = prop(child(devices, "channel", NULL), "type", "unix");
-        prop(prop(child(node, "target", NULL), "type", "virtio"), "name", port);
+        node = vmm_xml_prop(vmm_xml_child(devices, "channel", NULL), "type", "unix");
+        vmm_xml_prop(vmm_xml_prop(vmm_xml_child(node, "target", NULL), "type", "virtio"), "name",
+                     port);
     }
-    node = prop(child(devices, "rng", NULL), "model", "virtio");
-    prop(child(node, "backend", "/dev/urandom"), "model", "random");
-    prop(child(devices, "memballoon", NULL), "model", "none");
-    node = prop(prop(child(devices, "controller", NULL), "type", "pci"), "index", "0");
-    prop(node, "model", "pcie-root");
+    node = vmm_xml_prop(vmm_xml_child(devices, "rng", NULL), "model", "virtio");
+    vmm_xml_prop(vmm_xml_child(node, "backend", "/dev/urandom"), "model", "random");
+    vmm_xml_prop(vmm_xml_child(devices, "memballoon", NULL), "model", "none");
+    node = vmm_xml_prop(vmm_xml_prop(vmm_xml_child(devices, "controller", NULL), "type", "pci"),
+                        "index", "0");
+    vmm_xml_prop(node, "model", "pcie-root");
     for (int i = 0; i < SPARE_ROOT_PORTS; i++) {
         char idx[8];
         g_snprintf(idx, sizeof(idx), "%d", i + 1);
-        node = prop(prop(child(devices, "controller", NULL), "type", "pci"), "index", idx);
-        prop(node, "model", "pcie-root-port");
+        node = vmm_xml_prop(vmm_xml_prop(vmm_xml_child(devices, "controller", NULL), "type", "pci"),
+                            "index", idx);
+        vmm_xml_prop(node, "model", "pcie-root-port");
     }
 
-    return doc_to_string(doc);
+    return vmm_xml_doc_to_string(doc);
 }
 
 char *

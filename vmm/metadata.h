@@ -4,6 +4,8 @@
 #include <glib.h>
 #include <libxml/tree.h>
 
+#include "xml.h"
+
 /* What airlock records about a sandbox in libvirt. Never a secret value. */
 typedef struct {
     char *name;         /* sandbox name */
@@ -28,21 +30,6 @@ typedef struct {
     char **allow;        /* mode allow: "HOST:PORT" entries, NULL-terminated or NULL */
     GPtrArray *labels;   /* "K=V" strings */
 } VmmMetadata;
-
-/*
- * @text as XML 1.0 character data: invalid UTF-8 and characters XML forbids
- * (control characters other than tab, LF, CR) become U+FFFD, so whatever a
- * user passes cannot produce a document libvirt (or anyone) refuses. libxml2
- * escapes the rest. Caller frees.
- */
-char *vmm_xml_safe_text(const char *text);
-
-/*
- * The string value of XPath @expr (e.g. "string(/domain/name)") in the XML
- * document @xml, such as libvirt returns; NULL when @xml is NULL or not
- * XML, or the value is empty. Caller frees.
- */
-char *vmm_xml_xpath_string(const char *xml, const char *expr);
 
 VmmMetadata *vmm_metadata_new(void);
 void vmm_metadata_free(VmmMetadata *md);

@@ -5,6 +5,7 @@
 #include "autoptr.h"
 #include "error.h"
 #include "names.h"
+#include "xml.h"
 
 #include <string.h>
 
@@ -34,19 +35,6 @@ char *
 vmm_network_guest_address(const char *pool, guint subnet)
 {
     return g_strdup_printf("%s.%u.2/24", pool ? pool : VMM_NET_POOL_PREFIX, subnet);
-}
-
-static char *
-doc_to_string(xmlDocPtr doc)
-{
-    xmlChar *mem = NULL;
-    int len = 0;
-    char *out;
-
-    xmlDocDumpFormatMemory(doc, &mem, &len, 1);
-    out = g_strndup((const char *)mem, len);
-    xmlFree(mem);
-    return out;
 }
 
 static void
@@ -106,7 +94,7 @@ vmm_network_xml_build(const VmmNetworkConfig *cfg, GError **error)
         dnsmasq_option(options, ns, "log-queries");
         dnsmasq_option(options, ns, facility);
     }
-    return doc_to_string(doc);
+    return vmm_xml_doc_to_string(doc);
 }
 
 char *
