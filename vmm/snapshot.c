@@ -363,19 +363,17 @@ static void sweep_layers(int sfd);
  * gets the restore, agent and fixup times and the fix's path.
  */
 static gboolean
-restore_and_fix(VmmContext *ctx, virDomainPtr dom, const char *memory, const char *xml,
-                VmmResetTimings *t, GError **error)
+restore_and_fix(VmmContext *ctx, virDomainPtr dom, const VmmMetadata *md, const char *memory,
+                const char *xml, VmmResetTimings *t, GError **error)
 {
     g_autoptr(VmmFixup) fx = NULL;
-    g_autoptr(VmmMetadata) md = NULL;
     gint64 a = g_get_monotonic_time(), b, c;
     const char *via = NULL;
 
     if (virDomainRestoreFlags(ctx->conn, memory, xml, VIR_DOMAIN_SAVE_PAUSED) < 0)
         return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot restore %s", memory);
     /* A new tap came with the restore: fence it before the guest runs. */
-    if (!(md = vmm_sandbox_metadata(dom, error)) ||
-        !vmm_network_guard(ctx->conn, ctx->state_dir, md, error)) {
+    if (!vmm_network_guard(ctx->conn, ctx->state_dir, md, error)) {
         virDomainDestroy(dom);
         return FALSE;
     }
@@ -443,6 +441,7 @@ vmm_snapshot_take_locked(VmmContext *ctx, const char *name, const char *tag, gbo
     g_autofree char *parent = NULL;
     g_autofree char *xml = NULL;
     g_autoptr(virDomain) dom = NULL;
+    g_autoptr(VmmMetadata) md = NULL;
     g_autoptr(GError) err = NULL;
     vmm_auto_fd int sfd = -1;
     vmm_auto_fd int tfd = -1;
@@ -519,7 +518,8 @@ vmm_snapshot_take_locked(VmmContext *ctx, const char *name, const char *tag, gbo
         !(xml = xml_for(ctx, dom, sfd, name, tag, memory, error)) ||
         !vmm_fs_write_at(tfd, "domain.xml", xml, -1, 0600, error) || !head_write(sfd, tag, error))
         return FALSE;
-    if (!restore_and_fix(ctx, dom, memory, xml, NULL, &err)) {
+    if (!(md = vmm_sandbox_metadata(dom, &err)) ||
+        !restore_and_fix(ctx, dom, md, memory, xml, NULL, &err)) {
         g_set_error(error, VMM_ERROR, err->code,
                     "snapshot '%s' taken but '%s' did not resume (airlock reset %s --to %s): %s",
                     tag, name, name, tag, err->message);
@@ -538,6 +538,7 @@ revert_locked(VmmContext *ctx, const char *name, const char *tag, VmmResetTiming
     g_autofree char *disk = g_build_filename(sdir, "snapshots", tag, "disk.qcow2", NULL);
     g_autofree char *xml = NULL;
     g_autoptr(virDomain) dom = NULL;
+    g_autoptr(VmmMetadata) md = NULL;
     VmmResetTimings local = {0};
     gint64 start = g_get_monotonic_time(), mark = start;
     vmm_auto_fd int sfd = -1;
@@ -569,10 +570,12 @@ revert_locked(VmmContext *ctx, const char *name, const char *tag, VmmResetTiming
                         tag, name);
         return FALSE;
     }
+    /* Read once: the image check below and the fencing after the restore both need it. */
+    if (!(md = vmm_sandbox_metadata(dom, error)))
+        return FALSE;
     {
         /* The layers sit on the base image by path: a rebuilt image would corrupt them. */
-        g_autoptr(VmmMetadata) md = vmm_sandbox_metadata(dom, error);
-        g_autoptr(VmmImage) image = md ? vmm_image_load(ctx->state_dir, md->image, error) : NULL;
+        g_autoptr(VmmImage) image = vmm_image_load(ctx->state_dir, md->image, error);
         if (!image)
             return FALSE;
         if (g_strcmp0(image->digest, md->image_digest) != 0) {
@@ -599,7 +602,7 @@ revert_locked(VmmContext *ctx, const char *name, const char *tag, VmmResetTiming
         return FALSE;
     sweep_layers(sfd);
     LAP(overlay);
-    if (!restore_and_fix(ctx, dom, memory, xml, t, error))
+    if (!restore_and_fix(ctx, dom, md, memory, xml, t, error))
         return FALSE;
     t->total = (g_get_monotonic_time() - start) / 1e6;
 #undef LAP
