@@ -1,8 +1,9 @@
 /* batch-report.c: a batch's results: output tails, summary, results.json, junit.xml. Pure. */
 #include <config.h>
 
-#include "autoptr.h"
 #include "batch.h"
+#include "autoptr.h"
+#include "json-builder.h"
 
 #include <json-glib/json-glib.h>
 #include <libxml/tree.h>
@@ -172,23 +173,6 @@ ms(gdouble s)
 }
 
 static void
-add_str(JsonBuilder *b, const char *member, const char *value)
-{
-    json_builder_set_member_name(b, member);
-    if (value)
-        json_builder_add_string_value(b, value);
-    else
-        json_builder_add_null_value(b);
-}
-
-static void
-add_int(JsonBuilder *b, const char *member, gint64 value)
-{
-    json_builder_set_member_name(b, member);
-    json_builder_add_int_value(b, value);
-}
-
-static void
 add_double(JsonBuilder *b, const char *member, gdouble value)
 {
     json_builder_set_member_name(b, member);
@@ -212,30 +196,30 @@ vmm_batch_report_json(const VmmBatchPlan *plan, GPtrArray *results, const VmmBat
 
     vmm_batch_summarize(results, &s);
     json_builder_begin_object(b);
-    add_str(b, "plan", plan->path);
-    add_str(b, "image", plan->image);
-    add_str(b, "spec", plan->spec_file);
-    add_str(b, "prefix", plan->prefix);
-    add_int(b, "parallel", plan->parallel);
-    add_str(b, "started", info->started);
+    vmm_json_add_str(b, "plan", plan->path);
+    vmm_json_add_str(b, "image", plan->image);
+    vmm_json_add_str(b, "spec", plan->spec_file);
+    vmm_json_add_str(b, "prefix", plan->prefix);
+    vmm_json_add_int(b, "parallel", plan->parallel);
+    vmm_json_add_str(b, "started", info->started);
     add_double(b, "duration_s", info->duration_s);
     add_bool(b, "interrupted", info->interrupted);
     add_bool(b, "ok", s.passed == s.total);
     json_builder_set_member_name(b, "summary");
     json_builder_begin_object(b);
-    add_int(b, "total", s.total);
-    add_int(b, "passed", s.passed);
-    add_int(b, "failed", s.failed);
-    add_int(b, "timeout", s.timeout);
-    add_int(b, "error", s.error);
-    add_int(b, "not_run", s.not_run);
-    add_int(b, "retried", s.retried);
+    vmm_json_add_int(b, "total", s.total);
+    vmm_json_add_int(b, "passed", s.passed);
+    vmm_json_add_int(b, "failed", s.failed);
+    vmm_json_add_int(b, "timeout", s.timeout);
+    vmm_json_add_int(b, "error", s.error);
+    vmm_json_add_int(b, "not_run", s.not_run);
+    vmm_json_add_int(b, "retried", s.retried);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "pool");
     json_builder_begin_object(b);
-    add_int(b, "creates", info->creates);
-    add_int(b, "resets", info->resets);
-    add_int(b, "replaced", info->replaced);
+    vmm_json_add_int(b, "creates", info->creates);
+    vmm_json_add_int(b, "resets", info->resets);
+    vmm_json_add_int(b, "replaced", info->replaced);
     add_double(b, "create_s_total", info->create_s_total);
     add_double(b, "reset_s_total", info->reset_s_total);
     json_builder_set_member_name(b, "slots");
@@ -243,8 +227,8 @@ vmm_batch_report_json(const VmmBatchPlan *plan, GPtrArray *results, const VmmBat
     for (guint i = 0; info->slot_hosts && i < info->slot_hosts->len; i++) {
         g_autofree char *name = g_strdup_printf("%s-%u", plan->prefix, i + 1);
         json_builder_begin_object(b);
-        add_str(b, "sandbox", name);
-        add_str(b, "host", g_ptr_array_index(info->slot_hosts, i));
+        vmm_json_add_str(b, "sandbox", name);
+        vmm_json_add_str(b, "host", g_ptr_array_index(info->slot_hosts, i));
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -256,37 +240,37 @@ vmm_batch_report_json(const VmmBatchPlan *plan, GPtrArray *results, const VmmBat
         g_autofree char *out = vmm_batch_tail_text(&r->out);
         g_autofree char *err = vmm_batch_tail_text(&r->err);
         json_builder_begin_object(b);
-        add_str(b, "name", r->job->name);
-        add_str(b, "matrix", r->job->matrix);
-        add_str(b, "command", r->job->command);
-        add_str(b, "status", vmm_batch_status_to_string(r->status));
+        vmm_json_add_str(b, "name", r->job->name);
+        vmm_json_add_str(b, "matrix", r->job->matrix);
+        vmm_json_add_str(b, "command", r->job->command);
+        vmm_json_add_str(b, "status", vmm_batch_status_to_string(r->status));
         add_bool(b, "ok", vmm_batch_result_ok(r));
-        add_int(b, "expect", r->job->expect);
+        vmm_json_add_int(b, "expect", r->job->expect);
         json_builder_set_member_name(b, "exit_code");
         if (r->exit_code >= 0)
             json_builder_add_int_value(b, r->exit_code);
         else
             json_builder_add_null_value(b);
-        add_int(b, "timeout_s", r->job->timeout_s);
+        vmm_json_add_int(b, "timeout_s", r->job->timeout_s);
         add_double(b, "started_s", r->started_s);
         add_double(b, "duration_s", r->duration_s);
         add_bool(b, "retried", r->retried);
-        add_str(b, "sandbox", r->sandbox);
-        add_str(b, "host", r->host);
-        add_str(b, "error", r->error);
-        add_str(b, "stdout_tail", out);
-        add_str(b, "stderr_tail", err);
-        add_int(b, "stdout_bytes", r->out.total);
-        add_int(b, "stderr_bytes", r->err.total);
+        vmm_json_add_str(b, "sandbox", r->sandbox);
+        vmm_json_add_str(b, "host", r->host);
+        vmm_json_add_str(b, "error", r->error);
+        vmm_json_add_str(b, "stdout_tail", out);
+        vmm_json_add_str(b, "stderr_tail", err);
+        vmm_json_add_int(b, "stdout_bytes", r->out.total);
+        vmm_json_add_int(b, "stderr_bytes", r->err.total);
         json_builder_set_member_name(b, "artifacts");
         json_builder_begin_array(b);
         for (guint j = 0; j < r->artifacts->len; j++) {
             VmmBatchArtifact *a = g_ptr_array_index(r->artifacts, j);
             json_builder_begin_object(b);
-            add_str(b, "guest", a->guest);
-            add_str(b, "file", a->local);
+            vmm_json_add_str(b, "guest", a->guest);
+            vmm_json_add_str(b, "file", a->local);
             add_bool(b, "copied", a->copied);
-            add_str(b, "error", a->error);
+            vmm_json_add_str(b, "error", a->error);
             json_builder_end_object(b);
         }
         json_builder_end_array(b);

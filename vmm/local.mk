@@ -25,7 +25,7 @@ airlock_SOURCES = \
 	vmm/cli/gc.c
 airlock_LDADD = libvmm.a $(VMM_LIBS)
 libvmm_a_SOURCES += \
-	vmm/xml.c vmm/xml.h \
+	vmm/xml.c vmm/xml.h vmm/json-builder.h \
 	vmm/metadata.c vmm/metadata.h \
 	vmm/domain-xml.c vmm/domain-xml.h \
 	vmm/network-xml.c vmm/network-xml.h \

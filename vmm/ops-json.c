@@ -6,39 +6,13 @@
 
 #include "ops.h"
 #include "error.h"
+#include "json-builder.h"
 #include "names.h"
 #include "nft.h"
 
 #include <string.h>
 
 /* ---- to JSON --------------------------------------------------------------------------------- */
-
-static void
-add_str(JsonBuilder *b, const char *key, const char *value)
-{
-    json_builder_set_member_name(b, key);
-    if (value)
-        json_builder_add_string_value(b, value);
-    else
-        json_builder_add_null_value(b);
-}
-
-static void
-add_int(JsonBuilder *b, const char *key, gint64 value)
-{
-    json_builder_set_member_name(b, key);
-    json_builder_add_int_value(b, value);
-}
-
-static void
-add_strv(JsonBuilder *b, const char *key, char **list)
-{
-    json_builder_set_member_name(b, key);
-    json_builder_begin_array(b);
-    for (char **s = list; s && *s; s++)
-        json_builder_add_string_value(b, *s);
-    json_builder_end_array(b);
-}
 
 static char *
 expires_at(const VmmMetadata *md)
@@ -79,14 +53,14 @@ add_network_status(JsonBuilder *b, const VmmMetadata *md, const char *dir)
     json_builder_set_member_name(b, "drops");
     if (vmm_nft_drops(md->name, &ip, &l2, NULL)) {
         json_builder_begin_object(b);
-        add_int(b, "ip_packets", ip);
-        add_int(b, "l2_frames", l2);
+        vmm_json_add_int(b, "ip_packets", ip);
+        vmm_json_add_int(b, "l2_frames", l2);
         json_builder_end_object(b);
     } else {
         json_builder_add_null_value(b);
     }
     dns_log = g_build_filename(dir, "dns.log", NULL);
-    add_str(b, "dns_log", dns_log);
+    vmm_json_add_str(b, "dns_log", dns_log);
 }
 
 /* The network status airlockd reported, member for member. */
@@ -112,47 +86,47 @@ vmm_sandbox_view_to_json(const VmmSandboxView *view, gboolean with_network)
     g_autofree char *expires = expires_at(md);
     g_autofree char *obj = vmm_name_object(md->name);
     json_builder_begin_object(b);
-    add_str(b, "name", md->name);
-    add_str(b, "state", view->state);
+    vmm_json_add_str(b, "name", md->name);
+    vmm_json_add_str(b, "state", view->state);
     if (view->exec_channel)
-        add_str(b, "exec_channel", view->exec_channel);
-    add_str(b, "domain", obj);
-    add_str(b, "image", md->image);
-    add_str(b, "image_digest", md->image_digest);
-    add_str(b, "spec_hash", md->spec_hash);
-    add_str(b, "accel", md->accel);
-    add_int(b, "cpus", md->cpus);
-    add_int(b, "memory_mib", md->memory_mib);
-    add_int(b, "disk_gib", md->disk_gib);
+        vmm_json_add_str(b, "exec_channel", view->exec_channel);
+    vmm_json_add_str(b, "domain", obj);
+    vmm_json_add_str(b, "image", md->image);
+    vmm_json_add_str(b, "image_digest", md->image_digest);
+    vmm_json_add_str(b, "spec_hash", md->spec_hash);
+    vmm_json_add_str(b, "accel", md->accel);
+    vmm_json_add_int(b, "cpus", md->cpus);
+    vmm_json_add_int(b, "memory_mib", md->memory_mib);
+    vmm_json_add_int(b, "disk_gib", md->disk_gib);
     json_builder_set_member_name(b, "network");
     json_builder_begin_object(b);
-    add_str(b, "mode", md->net_mode);
-    add_str(b, "address", md->address);
-    add_str(b, "host_address", md->host_address);
-    add_str(b, "bridge", md->bridge);
-    add_str(b, "mac", md->mac);
+    vmm_json_add_str(b, "mode", md->net_mode);
+    vmm_json_add_str(b, "address", md->address);
+    vmm_json_add_str(b, "host_address", md->host_address);
+    vmm_json_add_str(b, "bridge", md->bridge);
+    vmm_json_add_str(b, "mac", md->mac);
     if (with_network && view->net_status)
         add_reported_status(b, view->net_status);
     else if (with_network)
         add_network_status(b, md, view->dir);
     json_builder_end_object(b);
-    add_str(b, "owner", md->owner);
-    add_str(b, "created", md->created);
-    add_int(b, "ttl_s", md->ttl_s);
-    add_str(b, "expires", expires);
+    vmm_json_add_str(b, "owner", md->owner);
+    vmm_json_add_str(b, "created", md->created);
+    vmm_json_add_int(b, "ttl_s", md->ttl_s);
+    vmm_json_add_str(b, "expires", expires);
     json_builder_set_member_name(b, "labels");
     json_builder_begin_object(b);
     for (guint i = 0; md->labels && i < md->labels->len; i++) {
         const char *kv = g_ptr_array_index(md->labels, i);
         const char *eq = strchr(kv, '=');
         g_autofree char *k = g_strndup(kv, eq ? (gsize)(eq - kv) : strlen(kv));
-        add_str(b, k, eq ? eq + 1 : "");
+        vmm_json_add_str(b, k, eq ? eq + 1 : "");
     }
     json_builder_end_object(b);
-    add_strv(b, "secrets", md->secret_names);
-    add_strv(b, "env", md->env_names);
-    add_str(b, "dir", view->dir);
-    add_str(b, "console_log", view->console);
+    vmm_json_add_strv(b, "secrets", md->secret_names);
+    vmm_json_add_strv(b, "env", md->env_names);
+    vmm_json_add_str(b, "dir", view->dir);
+    vmm_json_add_str(b, "console_log", view->console);
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }
@@ -163,11 +137,11 @@ vmm_snapshot_info_to_json(const VmmSnapshotInfo *s)
     g_autoptr(JsonBuilder) b = json_builder_new();
 
     json_builder_begin_object(b);
-    add_str(b, "tag", s->tag);
-    add_str(b, "created", s->created);
-    add_str(b, "parent", s->parent);
-    add_int(b, "memory_bytes", s->memory_bytes);
-    add_int(b, "disk_bytes", s->disk_bytes);
+    vmm_json_add_str(b, "tag", s->tag);
+    vmm_json_add_str(b, "created", s->created);
+    vmm_json_add_str(b, "parent", s->parent);
+    vmm_json_add_int(b, "memory_bytes", s->memory_bytes);
+    vmm_json_add_int(b, "disk_bytes", s->disk_bytes);
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }
