@@ -14,7 +14,13 @@
 #define DEFAULT_RESERVE_MIB 512
 
 static VmmConfig *current;
-static VmmConfig *from_env_now; /* the unset case's last answer, replaced on each call */
+static void config_free_cb(gpointer c);
+/*
+ * The unset case's last answer, one per thread (airlockd runs operations in
+ * several threads at once): replaced on that thread's next call, freed when the
+ * thread ends. A single shared pointer was freed twice by two workers at once.
+ */
+static GPrivate from_env_now = G_PRIVATE_INIT(config_free_cb);
 
 void
 vmm_config_free(VmmConfig *c)
@@ -27,6 +33,12 @@ vmm_config_free(VmmConfig *c)
     g_free(c->subnet_pool);
     g_free(c->crash_at);
     g_free(c);
+}
+
+static void
+config_free_cb(gpointer c)
+{
+    vmm_config_free(c);
 }
 
 static char *
@@ -110,7 +122,6 @@ vmm_config_get(void)
         c->archive_max_mib = DEFAULT_ARCHIVE_MAX_MIB;
         c->reserve_mib = DEFAULT_RESERVE_MIB;
     }
-    vmm_config_free(from_env_now);
-    from_env_now = c;
+    g_private_replace(&from_env_now, c);
     return c;
 }

@@ -6,6 +6,7 @@
 #include "error.h"
 #include "fsutil.h"
 #include "names.h"
+#include "settings.h"
 
 #include <glib-unix.h>
 #include <locale.h>
@@ -111,6 +112,15 @@ main(int argc, char **argv)
     if (max_body_kib <= 0 || max_file_mib <= 0) {
         fprintf(stderr, "airlockd: --max-body and --max-file must be positive\n");
         return 2;
+    }
+    {
+        /* The environment is read once, before any worker thread: like the CLI. */
+        VmmConfig *config = vmm_config_from_env(&err);
+        if (!config) {
+            fprintf(stderr, "airlockd: %s\n", err->message);
+            return 2;
+        }
+        vmm_config_set(config);
     }
     if (geteuid() != 0)
         g_warning("not running as root: sandboxes, firewalls and the audit trail need root");
