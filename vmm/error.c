@@ -6,6 +6,7 @@
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
 
 G_DEFINE_QUARK(vmm - error - quark, vmm_error)
 
@@ -21,6 +22,8 @@ vmm_libvirt_init(void)
     static gsize once = 0;
 
     if (g_once_init_enter(&once)) {
+        /* libxml2 2.9 must be set up once before threads use it (airlockd's workers do). */
+        xmlInitParser();
         virInitialize();
         virSetErrorFunc(NULL, silent_error_handler);
         g_once_init_leave(&once, 1);

@@ -327,6 +327,23 @@ sink_entry(Sink *s, const VmmGuestEntry *e, int dest_dir, const char *dest_name,
     return TRUE;
 }
 
+/*
+ * The process's umask without changing it: umask(0) and back would, for an instant,
+ * let another thread (airlockd runs several operations at once) create files
+ * without any mask. Linux reports it in /proc/self/status since 4.7.
+ */
+static mode_t
+current_umask(void)
+{
+    g_autofree char *status = NULL;
+    const char *line;
+
+    if (g_file_get_contents("/proc/self/status", &status, NULL, NULL) &&
+        (line = strstr(status, "\nUmask:")))
+        return (mode_t)(g_ascii_strtoull(line + strlen("\nUmask:"), NULL, 8) & 0777);
+    return 077; /* unknown: the strictest, never the guest's bits */
+}
+
 static gboolean
 sink_data(Sink *s, Xfer *x, const VmmGuestFrame *f, GError **error)
 {
@@ -356,8 +373,7 @@ sink_data(Sink *s, Xfer *x, const VmmGuestFrame *f, GError **error)
     }
     if (f->len)
         return TRUE;
-    mask = umask(0);
-    umask(mask);
+    mask = current_umask();
     if (fchmod(s->file_fd, s->mode & 0777 & ~mask) < 0 || close(s->file_fd) < 0) {
         s->file_fd = -1;
         unlinkat(s->dir_fd, s->tmp, 0);
