@@ -152,6 +152,48 @@ vmm_ops_destroy(VmmOps *ops, const char *name, VmmDestroyFlags flags, char **arc
 
 /* ---- reset / snapshots ----------------------------------------------------------------- */
 
+/* ---- gc ------------------------------------------------------------------------------- */
+
+typedef struct {
+    VmmOps *ops;
+    gboolean dry_run;
+    VmmGcReport report;
+    gpointer data;
+} GcRun;
+
+static void
+gc_audit(const char *name, const char *action, const char *detail, gpointer data)
+{
+    GcRun *run = data;
+
+    if (!run->dry_run && !g_str_equal(action, "skipped")) {
+        g_autoptr(JsonObject) rec = json_object_new();
+        g_autoptr(GError) err = NULL;
+        json_object_set_string_member(rec, "target", name);
+        json_object_set_string_member(rec, "action", action);
+        json_object_set_string_member(rec, "detail", detail);
+        if (g_str_equal(action, "error"))
+            err = g_error_new_literal(VMM_ERROR, VMM_ERROR_FAILED, detail);
+        /* A sandbox that lives on (re-fenced) keeps the record in its own log too. */
+        audit(run->ops, g_str_equal(action, "refenced") ? audit_name(name) : NULL, "gc", rec, err);
+    }
+    if (run->report)
+        run->report(name, action, detail, run->data);
+}
+
+gboolean
+vmm_ops_gc(VmmOps *ops, gboolean dry_run, VmmGcReport report, gpointer data, GError **error)
+{
+    GcRun run = {.ops = ops, .dry_run = dry_run, .report = report, .data = data};
+
+    if (ops->backend) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST,
+                    "gc works on this host's state as root (airlockd runs it itself)");
+        return FALSE;
+    }
+    return vmm_gc_run(&ops->ctx, dry_run, gc_audit, &run, error);
+}
+
 gboolean
 vmm_ops_reset(VmmOps *ops, const char *name, const char *tag, VmmResetTimings *t, GError **error)
 {

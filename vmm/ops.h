@@ -13,6 +13,7 @@
 #pragma once
 
 #include "agent.h"
+#include "gc.h"
 #include "sandbox.h"
 #include "secrets.h"
 #include "snapshot.h"
@@ -120,6 +121,16 @@ gboolean vmm_ops_reset(VmmOps *ops, const char *name, const char *tag, VmmResetT
 /* Captures @name as @tag, or deletes @tag when @delete. */
 gboolean vmm_ops_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean remove,
                           GError **error);
+
+/*
+ * `gc`: rolls back what a dead process left half done (journal), destroys sandboxes
+ * whose TTL passed (evidence kept), removes orphans and re-fences a sandbox whose
+ * firewall tables are gone. Each action is one "gc" audit record (target, action,
+ * detail) and goes to @report (may be NULL) too. Safe beside running commands: a
+ * sandbox another process holds is skipped. Root's, on this host: not remote.
+ */
+gboolean vmm_ops_gc(VmmOps *ops, gboolean dry_run, VmmGcReport report, gpointer data,
+                    GError **error);
 
 /* @name's snapshots, oldest first (VmmSnapshotInfo). NOT_FOUND when no such sandbox. */
 GPtrArray *vmm_ops_snapshots(VmmOps *ops, const char *name, GError **error);

@@ -278,6 +278,27 @@ is "a second create: quota exceeded (403 quota)" "$(status "$r") $(code "$r")" "
 r=$(api "$U1" "$S" GET "/v1/sandboxes/$REALNAME/stats"); is "stats" "$(body "$r" | jq -r .state)" running
 ok "reset and exec are audited under $U1's uid" -- bash -c "jq -se '[.[] | select(.sandbox==\"$REALNAME\" and .uid==$U1_UID and .via==\"daemon\") | .event] | (index(\"reset\") != null) and (index(\"exec\") != null)' $REAL_STATE/events.jsonl"
 
+# airlockd dies (SIGKILL) while an exec runs: the guest's command dies with the channel,
+# and a new airlockd serves the sandbox as before.
+guest_sleeps() { # how many `sleep` processes run in the guest (root's direct path)
+    AIRLOCK_STATE_DIR=$REAL_STATE LIBVIRT_DEFAULT_URI=$REAL_URI "$AIRLOCK" exec "$REALNAME" -- \
+        sh -c 'cat /proc/[0-9]*/comm 2>/dev/null | grep -cx sleep' 2>/dev/null
+}
+api "$U1" "$S" POST "/v1/sandboxes/$REALNAME/exec" '{"argv":["sleep","600"]}' >"$WORK/longexec" 2>&1 &
+n=0
+for _ in $(seq 30); do n=$(guest_sleeps); [ "${n:-0}" -ge 1 ] && break; sleep 1; done
+is "an exec through airlockd runs in the guest (control)" "${n:-0}" 1
+kill -KILL "$DPID"; wait "$DPID" 2>/dev/null; DPID=
+for _ in $(seq 20); do n=$(guest_sleeps); [ "$n" = 0 ] && break; sleep 1; done
+is "airlockd killed mid-exec: the guest's command is gone" "$n" 0
+start_daemon "$REAL_URI" "$REAL_STATE" "$S" --listen "127.0.0.1:$PORT" --quota-sandboxes 1 --quota-memory 1024 ||
+    bail "airlockd did not start again after SIGKILL (its old socket left behind)"
+r=$(api "$U1" "$S" POST "/v1/sandboxes/$REALNAME/exec" '{"argv":["echo","again"]}')
+is "... a new airlockd takes over the socket and execs in the same sandbox" "$(body "$r" | jq -r 'select(.stream=="stdout") | .data' | base64 -d)" again
+r=$(LIBVIRT_DEFAULT_URI=$REAL_URI AIRLOCK_STATE_DIR=$REAL_STATE "$AIRLOCKD" --socket "$S" --web "$WEB" 2>&1); rc=$?
+is "a second airlockd on a live socket is refused (exit 1)" "$rc" 1
+ok "... and says why" -- grep -q "another airlockd already listens on $S" <<<"$r"
+
 # Destroy, with SIGTERM arriving while it runs: the daemon drains, then exits.
 cli "$U1" "$S" destroy "$REALNAME" >"$WORK/destroy" 2>&1 &
 dp=$!
@@ -292,4 +313,23 @@ ok "... with evidence archived, audited under $U1's uid" -- bash -c "jq -s -e 'm
 wait "$DPID"; rc=$?; DPID=
 is "airlockd exited 0 after draining" "$rc" 0
 ok "the sandbox is gone" -- bash -c "! virsh -c $REAL_URI dominfo airlock-$REALNAME >/dev/null 2>&1"
+
+# airlockd dies in the middle of a create (AIRLOCK_CRASH_AT=define: overlay, network, seed
+# and domain made, then SIGKILL): the next airlockd's gc at start rolls it back.
+N2=$REALNAME-2
+AIRLOCK_CRASH_AT=define start_daemon "$REAL_URI" "$REAL_STATE" "$S" || bail "airlockd did not start"
+api root "$S" POST /v1/sandboxes "{\"name\":\"$N2\",\"memory_mib\":512}" >/dev/null 2>&1
+wait "$DPID"; rc=$?; DPID=
+is "airlockd died mid-create (SIGKILL at the crash point)" "$rc" 137
+ok "... leaving a defined domain and a journal intent (control)" -- \
+    bash -c "virsh -c $REAL_URI dominfo airlock-$N2 >/dev/null 2>&1 && test -f $REAL_STATE/journal/$N2.json"
+start_daemon "$REAL_URI" "$REAL_STATE" "$S" || bail "airlockd did not start after the crash"
+for _ in $(seq 60); do
+    virsh -c "$REAL_URI" dominfo "airlock-$N2" >/dev/null 2>&1 || [ -f "$REAL_STATE/journal/$N2.json" ] || break
+    sleep 1
+done
+ok "a restarted airlockd converges: domain, network, journal and files of the cut create are gone" -- \
+    bash -c "! virsh -c $REAL_URI dominfo airlock-$N2 >/dev/null 2>&1 && ! virsh -c $REAL_URI net-info airlock-$N2 >/dev/null 2>&1 && test ! -e $REAL_STATE/journal/$N2.json && test ! -e $REAL_STATE/sandboxes/$N2"
+ok "... audited as a gc roll-back by airlockd" -- bash -c "jq -s -e 'map(select(.event==\"gc\" and .target==\"$N2\" and .action==\"rolled-back\" and .via==\"daemon\")) | length > 0' $REAL_STATE/events.jsonl"
+kill -TERM "$DPID"; wait "$DPID"; DPID=
 done_testing

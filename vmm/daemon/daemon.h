@@ -49,7 +49,8 @@ typedef struct {
     guint inflight; /* requests running in threads (main loop only) */
     guint open;     /* API responses not yet finished on their connection */
     gboolean draining;
-    guint drain_idle; /* 100 ms ticks with nothing in flight but responses still open */
+    gboolean gc_running; /* one gc at a time (main loop only) */
+    guint drain_idle;    /* 100 ms ticks with nothing in flight but responses still open */
     VmmEventsHub *hub;
 } VmmDaemon;
 

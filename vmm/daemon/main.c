@@ -40,6 +40,70 @@ no_core_dumps(void)
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
+/* ---- gc: what a crash left half done, TTLs, orphans (the journal and gc of the CLI) ---- */
+
+static void
+gc_report(const char *name, const char *action, const char *detail, gpointer data)
+{
+    if (!g_str_equal(action, "skipped"))
+        g_message("gc: %s: %s (%s)", name, action, detail);
+}
+
+static void
+gc_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    VmmDaemon *d = data;
+    g_autoptr(GError) err = NULL;
+    virConnectPtr conn = vmm_daemon_conn(d, &err);
+
+    if (conn) {
+        g_autoptr(VmmCaller) caller = vmm_caller_new(geteuid(), "daemon");
+        VmmOps ops = {0};
+        ops.ctx.conn = conn;
+        ops.ctx.state_dir = d->state_dir;
+        ops.ctx.accel = d->accel;
+        ops.caller = caller;
+        vmm_ops_gc(&ops, FALSE, gc_report, NULL, &err);
+        virConnectClose(conn);
+    }
+    if (err)
+        g_message("gc: %s", err->message);
+    g_task_return_boolean(task, TRUE);
+}
+
+static void
+gc_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+    VmmDaemon *d = data;
+
+    d->gc_running = FALSE;
+    d->inflight--;
+}
+
+/* One gc at a time, never while draining; a drain waits for the one running. */
+static gboolean
+gc_tick(gpointer data)
+{
+    VmmDaemon *d = data;
+    g_autoptr(GTask) task = NULL;
+
+    if (d->draining || d->gc_running)
+        return G_SOURCE_CONTINUE;
+    d->gc_running = TRUE;
+    d->inflight++;
+    task = g_task_new(NULL, NULL, gc_done, d);
+    g_task_set_task_data(task, d, NULL);
+    g_task_run_in_thread(task, gc_thread);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+gc_first(gpointer data)
+{
+    gc_tick(data);
+    return G_SOURCE_REMOVE;
+}
+
 /* The configuration file (optional unless named with --config). */
 static gboolean
 load_config(VmmDaemon *d, const char *path, gboolean required, GError **error)
@@ -62,6 +126,7 @@ main(int argc, char **argv)
     g_autofree char *socket_path = NULL, *socket_group = NULL, *listen = NULL, *web = NULL;
     g_autofree char *config = NULL, *accel = NULL, *admin_group = NULL;
     gint q_sandboxes = -1, q_memory = -1, q_cpus = -1, max_body_kib = 1024, max_file_mib = 64;
+    gint gc_interval = 60;
     gboolean no_socket = FALSE, config_given;
     VmmDaemon d = {0};
     GOptionEntry entries[] = {
@@ -88,6 +153,10 @@ main(int argc, char **argv)
          "N"},
         {"max-body", 0, 0, G_OPTION_ARG_INT, &max_body_kib, "Largest JSON body (default 1024)",
          "KiB"},
+        {"gc-interval", 0, 0, G_OPTION_ARG_INT, &gc_interval,
+         "Run gc at start and every N seconds: interrupted creates, TTLs, orphans (0: never; "
+         "default 60)",
+         "N"},
         {"max-file", 0, 0, G_OPTION_ARG_INT, &max_file_mib, "Largest file put or got (default 64)",
          "MiB"},
         {NULL}};
@@ -109,18 +178,19 @@ main(int argc, char **argv)
         fprintf(stderr, "airlockd: unexpected argument '%s'\n", argv[1]);
         return 2;
     }
-    if (max_body_kib <= 0 || max_file_mib <= 0) {
-        fprintf(stderr, "airlockd: --max-body and --max-file must be positive\n");
+    if (max_body_kib <= 0 || max_file_mib <= 0 || gc_interval < 0) {
+        fprintf(stderr, "airlockd: --max-body and --max-file must be positive, --gc-interval "
+                        "0 or more\n");
         return 2;
     }
     {
         /* The environment is read once, before any worker thread: like the CLI. */
-        VmmConfig *config = vmm_config_from_env(&err);
-        if (!config) {
+        VmmConfig *env = vmm_config_from_env(&err);
+        if (!env) {
             fprintf(stderr, "airlockd: %s\n", err->message);
             return 2;
         }
-        vmm_config_set(config);
+        vmm_config_set(env);
     }
     if (geteuid() != 0)
         g_warning("not running as root: sandboxes, firewalls and the audit trail need root");
@@ -183,6 +253,11 @@ main(int argc, char **argv)
         fprintf(stderr, "airlockd: %s\n", err->message);
         vmm_fs_remove_tree(tmp, NULL);
         return 1;
+    }
+    if (gc_interval > 0) {
+        /* At start: a create or destroy cut short by airlockd's own end converges now. */
+        g_idle_add(gc_first, &d);
+        g_timeout_add_seconds(gc_interval, gc_tick, &d);
     }
     g_unix_signal_add(SIGTERM, on_term, &d);
     g_unix_signal_add(SIGINT, on_term, &d);

@@ -11,7 +11,9 @@
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define AUTH_KEY "airlock-auth"
@@ -329,6 +331,25 @@ handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable
 
 /* ---- listening ----------------------------------------------------------------------- */
 
+/* Whether something accepts connections on the socket at @path right now. */
+static gboolean
+socket_in_use(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    gboolean used;
+
+    if (fd < 0 || strlen(path) >= sizeof sa.sun_path) {
+        if (fd >= 0)
+            close(fd);
+        return FALSE;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    used = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return used;
+}
+
 static gboolean
 listen_unix(VmmDaemon *d, const char *path, const char *group, GError **error)
 {
@@ -343,11 +364,20 @@ listen_unix(VmmDaemon *d, const char *path, const char *group, GError **error)
                     g_strerror(errno));
         return FALSE;
     }
-    /* A leftover socket of an earlier run is replaced; anything else at the path is not. */
+    /*
+     * A leftover socket of an earlier run (one that crashed) is replaced; a live one
+     * (another airlockd) and anything else at the path are not.
+     */
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             g_set_error(error, VMM_ERROR, VMM_ERROR_HOST,
                         "%s exists and is not a socket (remove it or choose --socket)", path);
+            return FALSE;
+        }
+        if (socket_in_use(path)) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_EXISTS,
+                        "another airlockd already listens on %s (stop it, or choose --socket)",
+                        path);
             return FALSE;
         }
         unlink(path);
