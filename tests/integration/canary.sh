@@ -28,7 +28,9 @@ cleanup() {
     "$AIRLOCK" destroy --force "$NAME" >/dev/null 2>&1
     rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT  # the EXIT trap cleans up; a signal ends the script (else it would go on)
+trap 'exit 143' TERM
 
 # Runs airlock with stdout and stderr appended to $OUT (and passed on).
 al() { "$AIRLOCK" "$@" 2> >(tee -a "$OUT" >&2) | tee -a "$OUT"; return "${PIPESTATUS[0]}"; }

@@ -17,7 +17,9 @@ TABLE=airlock_${NAME//-/_}
 SBX=$AIRLOCK_STATE_DIR/sandboxes/$NAME
 WORK=$(mktemp -d /tmp/airlock-test-crash-XXXXXX)
 GCOUT=$WORK/gc.out
-trap '"$AIRLOCK" destroy --force --no-evidence "$NAME" >/dev/null 2>&1; rm -rf "$WORK"' EXIT INT TERM
+trap '"$AIRLOCK" destroy --force --no-evidence "$NAME" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+trap 'exit 130' INT  # the EXIT trap cleans up; a signal ends the script (else it would go on)
+trap 'exit 143' TERM
 
 [ "$(id -u)" = 0 ] || bail "integration tests need root"
 command -v nft >/dev/null || bail "nft not installed"

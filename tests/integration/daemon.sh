@@ -39,7 +39,9 @@ cleanup() {
     [ $made_group = 1 ] && groupdel airlock 2>/dev/null
     rm -rf "$WORK" "$FAKE" "$SOCKDIR"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT  # the EXIT trap cleans up; a signal ends the script (else it would go on)
+trap 'exit 143' TERM
 
 # ---- users, groups, helpers ----------------------------------------------------------------
 getent group airlock >/dev/null || { groupadd --system airlock && made_group=1; }
@@ -61,6 +63,10 @@ cli() { local who=$1 sock=$2; shift 2; runuser -u "$who" -- env AIRLOCK_SOCKET="
 status() { tail -n 1 <<<"$1"; }
 body() { sed '$d' <<<"$1"; }
 code() { body "$1" | jq -r '.error.code // empty'; }
+guest_sleeps() { # how many `sleep` processes run in the guest (root's direct path)
+    AIRLOCK_STATE_DIR=$REAL_STATE LIBVIRT_DEFAULT_URI=$REAL_URI "$AIRLOCK" exec "$REALNAME" -- \
+        sh -c 'cat /proc/[0-9]*/comm 2>/dev/null | grep -cx sleep' 2>/dev/null
+}
 
 # start_daemon URI STATE SOCKET [ARGS...]: runs airlockd until it answers.
 start_daemon() {
@@ -263,6 +269,29 @@ is "... its stderr" "$(cat "$WORK/stderr")" oops
 is "... its exit code" "$rc" 3
 out=$(cli "$U1" "$S" exec --timeout 1 "$REALNAME" -- sleep 30 2>&1); rc=$?
 is "... --timeout: exit 124 with airlockd's line" "$rc $(grep -c . <<<"$out")" "124 1"
+# The CLI's exec through airlockd is a websocket, both ways: stdin streamed, signals
+# forwarded, a terminal; a client that goes away takes its command with it.
+out=$(printf 'one\ntwo\nthree\n' | cli "$U1" "$S" exec "$REALNAME" -- wc -l); rc=$?
+is "$U1's airlock exec streams stdin through airlockd (wc -l)" "$rc $out" "0 3"
+r=$(api "$U1" "$S" GET "/v1/sandboxes/$REALNAME/exec")
+is "GET .../exec without Upgrade: a JSON error naming the websocket" "$(body "$r" | jq -r .error.message | grep -c websocket)" 1
+out=$(script -qec "runuser -u $U1 -- env AIRLOCK_SOCKET=$S TERM=xterm $AIRLOCK exec -it $REALNAME -- sh -c 'tty; stty size'" /dev/null </dev/null 2>&1 | tr -d '\r')
+ok "... exec -it gets a terminal in the guest, sized like ours ($(echo $out | tr '\n' ' '))" -- \
+    bash -c "grep -q '^/dev/pts/' <<<'$out' && grep -Eq '^[0-9]+ [0-9]+$' <<<'$out'"
+cli_pid() { pgrep -u "$U1" -f "airlock exec $REALNAME -- sleep 600" | head -n 1; }
+cli "$U1" "$S" exec "$REALNAME" -- sleep 600 </dev/null >/dev/null 2>&1 &
+bg=$!
+n=0; for _ in $(seq 30); do n=$(guest_sleeps); [ "${n:-0}" -ge 1 ] && break; sleep 1; done
+is "... a command runs (control)" "${n:-0}" 1
+kill -INT "$(cli_pid)"; wait "$bg"; rc=$?
+for _ in $(seq 20); do n=$(guest_sleeps); [ "$n" = 0 ] && break; sleep 1; done
+is "... Ctrl-C reaches the guest's command: exit 130, and it is gone" "$rc $n" "130 0"
+cli "$U1" "$S" exec "$REALNAME" -- sleep 600 </dev/null >/dev/null 2>&1 &
+bg=$!
+n=0; for _ in $(seq 30); do n=$(guest_sleeps); [ "${n:-0}" -ge 1 ] && break; sleep 1; done
+kill -KILL "$(cli_pid)"; wait "$bg" 2>/dev/null
+for _ in $(seq 20); do n=$(guest_sleeps); [ "$n" = 0 ] && break; sleep 1; done
+is "... a client killed mid-exec: airlockd kills its command in the guest" "$n" 0
 chmod 711 "$WORK"; mkdir "$WORK/u1"; chown "$U1" "$WORK/u1"; cp "$WORK/payload" "$WORK/u1/payload"; chown "$U1" "$WORK/u1/payload"
 cli "$U1" "$S" cp "$WORK/u1/payload" "$REALNAME:/tmp/via-cli"; rc=$?
 is "$U1's airlock cp into the guest" "$rc" 0
@@ -280,10 +309,6 @@ ok "reset and exec are audited under $U1's uid" -- bash -c "jq -se '[.[] | selec
 
 # airlockd dies (SIGKILL) while an exec runs: the guest's command dies with the channel,
 # and a new airlockd serves the sandbox as before.
-guest_sleeps() { # how many `sleep` processes run in the guest (root's direct path)
-    AIRLOCK_STATE_DIR=$REAL_STATE LIBVIRT_DEFAULT_URI=$REAL_URI "$AIRLOCK" exec "$REALNAME" -- \
-        sh -c 'cat /proc/[0-9]*/comm 2>/dev/null | grep -cx sleep' 2>/dev/null
-}
 api "$U1" "$S" POST "/v1/sandboxes/$REALNAME/exec" '{"argv":["sleep","600"]}' >"$WORK/longexec" 2>&1 &
 n=0
 for _ in $(seq 30); do n=$(guest_sleeps); [ "${n:-0}" -ge 1 ] && break; sleep 1; done

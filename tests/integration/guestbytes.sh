@@ -10,7 +10,9 @@ export LIBVIRT_DEFAULT_URI=${LIBVIRT_DEFAULT_URI:-qemu:///system}
 export AIRLOCK_STATE_DIR=${AIRLOCK_STATE_DIR:-/var/tmp/airlock-test-state}
 NAME=test-guestbytes
 WORK=$(mktemp -d /tmp/airlock-test-XXXXXX)
-trap '"$AIRLOCK" destroy --force --no-evidence "$NAME" >/dev/null 2>&1; rm -rf "$WORK"' EXIT INT TERM
+trap '"$AIRLOCK" destroy --force --no-evidence "$NAME" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+trap 'exit 130' INT  # the EXIT trap cleans up; a signal ends the script (else it would go on)
+trap 'exit 143' TERM
 ax() { "$AIRLOCK" exec "$NAME" -- "$@"; }
 
 [ "$(id -u)" = 0 ] || bail "integration tests need root"

@@ -47,7 +47,9 @@ cleanup() {
     [ -n "$ADDED6" ] && ip -6 addr del "$HOST6/128" dev lo 2>/dev/null
     rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT  # the EXIT trap cleans up; a signal ends the script (else it would go on)
+trap 'exit 143' TERM
 
 [ "$(id -u)" = 0 ] || bail "integration tests need root"
 virsh -q version >/dev/null 2>&1 || bail "libvirtd is not answering (scripts/start-libvirt)"

@@ -13,7 +13,9 @@ NOSNAP=test-reset-nosnap
 DOM=airlock-$NAME
 CANARY="canary-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 WORK=$(mktemp -d /tmp/airlock-test-XXXXXX)
-trap '"$AIRLOCK" destroy --force --no-evidence "$NAME" "$NOSNAP" >/dev/null 2>&1; rm -rf "$WORK"' EXIT INT TERM
+trap '"$AIRLOCK" destroy --force --no-evidence "$NAME" "$NOSNAP" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+trap 'exit 130' INT  # the EXIT trap cleans up; a signal ends the script (else it would go on)
+trap 'exit 143' TERM
 ax() { "$AIRLOCK" exec "$NAME" -- "$@"; }
 
 [ "$(id -u)" = 0 ] || bail "integration tests need root"
