@@ -8,6 +8,7 @@
 #include "error.h"
 
 #include <string.h>
+#include <sys/ioctl.h>
 
 #define REMOTE_MESSAGE_MAX 1024
 
@@ -240,7 +241,7 @@ vmm_remote_create_body(const VmmCreateRequest *req, gsize *len, GError **error)
 }
 
 char *
-vmm_remote_exec_body(const VmmAgentExec *spec, gsize *len)
+vmm_remote_exec_body(const VmmAgentExec *spec, gboolean websocket, gsize *len)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     guint n_env = spec->env ? g_strv_length((char **)spec->env) : 0;
@@ -257,7 +258,27 @@ vmm_remote_exec_body(const VmmAgentExec *spec, gsize *len)
         json_builder_set_member_name(b, "workdir");
         json_builder_add_string_value(b, spec->workdir);
     }
-    if (spec->input) {
+    if (spec->user) {
+        json_builder_set_member_name(b, "user");
+        json_builder_add_string_value(b, spec->user);
+    }
+    if (spec->group) {
+        json_builder_set_member_name(b, "group");
+        json_builder_add_string_value(b, spec->group);
+    }
+    if (websocket && spec->tty) {
+        struct winsize ws = {0};
+        json_builder_set_member_name(b, "tty");
+        json_builder_add_boolean_value(b, TRUE);
+        if (ioctl(spec->stdin_fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col && ws.ws_row &&
+            ws.ws_col <= 1000 && ws.ws_row <= 1000) {
+            json_builder_set_member_name(b, "cols");
+            json_builder_add_int_value(b, ws.ws_col);
+            json_builder_set_member_name(b, "rows");
+            json_builder_add_int_value(b, ws.ws_row);
+        }
+    }
+    if (spec->input && !websocket) {
         gsize n = 0;
         const guchar *data = g_bytes_get_data(spec->input, &n);
         g_autofree char *b64 = g_base64_encode(data, n);

@@ -15,9 +15,12 @@
 #include <fcntl.h>
 #include <gio/gunixinputstream.h>
 #include <gio/gunixsocketaddress.h>
+#include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -394,6 +397,186 @@ read_frames(GInputStream *in, const VmmAgentExec *spec, int *exit_code, GError *
     return TRUE;
 }
 
+/* ---- exec over the websocket: stdin streamed, signals and a terminal ---------------------- */
+
+typedef struct {
+    const VmmAgentExec *spec;
+    GMainLoop *loop;
+    SoupWebsocketConnection *ws;
+    GError *error;
+    int exit_code;
+    gboolean done;
+    guint in_watch, sig_watch;
+} WsRun;
+
+/* A watch of @fd on the context this exec runs (the thread's default, not the global one). */
+static guint
+watch_fd(int fd, GIOCondition cond, GUnixFDSourceFunc fn, gpointer data)
+{
+    g_autoptr(GSource) src = g_unix_fd_source_new(fd, cond);
+
+    g_source_set_callback(src, (GSourceFunc)(void (*)(void))fn, data, NULL);
+    return g_source_attach(src, g_main_context_get_thread_default());
+}
+
+static void
+unwatch(guint *id)
+{
+    GSource *src =
+        *id ? g_main_context_find_source_by_id(g_main_context_get_thread_default(), *id) : NULL;
+
+    if (src)
+        g_source_destroy(src);
+    *id = 0;
+}
+
+static void
+ws_send_json(WsRun *w, const char *json)
+{
+    if (w->ws && soup_websocket_connection_get_state(w->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+        soup_websocket_connection_send_text(w->ws, json);
+}
+
+static gboolean
+ws_stdin(int fd, GIOCondition cond, gpointer data)
+{
+    WsRun *w = data;
+    guint8 buf[65536];
+    ssize_t n = read(fd, buf, sizeof buf);
+
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return G_SOURCE_CONTINUE;
+    if (n > 0) {
+        soup_websocket_connection_send_binary(w->ws, buf, n);
+        return G_SOURCE_CONTINUE;
+    }
+    /* End of input (or EIO: the terminal is gone). */
+    ws_send_json(w, "{\"eof\":true}");
+    w->in_watch = 0;
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+ws_signal(int fd, GIOCondition cond, gpointer data)
+{
+    WsRun *w = data;
+    guint8 sigs[64];
+    ssize_t n = read(fd, sigs, sizeof sigs);
+
+    for (ssize_t i = 0; i < n; i++) {
+        g_autofree char *json = NULL;
+        struct winsize size = {0};
+        if (sigs[i] == SIGWINCH) {
+            if (!w->spec->tty || ioctl(w->spec->stdin_fd, TIOCGWINSZ, &size) < 0 || !size.ws_col ||
+                !size.ws_row || size.ws_col > 1000 || size.ws_row > 1000)
+                continue;
+            json =
+                g_strdup_printf("{\"resize\":{\"cols\":%u,\"rows\":%u}}", size.ws_col, size.ws_row);
+        } else {
+            json = g_strdup_printf("{\"signal\":%u}", sigs[i]);
+        }
+        ws_send_json(w, json);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void
+ws_message(SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer data)
+{
+    WsRun *w = data;
+    gsize len;
+    const guint8 *p = g_bytes_get_data(message, &len);
+
+    if (w->done)
+        return;
+    if (type == SOUP_WEBSOCKET_DATA_BINARY && len >= 1 && (p[0] == 1 || p[0] == 2)) {
+        VmmAgentOutputFunc fn = p[0] == 1 ? w->spec->on_stdout : w->spec->on_stderr;
+        if (fn && len > 1)
+            fn((const char *)p + 1, len - 1, w->spec->user_data);
+        return;
+    }
+    if (type != SOUP_WEBSOCKET_DATA_TEXT ||
+        !vmm_remote_exec_frame((const char *)p, len, w->spec, &w->done, &w->exit_code, &w->error)) {
+        if (!w->error)
+            g_set_error(&w->error, VMM_ERROR, VMM_ERROR_FAILED,
+                        "airlockd sent an exec message this airlock does not understand (same "
+                        "version?)");
+        w->done = TRUE;
+    }
+}
+
+static void
+ws_closed(SoupWebsocketConnection *ws, gpointer data)
+{
+    WsRun *w = data;
+
+    if (!w->done && !w->error)
+        g_set_error(&w->error, VMM_ERROR, VMM_ERROR_CONNECT,
+                    "airlockd closed the exec before it ended (is airlockd still running?)");
+    g_main_loop_quit(w->loop);
+}
+
+static void
+ws_connected(GObject *source, GAsyncResult *result, gpointer data)
+{
+    WsRun *w = data;
+    g_autoptr(GError) local = NULL;
+    g_autofree char *body = NULL;
+    gsize len;
+
+    w->ws = soup_session_websocket_connect_finish(SOUP_SESSION(source), result, &local);
+    if (!w->ws) {
+        g_set_error(&w->error, VMM_ERROR, VMM_ERROR_CONNECT, "airlockd's websocket exec: %s",
+                    local->message);
+        g_main_loop_quit(w->loop);
+        return;
+    }
+    soup_websocket_connection_set_max_incoming_payload_size(w->ws, REMOTE_FRAME_MAX);
+    g_signal_connect(w->ws, "message", G_CALLBACK(ws_message), w);
+    g_signal_connect(w->ws, "closed", G_CALLBACK(ws_closed), w);
+    body = vmm_remote_exec_body(w->spec, TRUE, &len);
+    soup_websocket_connection_send_text(w->ws, body);
+    explicit_bzero(body, len); /* env values */
+    if (w->spec->stdin_stream)
+        w->in_watch = watch_fd(w->spec->stdin_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, ws_stdin, w);
+    else
+        ws_send_json(w, "{\"eof\":true}");
+    if (w->spec->signals)
+        w->sig_watch = watch_fd(w->spec->signal_fd, G_IO_IN, ws_signal, w);
+}
+
+static gboolean
+remote_exec_ws(Remote *r, const char *path, const VmmAgentExec *spec, int *exit_code,
+               GError **error)
+{
+    g_autoptr(GMainContext) ctx = g_main_context_new();
+    g_autoptr(SoupSession) session = NULL;
+    g_autoptr(SoupMessage) msg = NULL;
+    g_autofree char *uri = g_strconcat("http://airlockd", path, NULL);
+    char *protocols[] = {(char *)"airlock.exec.v1", NULL};
+    WsRun w = {.spec = spec, .exit_code = -1};
+
+    g_main_context_push_thread_default(ctx);
+    session = session_new(r->socket_path, 0); /* an interactive exec may idle for hours */
+    msg = soup_message_new("GET", uri);
+    w.loop = g_main_loop_new(ctx, FALSE);
+    soup_session_websocket_connect_async(session, msg, NULL, protocols, G_PRIORITY_DEFAULT, NULL,
+                                         ws_connected, &w);
+    g_main_loop_run(w.loop);
+    unwatch(&w.in_watch);
+    unwatch(&w.sig_watch);
+    g_clear_object(&w.ws);
+    g_main_loop_unref(w.loop);
+    g_clear_object(&session);
+    g_main_context_pop_thread_default(ctx);
+    if (w.error) {
+        g_propagate_error(error, w.error);
+        return FALSE;
+    }
+    *exit_code = w.exit_code;
+    return TRUE;
+}
+
 static gboolean
 remote_exec(VmmOps *ops, const char *name, const VmmAgentExec *spec, int *exit_code, GError **error)
 {
@@ -406,7 +589,10 @@ remote_exec(VmmOps *ops, const char *name, const VmmAgentExec *spec, int *exit_c
 
     if (!path)
         return FALSE;
-    body = vmm_remote_exec_body(spec, &len);
+    /* Streamed stdin, a terminal or forwarded signals: the websocket, both ways. */
+    if (spec->stdin_stream || spec->tty || spec->signals)
+        return remote_exec_ws(ops->backend_data, path, spec, exit_code, error);
+    body = vmm_remote_exec_body(spec, FALSE, &len);
     bytes = g_bytes_new_static(body, len);
     in = send_request(ops->backend_data, "POST", path, "application/json", bytes, NULL, 0, error);
     explicit_bzero(body, len); /* env values and stdin */

@@ -23,8 +23,11 @@ GError *vmm_remote_error_from_body(guint status, const char *body, gsize len);
  */
 char *vmm_remote_create_body(const VmmCreateRequest *req, gsize *len, GError **error);
 
-/* The POST .../exec body for @spec (argv, env, workdir, stdin, timeout). Caller frees. */
-char *vmm_remote_exec_body(const VmmAgentExec *spec, gsize *len);
+/*
+ * The exec request for @spec (argv, env, workdir, user, timeout; stdin when not
+ * @websocket, else tty and the terminal size of @spec->stdin_fd). Caller frees.
+ */
+char *vmm_remote_exec_body(const VmmAgentExec *spec, gboolean websocket, gsize *len);
 
 /*
  * One NDJSON line of an exec answer: output goes to @spec's callbacks;

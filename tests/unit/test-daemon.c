@@ -11,6 +11,7 @@
 #include "tokens.h"
 
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -217,6 +218,10 @@ test_parse_exec(void)
         "{\"argv\":[\"ls\"],\"stdin_base64\":\"not base64!\"}",
         "{\"argv\":[\"ls\"],\"workdir\":\"../etc\"}",
         "{\"argv\":[\"ls\"],\"timeout_s\":1.5}",
+        "{\"argv\":[\"ls\"],\"tty\":true}", /* a terminal needs the websocket */
+        "{\"argv\":[\"ls\"],\"user\":\"-o\"}",
+        "{\"argv\":[\"ls\"],\"user\":\"a b\"}",
+        "{\"argv\":[\"ls\"],\"group\":\"\"}",
     };
     g_autoptr(GError) err = NULL;
     g_autoptr(VmmApiExec) e = NULL;
@@ -224,9 +229,25 @@ test_parse_exec(void)
 
     for (gsize i = 0; i < G_N_ELEMENTS(refused); i++) {
         g_autoptr(GError) x = NULL;
-        g_autoptr(VmmApiExec) r = vmm_api_parse_exec(refused[i], strlen(refused[i]), &x);
+        g_autoptr(VmmApiExec) r = vmm_api_parse_exec(refused[i], strlen(refused[i]), FALSE, &x);
         if (r)
             g_error("accepted: %s", refused[i]);
+        g_assert_error(x, VMM_ERROR, VMM_ERROR_INVALID);
+    }
+    {
+        /* Over the websocket: a terminal and its size; stdin comes as messages, never a field. */
+        g_autoptr(GError) x = NULL;
+        const char *ws =
+            "{\"argv\":[\"sh\"],\"tty\":true,\"cols\":120,\"rows\":40,\"user\":\"nobody\"}";
+        const char *in = "{\"argv\":[\"cat\"],\"stdin\":\"x\"}";
+        g_autoptr(VmmApiExec) w = vmm_api_parse_exec(ws, strlen(ws), TRUE, &x);
+        g_assert_no_error(x);
+        g_assert_true(w->tty);
+        g_assert_cmpuint(w->cols, ==, 120);
+        g_assert_cmpstr(w->user, ==, "nobody");
+        g_clear_pointer(&w, vmm_api_exec_free);
+        w = vmm_api_parse_exec(in, strlen(in), TRUE, &x);
+        g_assert_null(w);
         g_assert_error(x, VMM_ERROR, VMM_ERROR_INVALID);
     }
     e = vmm_api_parse_exec(
@@ -234,12 +255,53 @@ test_parse_exec(void)
         "\"env\":{\"X\":\"1\"},\"timeout_s\":5,\"sandbox_env\":false}",
         -1 + sizeof("{\"argv\":[\"sh\",\"-c\",\"cat\"],\"stdin_base64\":\"aGk=\","
                     "\"env\":{\"X\":\"1\"},\"timeout_s\":5,\"sandbox_env\":false}"),
-        &err);
+        FALSE, &err);
     g_assert_no_error(err);
     g_assert_cmpstr(e->argv[2], ==, "cat");
     g_assert_cmpstr(e->env[0], ==, "X=1");
     g_assert_cmpstr(g_bytes_get_data(e->input, &n), ==, "hi");
     g_assert_false(e->sandbox_env);
+}
+
+static void
+test_parse_exec_control(void)
+{
+    static const char *const refused[] = {
+        "",
+        "[]",
+        "{}",
+        "{\"eof\":true,\"signal\":\"INT\"}",
+        "{\"signal\":\"SEGV\"}",
+        "{\"signal\":11}",
+        "{\"signal\":\"\"}",
+        "{\"resize\":{\"cols\":0,\"rows\":5}}",
+        "{\"resize\":{\"cols\":80}}",
+        "{\"resize\":{\"cols\":80,\"rows\":5000}}",
+        "{\"resize\":[80,24]}",
+        "{\"kill\":true}",
+    };
+    gboolean eof;
+    int sig;
+    guint cols, rows;
+
+    for (gsize i = 0; i < G_N_ELEMENTS(refused); i++) {
+        g_autoptr(GError) x = NULL;
+        if (vmm_api_parse_exec_control(refused[i], strlen(refused[i]), &eof, &sig, &cols, &rows,
+                                       &x))
+            g_error("accepted: %s", refused[i]);
+        g_assert_error(x, VMM_ERROR, VMM_ERROR_INVALID);
+    }
+    g_assert_true(vmm_api_parse_exec_control("{\"eof\":true}", 12, &eof, &sig, &cols, &rows, NULL));
+    g_assert_true(eof);
+    g_assert_true(
+        vmm_api_parse_exec_control("{\"signal\":\"SIGINT\"}", 19, &eof, &sig, &cols, &rows, NULL));
+    g_assert_cmpint(sig, ==, SIGINT);
+    g_assert_true(
+        vmm_api_parse_exec_control("{\"signal\":15}", 13, &eof, &sig, &cols, &rows, NULL));
+    g_assert_cmpint(sig, ==, SIGTERM);
+    g_assert_true(vmm_api_parse_exec_control("{\"resize\":{\"cols\":100,\"rows\":30}}", 33, &eof,
+                                             &sig, &cols, &rows, NULL));
+    g_assert_cmpuint(cols * 1000 + rows, ==, 100030);
 }
 
 static void
@@ -467,6 +529,7 @@ main(int argc, char **argv)
     g_test_add_func("/daemon/errors", test_errors);
     g_test_add_func("/daemon/parse-create", test_parse_create);
     g_test_add_func("/daemon/parse-exec", test_parse_exec);
+    g_test_add_func("/daemon/parse-exec-control", test_parse_exec_control);
     g_test_add_func("/daemon/parse-small", test_parse_small);
     g_test_add_func("/daemon/guest-path", test_guest_path);
     g_test_add_func("/daemon/labels", test_labels);

@@ -344,9 +344,9 @@ test_exec_body(void)
                          .timeout_ms = 1500,
                          .with_sandbox_env = TRUE};
     gsize len = 0;
-    g_autofree char *body = vmm_remote_exec_body(&spec, &len);
+    g_autofree char *body = vmm_remote_exec_body(&spec, FALSE, &len);
     g_autoptr(GError) err = NULL;
-    g_autoptr(VmmApiExec) e = vmm_api_parse_exec(body, len, &err);
+    g_autoptr(VmmApiExec) e = vmm_api_parse_exec(body, len, FALSE, &err);
 
     g_assert_no_error(err);
     g_assert_cmpstrv(e->argv, argv);

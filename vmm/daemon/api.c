@@ -8,6 +8,7 @@
 
 #include <glib/gstdio.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -102,6 +103,7 @@ static const struct {
     {"DELETE", "/v1/sandboxes/{name}/snapshots/{tag}", VMM_ROUTE_SNAPSHOT},
     {"GET", "/v1/sandboxes/{name}/stats", VMM_ROUTE_STATS},
     {"POST", "/v1/sandboxes/{name}/exec", VMM_ROUTE_EXEC},
+    {"GET", "/v1/sandboxes/{name}/exec", VMM_ROUTE_EXEC_WS},
     {"GET", "/v1/sandboxes/{name}/files", VMM_ROUTE_FILES},
     {"PUT", "/v1/sandboxes/{name}/files", VMM_ROUTE_FILES},
     {"GET", "/v1/sandboxes/{name}/logs/{kind}", VMM_ROUTE_LOG},
@@ -547,6 +549,8 @@ vmm_api_exec_free(VmmApiExec *e)
     g_strfreev(e->argv);
     g_strfreev(e->env);
     g_free(e->workdir);
+    g_free(e->user);
+    g_free(e->group);
     if (e->input)
         g_bytes_unref(e->input);
     g_free(e);
@@ -565,19 +569,41 @@ add_exec_env(const char *k, const char *v, gpointer data, GError **error)
     return TRUE;
 }
 
-VmmApiExec *
-vmm_api_parse_exec(const char *body, gsize len, GError **error)
+/* A user or group for the guest: a name or a number, as useradd allows (NULL: not given). */
+static gboolean
+account_name_valid(const char *v, const char *field, GError **error)
 {
-    static const char *const known[] = {"argv",         "env",       "workdir",     "stdin",
-                                        "stdin_base64", "timeout_s", "sandbox_env", NULL};
+    if (!v)
+        return TRUE;
+    if (!*v || strlen(v) > 32 || v[0] == '-' ||
+        strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+            strlen(v)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "field '%s' must be a user or group name or number (letters, digits, _ . -; "
+                    "at most 32)",
+                    field);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+VmmApiExec *
+vmm_api_parse_exec(const char *body, gsize len, gboolean websocket, GError **error)
+{
+    static const char *const known[] = {
+        "argv", "env",   "workdir", "stdin", "stdin_base64", "timeout_s", "sandbox_env",
+        "user", "group", "tty",     "cols",  "rows",         NULL};
     g_autoptr(JsonParser) p = NULL;
     g_autoptr(VmmApiExec) e = g_new0(VmmApiExec, 1);
     g_autoptr(GPtrArray) env = g_ptr_array_new_with_free_func(g_free);
-    const char *workdir, *in, *in64;
+    const char *workdir, *in, *in64, *user, *group;
     JsonObject *o = parse_object(body, len, &p, error);
 
     e->sandbox_env = TRUE;
     if (!o || !only_known(o, known, "exec", error) || !get_strv(o, "argv", &e->argv, error) ||
+        !get_string(o, "user", &user, error) || !get_string(o, "group", &group, error) ||
+        !get_bool(o, "tty", &e->tty, error) || !get_uint(o, "cols", 1000, &e->cols, NULL, error) ||
+        !get_uint(o, "rows", 1000, &e->rows, NULL, error) ||
         !get_string(o, "workdir", &workdir, error) || !get_string(o, "stdin", &in, error) ||
         !get_string(o, "stdin_base64", &in64, error) ||
         !get_uint(o, "timeout_s", 24 * 3600, &e->timeout_s, NULL, error) ||
@@ -594,6 +620,20 @@ vmm_api_parse_exec(const char *body, gsize len, GError **error)
                     "give 'stdin' or 'stdin_base64', not both");
         return NULL;
     }
+    if (websocket && (in || in64)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "over the websocket stdin is streamed: send it as binary messages");
+        return NULL;
+    }
+    if (!websocket && (e->tty || e->cols || e->rows)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "'tty', 'cols' and 'rows' need the websocket exec (GET with Upgrade)");
+        return NULL;
+    }
+    if (!account_name_valid(user, "user", error) || !account_name_valid(group, "group", error))
+        return NULL;
+    e->user = g_strdup(user);
+    e->group = g_strdup(group);
     if (workdir && !vmm_api_guest_path_valid(workdir, error))
         return NULL;
     e->workdir = g_strdup(workdir);
@@ -615,6 +655,78 @@ vmm_api_parse_exec(const char *body, gsize len, GError **error)
         e->env = (char **)g_ptr_array_free(g_steal_pointer(&env), FALSE);
     }
     return g_steal_pointer(&e);
+}
+
+gboolean
+vmm_api_parse_exec_control(const char *text, gsize len, gboolean *eof, int *signal, guint *cols,
+                           guint *rows, GError **error)
+{
+    static const char *const known[] = {"eof", "signal", "resize", NULL};
+    static const struct {
+        const char *name;
+        int number;
+    } signals[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},  {"KILL", SIGKILL},
+                   {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM},  {"CONT", SIGCONT},
+                   {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"WINCH", SIGWINCH}};
+    g_autoptr(JsonParser) p = NULL;
+    JsonObject *o = parse_object(text, len, &p, error);
+    JsonNode *sig;
+
+    *eof = FALSE;
+    *signal = 0;
+    *cols = *rows = 0;
+    if (!o || !only_known(o, known, "exec control", error))
+        return FALSE;
+    if (json_object_get_size(o) != 1) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "an exec control message has exactly one of 'eof', 'signal', 'resize'");
+        return FALSE;
+    }
+    if (json_object_has_member(o, "eof"))
+        return get_bool(o, "eof", eof, error);
+    if ((sig = json_object_get_member(o, "signal"))) {
+        if (JSON_NODE_HOLDS_VALUE(sig) && json_node_get_value_type(sig) == G_TYPE_STRING) {
+            const char *name = json_node_get_string(sig);
+            if (g_str_has_prefix(name, "SIG"))
+                name += 3;
+            for (gsize i = 0; i < G_N_ELEMENTS(signals); i++)
+                if (g_str_equal(name, signals[i].name))
+                    *signal = signals[i].number;
+        } else if (JSON_NODE_HOLDS_VALUE(sig) && json_node_get_value_type(sig) == G_TYPE_INT64) {
+            gint64 n = json_node_get_int(sig);
+            for (gsize i = 0; i < G_N_ELEMENTS(signals); i++)
+                if (n == signals[i].number)
+                    *signal = signals[i].number;
+        }
+        if (!*signal) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                        "field 'signal' must be one of HUP INT QUIT KILL USR1 USR2 TERM CONT STOP "
+                        "TSTP WINCH (or its number)");
+            return FALSE;
+        }
+        return TRUE;
+    }
+    {
+        JsonNode *rn = json_object_get_member(o, "resize");
+        JsonObject *r = rn && JSON_NODE_HOLDS_OBJECT(rn) ? json_node_get_object(rn) : NULL;
+        static const char *const dims[] = {"cols", "rows", NULL};
+        gboolean c_set = FALSE, r_set = FALSE;
+        if (!r) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                        "field 'resize' must be an object {\"cols\": C, \"rows\": R}");
+            return FALSE;
+        }
+        if (!only_known(r, dims, "resize", error) ||
+            !get_uint(r, "cols", 1000, cols, &c_set, error) ||
+            !get_uint(r, "rows", 1000, rows, &r_set, error))
+            return FALSE;
+        if (!c_set || !r_set || !*cols || !*rows) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                        "field 'resize' needs 'cols' and 'rows', each from 1 to 1000");
+            return FALSE;
+        }
+        return TRUE;
+    }
 }
 
 char *

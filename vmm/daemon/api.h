@@ -43,6 +43,7 @@ typedef enum {
     VMM_ROUTE_SNAPSHOT,     /* DELETE */
     VMM_ROUTE_STATS,        /* GET */
     VMM_ROUTE_EXEC,         /* POST: NDJSON stream */
+    VMM_ROUTE_EXEC_WS,      /* GET with Upgrade: websocket, both ways */
     VMM_ROUTE_FILES,        /* GET, PUT ?path= */
     VMM_ROUTE_LOG,          /* GET console|dns */
     VMM_ROUTE_EVENTS,       /* GET: server-sent events */
@@ -100,7 +101,8 @@ VmmApiCreate *vmm_api_parse_create(const char *body, gsize len, const char *tmp_
 
 /*
  * An exec request: {"argv": [..], "env": {K:V}, "workdir", "stdin" (text) or
- * "stdin_base64", "timeout_s", "sandbox_env" (bool, default true)}.
+ * "stdin_base64", "timeout_s", "sandbox_env" (bool, default true), "user",
+ * "group"}; over the websocket also "tty" (bool), "cols", "rows".
  */
 typedef struct {
     char **argv;
@@ -109,12 +111,25 @@ typedef struct {
     GBytes *input;
     guint timeout_s;
     gboolean sandbox_env;
+    char *user;  /* or NULL: root */
+    char *group; /* or NULL: the user's */
+    gboolean tty;
+    guint cols, rows; /* 0: 80x24 */
 } VmmApiExec;
 
 void vmm_api_exec_free(VmmApiExec *e);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmApiExec, vmm_api_exec_free)
 
-VmmApiExec *vmm_api_parse_exec(const char *body, gsize len, GError **error);
+/* @websocket: the first message of a websocket exec (tty allowed, stdin streamed instead). */
+VmmApiExec *vmm_api_parse_exec(const char *body, gsize len, gboolean websocket, GError **error);
+
+/*
+ * A control message of a websocket exec: {"eof":true}, {"signal":"INT"|N} or
+ * {"resize":{"cols":C,"rows":R}}. Exactly one is set: *@eof, *@signal (1-64, one of
+ * those a user may send), or *@cols and *@rows.
+ */
+gboolean vmm_api_parse_exec_control(const char *text, gsize len, gboolean *eof, int *signal,
+                                    guint *cols, guint *rows, GError **error);
 
 /* A snapshot request: {"tag"}. Caller frees the tag. */
 char *vmm_api_parse_snapshot(const char *body, gsize len, GError **error);

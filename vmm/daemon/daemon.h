@@ -98,3 +98,9 @@ void vmm_events_hub_subscribe(VmmEventsHub *hub, VmmRequest *r);
 void vmm_events_hub_close_all(VmmEventsHub *hub);
 /* Runs an exec request as an NDJSON stream (takes @r). */
 void vmm_daemon_exec_stream(VmmRequest *r);
+/* Whether @r asks for a websocket (Connection: upgrade, Upgrade: websocket). */
+gboolean vmm_daemon_is_websocket(VmmRequest *r);
+/* Upgrades @r to a websocket and runs the exec it then asks for (takes @r). ws-exec.c */
+void vmm_daemon_exec_ws(VmmRequest *r);
+/* @r's connection was taken over (websocket): it no longer counts as an open response. */
+void vmm_daemon_request_stolen(VmmRequest *r);

@@ -13,7 +13,8 @@ airlockd_SOURCES = \
 	vmm/daemon/main.c \
 	vmm/daemon/server.c \
 	vmm/daemon/handlers.c \
-	vmm/daemon/stream.c
+	vmm/daemon/stream.c \
+	vmm/daemon/ws-exec.c
 airlockd_CFLAGS = $(AM_CFLAGS) $(LIBSOUP_CFLAGS)
 airlockd_LDADD = libvmm.a $(VMM_LIBS) $(LIBSOUP_LIBS)
 

@@ -596,6 +596,17 @@ vmm_daemon_dispatch(VmmRequest *r)
     case VMM_ROUTE_EXEC:
         vmm_daemon_exec_stream(r);
         return;
+    case VMM_ROUTE_EXEC_WS:
+        if (!vmm_daemon_is_websocket(r)) {
+            g_autoptr(GError) e = g_error_new_literal(VMM_API_ERROR, VMM_API_ERROR_NO_ROUTE,
+                                                      "GET .../exec is the websocket exec (send "
+                                                      "Upgrade: websocket); POST streams NDJSON");
+            vmm_daemon_reply_error(r->msg, e);
+            vmm_request_free(r);
+            return;
+        }
+        vmm_daemon_exec_ws(r);
+        return;
     default:
         break;
     }

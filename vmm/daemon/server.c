@@ -293,6 +293,14 @@ response_finished(SoupServerMessage *msg, gpointer data)
         d->open--;
 }
 
+void
+vmm_daemon_request_stolen(VmmRequest *r)
+{
+    /* A stolen connection (websocket) never finishes as a response: it is done here. */
+    if (g_signal_handlers_disconnect_by_func(r->msg, response_finished, r->d) > 0 && r->d->open > 0)
+        r->d->open--;
+}
+
 static void
 handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
         gpointer data)

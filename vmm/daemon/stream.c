@@ -201,6 +201,8 @@ exec_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
     spec.with_sandbox_env = x->e->sandbox_env;
     spec.input = x->e->input;
     spec.timeout_ms = x->e->timeout_s * 1000;
+    spec.user = x->e->user;
+    spec.group = x->e->group;
     spec.on_stdout = on_stdout;
     spec.on_stderr = on_stderr;
     spec.user_data = x;
@@ -237,7 +239,7 @@ vmm_daemon_exec_stream(VmmRequest *r)
     g_autoptr(GTask) task = NULL;
     gsize len = 0;
     const char *body = r->body ? g_bytes_get_data(r->body, &len) : NULL;
-    VmmApiExec *e = vmm_api_parse_exec(body, len, &err);
+    VmmApiExec *e = vmm_api_parse_exec(body, len, FALSE, &err);
     Exec *x;
 
     if (!e) {
