@@ -67,6 +67,57 @@ expect "archive show of a hostile id" 2 -- archive show ../../etc
 expect "archive rm of unknown id" 2 -- archive rm gone-20260101T000000Z
 expect "unknown option" 2 -- create --frobnicate x
 
+# ---- validation holes: a value given and out of range is an error, never "the default" ----
+for a in "--memory -5" "--cpus -3" "--disk-size -1" "--timeout -1" "--cpus 0" "--disk-size 0" "--timeout 0"; do
+    expect "create $a" 2 -- create ok-name $a
+done
+ok "the flag and its value are named" -- bash -c "$AIRLOCK create ok-name --cpus -3 2>&1 | grep -q -- '--cpus -3'"
+expect "a URI no driver takes" 2 -- -c bogus:// list
+ok "a bad URI does not say to start libvirtd" -- bash -c "! $AIRLOCK -c bogus:// list 2>&1 | grep -q 'start'"
+ok "no error names a source-tree path" -- bash -c "! $AIRLOCK -c 'qemu+unix:///system?socket=/nonexistent/x' list 2>&1 | grep -q 'scripts/'"
+expect "events of a sandbox that never was" 2 -- events nosuch
+expect "cp of a directory without -r" 2 -- cp /etc ok-name:/tmp/
+expect "cp of a missing file" 2 -- cp /nonexistent/file ok-name:/tmp/
+d=$AIRLOCK_STATE_DIR/dups.conf
+printf '[sandbox]\nmemory = 1024\nmemory = 512\n' > "$d"
+expect "spec with a key twice" 2 -- spec check "$d"
+ok "the duplicate's line is named" -- bash -c "$AIRLOCK spec check $d 2>&1 | grep -q 'dups.conf:3: \[sandbox\] memory: given twice'"
+expect "create from a spec with a key twice" 2 -- create ok-name -f "$d"
+p=$AIRLOCK_STATE_DIR/dups.plan
+printf '[job a]\ncommand = true\n\n[job a]\ncommand = false\n' > "$p"
+expect "plan with [job a] twice" 2 -- batch check "$p"
+ok "the plan's line is named" -- bash -c "$AIRLOCK batch check $p 2>&1 | grep -q 'dups.plan:4: \[job a\] appears twice'"
+printf '[job a]\ncommand = true\n\ntimeout = soon\n' > "$p"
+ok "a plan error names its line" -- bash -c "$AIRLOCK batch check $p 2>&1 | grep -q 'dups.plan:4: \[job a\] timeout'"
+printf '[job a]\ncommand = true\nfiles = missing.tar:/srv/x.tar\n' > "$p"
+expect "files= naming a missing file" 2 -- batch check "$p"
+ok "the missing file's line is named" -- bash -c "$AIRLOCK batch check $p 2>&1 | grep -q 'dups.plan:3: \[job a\] files: .*missing.tar. does not exist'"
+# The documented examples are tested files: what docs/ shows, works when pasted.
+docs=$HERE/../../docs
+ex=$AIRLOCK_STATE_DIR/example
+mkdir -p "$ex/fixtures"
+awk '/^```ini/{f=1;next} /^```/{if(f)exit} f' "$docs/batch.md" > "$ex/plan.ini"
+: > "$ex/app.tar"; echo '{}' > "$ex/fixtures/db.json"
+printf 'API_KEY=x\n' > "$ex/secrets.env"; chmod 600 "$ex/secrets.env"
+ok "docs/batch.md's plan example passes batch check" -- "$AIRLOCK" batch check "$ex/plan.ini"
+is "docs/batch.md's example: 3 + 4 jobs" "$("$AIRLOCK" batch check --json "$ex/plan.ini" | grep -c '"name"')" 5
+mkdir "$AIRLOCK_STATE_DIR/unreadable"
+mkdir "$AIRLOCK_STATE_DIR/unreadable/events.jsonl"
+AIRLOCK_STATE_DIR=$AIRLOCK_STATE_DIR/unreadable expect "events when the log cannot be read" 1 -- events
+: > "$AIRLOCK_STATE_DIR/unreadable/archive"
+AIRLOCK_STATE_DIR=$AIRLOCK_STATE_DIR/unreadable expect "archive list when the directory cannot be read" 1 -- archive list
+rm -rf "$AIRLOCK_STATE_DIR/unreadable"
+"$AIRLOCK" create rs-one >/dev/null 2>&1
+"$AIRLOCK" destroy --force rs-one >/dev/null 2>&1
+ok "destroy removes the sandbox's lock file" -- test ! -e "$AIRLOCK_STATE_DIR/locks/rs-one.lock"
+mkdir -p "$AIRLOCK_STATE_DIR/locks"; : > "$AIRLOCK_STATE_DIR/locks/stale-one.lock"
+"$AIRLOCK" gc >/dev/null 2>&1
+ok "gc removes the lock file of a name nothing else is left of" -- test ! -e "$AIRLOCK_STATE_DIR/locks/stale-one.lock"
+"$AIRLOCK" create gc-one >/dev/null 2>&1   # test:/// forgets the domain: gc sees an orphan
+"$AIRLOCK" gc >/dev/null 2>&1
+ok "the gc record in the global log names its sandbox" -- bash -c "grep '\"event\":\"gc\"' '$AIRLOCK_STATE_DIR/events.jsonl' | grep -q '\"sandbox\":\"gc-one\"'"
+ok "gc removes the orphan's lock file" -- test ! -e "$AIRLOCK_STATE_DIR/locks/gc-one.lock"
+
 # A working create through the CLI, then the image corrupted: exit 5.
 "$AIRLOCK" create ok-name >/dev/null 2>&1; is "create on test driver" "$?" 0
 "$AIRLOCK" image verify debian-12 >/dev/null; is "image verify passes" "$?" 0

@@ -96,14 +96,29 @@ on_live(const char *name, const char *kind, const char *detail, gpointer data)
     print_live(name, kind, detail);
 }
 
-static void
-print_recorded(const char *path)
+/*
+ * Prints the records of @path (those of events_filter's sandbox when set) and
+ * counts them in *@shown. A log that does not exist yet holds nothing; one
+ * that cannot be read is an error, never an empty trail.
+ */
+static gboolean
+print_recorded(const char *path, guint *shown, GError **error)
 {
     g_autofree char *data = NULL;
     g_auto(GStrv) lines = NULL;
+    g_autoptr(GError) local = NULL;
 
-    if (!g_file_get_contents(path, &data, NULL, NULL))
-        return;
+    *shown = 0;
+    if (!g_file_get_contents(path, &data, NULL, &local)) {
+        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            return TRUE;
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot read the audit log: %s%s",
+                    local->message,
+                    g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_ACCES)
+                        ? " (it is root's: run this as root)"
+                        : "");
+        return FALSE;
+    }
     lines = g_strsplit(data, "\n", -1);
     for (char **l = lines; *l; l++) {
         g_autoptr(JsonParser) p = json_parser_new();
@@ -116,6 +131,7 @@ print_recorded(const char *path)
         sb = json_object_get_string_member_with_default(o, "sandbox", NULL);
         if (events_filter && g_strcmp0(sb, events_filter) != 0)
             continue;
+        (*shown)++;
         if (as_json_events) {
             printf("%s\n", *l);
         } else {
@@ -139,6 +155,7 @@ print_recorded(const char *path)
                    json_object_get_string_member_with_default(o, "event", ""), text);
         }
     }
+    return TRUE;
 }
 
 int
@@ -156,6 +173,7 @@ vmm_cmd_events(VmmCli *cli, int argc, char **argv)
         g_option_context_new("[NAME] - show the audit trail and live events");
     g_autoptr(GError) err = NULL;
     g_autofree char *path = NULL;
+    guint shown = 0;
     int rc;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -169,8 +187,18 @@ vmm_cmd_events(VmmCli *cli, int argc, char **argv)
         events_filter = argv[1];
     }
     path = vmm_events_global_path(cli->state_dir);
-    print_recorded(path);
+    if (!print_recorded(path, &shown, &err))
+        return vmm_cli_fail(err);
     fflush(stdout);
+    if (events_filter && !shown && !follow) {
+        g_autofree char *dir = vmm_path_sandbox_dir(cli->state_dir, events_filter);
+        if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+            g_set_error(&err, VMM_ERROR, VMM_ERROR_NOT_FOUND,
+                        "no events of a sandbox '%s' (airlock list shows what exists)",
+                        events_filter);
+            return vmm_cli_fail(err);
+        }
+    }
     if (!follow)
         return AIRLOCK_EXIT_OK;
 

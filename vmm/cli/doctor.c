@@ -124,7 +124,7 @@ check_image(Doctor *d, const char *state_dir, const char *name)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(VmmImage) img = vmm_image_load(state_dir, name, &err);
-    g_autofree char *fix = g_strdup_printf("images/build --force %s (or scripts/setup)", name);
+    g_autofree char *fix = g_strdup_printf("airlock image build %s", name);
     g_autofree char *detail = NULL;
 
     if (!img || !vmm_image_verify(img, FALSE, &err)) {
@@ -185,8 +185,8 @@ check_daemon(Doctor *d, VmmOps *ops)
         detail = more;
     }
     report(d, "daemon", CHECK_WARN, detail,
-           "scripts/start-airlockd (or systemctl start airlockd); only needed for the API and "
-           "other users");
+           "systemctl start airlockd (or run airlockd as root); only needed for the API and other "
+           "users");
 }
 
 int
@@ -229,7 +229,8 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
         g_autofree char *detail = vmm_ops_describe_connection(ops);
         report(&d, "libvirt", CHECK_OK, detail, NULL);
     } else {
-        report(&d, "libvirt", CHECK_FAIL, err->message, "scripts/start-libvirt");
+        report(&d, "libvirt", CHECK_FAIL, err->message,
+               "start libvirtd (e.g. systemctl start libvirtd), or pass -c URI");
         g_clear_error(&err);
     }
 

@@ -29,7 +29,8 @@ vmm_cmd_image_list(VmmCli *cli, int argc, char **argv)
         return vmm_cli_fail(err);
 
     if (images->len == 0 && !as_json) {
-        printf("no images in %s/images (build one with images/build debian-12)\n", cli->state_dir);
+        printf("no images in %s/images (make one with airlock image build debian-12)\n",
+               cli->state_dir);
         return AIRLOCK_EXIT_OK;
     }
     {

@@ -110,6 +110,28 @@ no_core_dumps(void)
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
+/*
+ * Whatever a library logs at warning level or above reaches the user as one
+ * "airlock: warning: …" line, never as a raw "airlock-WARNING **" block; debug
+ * messages keep GLib's handling (G_MESSAGES_DEBUG).
+ */
+static GLogWriterOutput
+log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+    const char *message = NULL;
+
+    if (level & (G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO))
+        return g_log_writer_default(level, fields, n_fields, data);
+    for (gsize i = 0; i < n_fields; i++)
+        if (g_str_equal(fields[i].key, "MESSAGE") && fields[i].length < 0)
+            message = fields[i].value;
+    {
+        g_autofree char *line = g_strdelimit(g_strdup(message ? message : "?"), "\r\n", ' ');
+        fprintf(stderr, "airlock: warning: %s\n", line);
+    }
+    return G_LOG_WRITER_HANDLED;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -119,6 +141,7 @@ main(int argc, char **argv)
     int i = 1, rc;
 
     setlocale(LC_ALL, "");
+    g_log_set_writer_func(log_writer, NULL, NULL);
     vmm_libvirt_init();
     no_core_dumps();
 

@@ -86,7 +86,7 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     g_auto(GStrv) envs = NULL;
     g_auto(GStrv) labels = NULL;
     g_auto(GStrv) allows = NULL; /* --allow HOST:PORT */
-    gint cpus = -1, memory = -1, disk = -1, timeout = -1;
+    gint cpus = G_MININT, memory = G_MININT, disk = G_MININT, timeout = G_MININT;
     gboolean quiet = FALSE, as_json = FALSE, no_snapshot = FALSE;
     GOptionEntry entries[] = {
         {"file", 'f', 0, G_OPTION_ARG_FILENAME, &spec_file, "Sandbox spec file", "SPEC"},
@@ -135,17 +135,29 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     name = argv[1];
     if (!vmm_name_validate(name, "sandbox name", &err))
         return vmm_cli_fail(err);
+    {
+        /* Given and not positive is an error, never "the default". */
+        const struct {
+            const char *flag;
+            gint value;
+        } counts[] = {
+            {"--cpus", cpus}, {"--memory", memory}, {"--disk-size", disk}, {"--timeout", timeout}};
+        for (gsize i = 0; i < G_N_ELEMENTS(counts); i++)
+            if (counts[i].value != G_MININT && counts[i].value < 1)
+                return vmm_cli_usage(argv[0], "%s %d: expects a whole number of at least 1",
+                                     counts[i].flag, counts[i].value);
+    }
 
     /* Spec file first, then every flag given overrides it. */
     if (spec_file && !vmm_spec_load_file(spec, spec_file, &err))
         return vmm_cli_fail(err);
     if (image && !vmm_spec_set_image(spec, image, &err)) /* NAME or NAME@sha256:HEX */
         return vmm_cli_fail(err);
-    if (cpus >= 0)
+    if (cpus != G_MININT)
         spec->cpus = cpus;
-    if (memory >= 0)
+    if (memory != G_MININT)
         spec->memory_mib = memory;
-    if (disk >= 0)
+    if (disk != G_MININT)
         spec->disk_gib = disk;
     if (network && !vmm_net_mode_from_string(network, &spec->net_mode, &err))
         return vmm_cli_fail(err);
@@ -185,7 +197,7 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     req.name = name;
     req.spec = spec;
     req.secrets = secrets;
-    req.timeout_s = timeout > 0 ? (guint)timeout : 0;
+    req.timeout_s = timeout != G_MININT ? (guint)timeout : 0;
     req.no_snapshot = no_snapshot;
     rc = vmm_ops_create(cli->ops, &req, &timings, &err);
     g_clear_pointer(&secrets, vmm_secrets_free); /* wiped as soon as the seed is gone */
