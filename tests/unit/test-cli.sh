@@ -11,17 +11,7 @@ export AIRLOCK_ACCEL=tcg
 export AIRLOCK_STATE_DIR=$(mktemp -d /tmp/airlock-test-cli-XXXXXX)
 trap 'rm -rf "$AIRLOCK_STATE_DIR"' EXIT
 
-# A fake image whose files match their manifest.
-img=$AIRLOCK_STATE_DIR/images/debian-12
-mkdir -p "$img"
-qemu-img create -q -f qcow2 "$img/disk.qcow2" 64M
-echo kernel > "$img/vmlinuz"; echo initrd > "$img/initrd.img"
-sum() { sha256sum "$1" | cut -d' ' -f1; }
-cat > "$img/manifest.json" <<JSON
-{"name":"debian-12","created":"2026-11-26T00:00:00Z","recipe_sha256":"x","kernel_cmdline":"console=ttyS0",
- "files":{"disk.qcow2":{"sha256":"$(sum "$img/disk.qcow2")"},"vmlinuz":{"sha256":"$(sum "$img/vmlinuz")"},
- "initrd.img":{"sha256":"$(sum "$img/initrd.img")"}},"packages":[]}
-JSON
+. "$HERE/fake-image.sh"
 
 # expect DESC CODE -- ARGS...: exit code, exactly one line on stderr, nothing left behind.
 expect() {
@@ -134,11 +124,7 @@ done
 
 # ---- audit trail: a keyed chain; heads and sandbox logs where only root writes ----
 A=$AIRLOCK_STATE_DIR
-cat > "$img/manifest.json" <<JSON
-{"name":"debian-12","created":"2026-11-26T00:00:00Z","recipe_sha256":"x","kernel_cmdline":"console=ttyS0",
- "files":{"disk.qcow2":{"sha256":"$(sum "$img/disk.qcow2")"},"vmlinuz":{"sha256":"$(sum "$img/vmlinuz")"},
- "initrd.img":{"sha256":"$(sum "$img/initrd.img")"}},"packages":[]}
-JSON
+fake_manifest
 rm -rf "$A/sandboxes" "$A/locks"
 "$AIRLOCK" create au-one >/dev/null 2>&1; is "audit: create writes a sandbox log" "$?" 0
 ok "audit: verify of the global log" -- "$AIRLOCK" audit verify
@@ -202,5 +188,39 @@ AIRLOCK_ARCHIVE_KEEP=lots expect "AIRLOCK_ARCHIVE_KEEP=lots" 2 -- list
 AIRLOCK_ARCHIVE_MAX_AGE=soon expect "AIRLOCK_ARCHIVE_MAX_AGE=soon" 2 -- list
 AIRLOCK_RESERVE_MIB=-1 expect "AIRLOCK_RESERVE_MIB=-1" 2 -- list
 ok "a bad value names its variable" -- bash -c "AIRLOCK_ARCHIVE_KEEP=lots '$AIRLOCK' list 2>&1 | grep -q \"AIRLOCK_ARCHIVE_KEEP='lots'\""
+
+# ---- help and discovery ----
+ok "airlock help lists the commands" -- bash -c "$AIRLOCK help | grep -q '^  destroy '"
+ok "airlock help COMMAND is COMMAND --help" -- bash -c "diff <($AIRLOCK help create) <($AIRLOCK create --help)"
+ok "airlock help GROUP SUB" -- bash -c "$AIRLOCK help image verify | grep -q 'image verify'"
+ok "airlock image --help lists its subcommands" -- bash -c "$AIRLOCK image --help | grep -q '^  verify '"
+ok "airlock help image lists its subcommands" -- bash -c "$AIRLOCK help image | grep -q '^  list '"
+expect "a group without a subcommand" 2 -- image
+expect "a mistyped command" 2 -- destory x
+ok "a mistyped command gets a suggestion" -- bash -c "$AIRLOCK destory x 2>&1 | grep -q \"did you mean 'destroy'\""
+ok "a swapped pair of letters too" -- bash -c "$AIRLOCK lsit 2>&1 | grep -q \"did you mean 'list'\""
+expect "help of an unknown command" 2 -- help frobnicate
+# -f is --follow everywhere --help shows it; create -f and destroy -f still work (hidden).
+for c in console events logs; do
+    ok "$c: -f is --follow" -- bash -c "$AIRLOCK $c --help | grep -q -- '-f, --follow'"
+done
+for c in create destroy; do
+    ok "$c --help shows no -f" -- bash -c "! $AIRLOCK $c --help | grep -qE -- '(^| )-f,'"
+done
+"$AIRLOCK" destroy -f no-such; is "destroy -f still means --force" "$?" 0
+expect "create -f still reads a spec file" 2 -- create ok-name -f "$d"
+
+# ---- --json where a command reports something; numbers as people write them ----
+ok "destroy --json" -- bash -c "$AIRLOCK destroy --force --json no-such | grep -q '\"result\" : \"destroyed\"'"
+ok "image verify --json" -- bash -c "$AIRLOCK image verify --json debian-12 | grep -q '\"valid\" : true'"
+ok "batch check --json" -- bash -c "$AIRLOCK batch check --json $ex/plan.ini | grep -q '\"valid\" : true'"
+ok "audit verify --json" -- bash -c "$AIRLOCK audit verify --json | grep -q '\"intact\" : true'"
+ok "snapshot --help has --json" -- bash -c "$AIRLOCK snapshot --help | grep -q -- --json"
+"$AIRLOCK" create js-one >/dev/null 2>&1
+ok "logs --json" -- bash -c "$AIRLOCK logs --json --events js-one | grep -q '\"log\" : \"events\"'"
+ok "create --json: timings with at most 6 decimals" -- bash -c "$AIRLOCK create --json js-two | grep -E '\"total\" : [0-9]+\.[0-9]{1,6},?\$'"
+ok "the audit log's numbers too" -- bash -c "! grep -qE '[0-9]\.[0-9]{7,}' '$AIRLOCK_STATE_DIR/events.jsonl'"
+"$AIRLOCK" destroy --force js-one js-two >/dev/null 2>&1
+
 
 done_testing
