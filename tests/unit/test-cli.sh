@@ -223,4 +223,11 @@ ok "the audit log's numbers too" -- bash -c "! grep -qE '[0-9]\.[0-9]{7,}' '$AIR
 "$AIRLOCK" destroy --force js-one js-two >/dev/null 2>&1
 
 
+# ---- the state directory: qemu must reach images/ and sandboxes/ ----
+chmod 700 "$AIRLOCK_STATE_DIR/images"
+ok "doctor fails when the qemu user cannot reach the images" -- bash -c "! $AIRLOCK doctor >/dev/null 2>&1"
+ok "doctor names the chmod that fixes it" -- bash -c "$AIRLOCK doctor 2>&1 | grep -q 'fix: chmod o+x $AIRLOCK_STATE_DIR/images'"
+chmod 755 "$AIRLOCK_STATE_DIR/images"
+ok "doctor: qemu access ok again" -- bash -c "$AIRLOCK doctor 2>&1 | grep -q '^ok .*qemu access'"
+
 done_testing
