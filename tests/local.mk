@@ -44,6 +44,8 @@ TESTS += tests/unit/test-names tests/unit/test-conn tests/unit/test-xml tests/un
 	tests/unit/test-events tests/unit/test-escape tests/unit/test-fsutil tests/unit/test-gc \
 	tests/unit/test-fixup tests/unit/test-cli.sh
 EXTRA_DIST += tests/unit/test-cli.sh
+TESTS += tests/unit/test-completion.sh tests/unit/test-manpage.sh
+EXTRA_DIST += tests/unit/test-completion.sh tests/unit/test-manpage.sh tests/unit/fake-image.sh
 
 # The accounting of scripts/test, fed fake TAP streams and fake scripts.
 TESTS += tests/harness/test-harness.sh

@@ -315,9 +315,21 @@ GPtrArray *
 vmm_archive_list(const char *state_dir, GError **error)
 {
     g_autofree char *root = archive_root(state_dir);
-    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_archive_info_free);
-    g_autoptr(GDir) d = g_dir_open(root, 0, NULL);
+    GPtrArray *out = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GDir) d = g_dir_open(root, 0, &local);
     const char *ent;
+
+    if (!d && !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+        /* Nothing listed must mean no archives, never "could not look". */
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot list the archives: %s%s",
+                    local->message,
+                    g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_ACCES)
+                        ? " (the archives are root's: run this as root)"
+                        : "");
+        return NULL;
+    }
+    out = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_archive_info_free);
 
     while (d && (ent = g_dir_read_name(d))) {
         VmmArchiveInfo *info;

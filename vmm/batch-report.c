@@ -1,6 +1,7 @@
 /* batch-report.c: a batch's results: output tails, summary, results.json, junit.xml. Pure. */
 #include <config.h>
 
+#include "json-text.h"
 #include "batch.h"
 #include "autoptr.h"
 #include "json-builder.h"
@@ -282,10 +283,9 @@ vmm_batch_report_json(const VmmBatchPlan *plan, GPtrArray *results, const VmmBat
     json_generator_set_root(gen, root);
     json_generator_set_pretty(gen, TRUE);
     {
-        char *text = json_generator_to_data(gen, NULL);
-        char *with_nl = g_strconcat(text, "\n", NULL);
-        g_free(text);
-        return with_nl;
+        g_autofree char *raw = json_generator_to_data(gen, NULL);
+        g_autofree char *text = vmm_json_tidy_numbers(raw); /* 1.5, not 1.5000000000000002 */
+        return g_strconcat(text, "\n", NULL);
     }
 }
 

@@ -4,11 +4,15 @@
 #include "batch.h"
 #include "autoptr.h"
 #include "error.h"
+#include "keyfile-text.h"
 #include "names.h"
 #include "secrets.h"
 #include "spec.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* --- plan -------------------------------------------------------------------------------- */
 
@@ -137,8 +141,9 @@ check_keys(GKeyFile *kf, const char *group, const char *const *allowed, gboolean
     for (char **k = keys; k && *k; k++) {
         if (g_strv_contains(allowed, *k) || (params && g_str_has_prefix(*k, "param.")))
             continue;
-        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "%s: [%s] has unknown key '%s'", origin,
-                    group, *k);
+        g_autofree char *list = g_strjoinv(", ", (char **)allowed);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "%s: [%s] %s: unknown key (use %s%s)",
+                    origin, group, *k, list, params ? " or param.NAME" : "");
         return FALSE;
     }
     return TRUE;
@@ -419,31 +424,18 @@ parse_batch_group(VmmBatchPlan *plan, GKeyFile *kf, const char *origin, const ch
     return TRUE;
 }
 
-VmmBatchPlan *
-vmm_batch_plan_parse(const char *data, gsize len, const char *origin, const char *base_dir,
-                     GError **error)
+/* Every group of @kf into @plan: [batch] first, then each [job] and [matrix] in file order. */
+static gboolean
+parse_groups(VmmBatchPlan *plan, GKeyFile *kf, const char *origin, const char *base_dir,
+             GError **error)
 {
-    g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_autoptr(VmmBatchPlan) plan = g_new0(VmmBatchPlan, 1);
     g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_auto(GStrv) groups = NULL;
-    g_autoptr(GError) local = NULL;
 
-    if (!origin)
-        origin = "plan";
-    plan->parallel = VMM_BATCH_DEFAULT_PARALLEL;
-    plan->prefix = g_strdup(VMM_BATCH_DEFAULT_PREFIX);
-    plan->timeout_s = VMM_BATCH_DEFAULT_TIMEOUT_S;
-    plan->jobs = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_batch_job_free);
-    if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &local)) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "%s: %s", origin, local->message);
-        return NULL;
-    }
     if (!parse_batch_group(plan, kf, origin, base_dir, error))
-        return NULL;
+        return FALSE;
     if (!plan->image && !plan->spec_file)
         plan->image = g_strdup(VMM_SPEC_DEFAULT_IMAGE);
-
     groups = g_key_file_get_groups(kf, NULL);
     for (char **g = groups; *g; g++) {
         gboolean is_job = g_str_has_prefix(*g, "job ");
@@ -457,7 +449,7 @@ vmm_batch_plan_parse(const char *data, gsize len, const char *origin, const char
             g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
                         "%s: unknown group [%s] (use [batch], [job NAME] or [matrix NAME])", origin,
                         *g);
-            return NULL;
+            return FALSE;
         }
         name = *g + (is_job ? strlen("job ") : strlen("matrix "));
         if (!vmm_batch_job_name_valid(name)) {
@@ -465,31 +457,104 @@ vmm_batch_plan_parse(const char *data, gsize len, const char *origin, const char
                         "%s: [%s]: job name '%s' must be letters, digits, '.', '_' or '-' "
                         "(64 at most, starting with a letter or digit)",
                         origin, *g, name);
-            return NULL;
+            return FALSE;
         }
         if (!check_keys(kf, *g, job_keys, is_matrix, origin, error))
-            return NULL;
+            return FALSE;
         if (is_job) {
             g_autoptr(VmmBatchJob) job = job_new();
             job->name = g_strdup(name);
             if (!fill_job(job, kf, *g, NULL, plan, origin, base_dir, error))
-                return NULL;
+                return FALSE;
             g_ptr_array_add(plan->jobs, g_steal_pointer(&job));
         } else if (!expand_matrix(plan, kf, *g, name, origin, base_dir, error)) {
-            return NULL;
+            return FALSE;
         }
         for (guint i = before; i < plan->jobs->len; i++) {
             VmmBatchJob *job = g_ptr_array_index(plan->jobs, i);
             if (!g_hash_table_add(seen, g_strdup(job->name))) {
                 g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
                             "%s: job '%s' is defined twice (from [%s])", origin, job->name, *g);
-                return NULL;
+                return FALSE;
             }
         }
     }
     if (plan->jobs->len == 0) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
                     "%s: no jobs (add [job NAME] groups with a command)", origin);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/*
+ * Turns "ORIGIN: [group] key: …" into "ORIGIN:LINE: [group] key: …", LINE being
+ * the key's line when the message names one, else the group's (GKeyFile keeps none).
+ */
+static void
+add_line(GError **error, const char *text, const char *origin)
+{
+    const char *msg, *rest, *open, *close, *tok, *tok_end;
+    g_autofree char *group = NULL, *key = NULL;
+    guint line;
+
+    if (!error || !*error)
+        return;
+    msg = (*error)->message;
+    if (!g_str_has_prefix(msg, origin) || strncmp(msg + strlen(origin), ": ", 2) != 0)
+        return;
+    rest = msg + strlen(origin) + 2;
+    if (!(open = strchr(rest, '[')) || !(close = strchr(open, ']')))
+        return;
+    group = g_strndup(open + 1, (gsize)(close - open - 1));
+    tok = close + 1 + strspn(close + 1, " ");
+    tok_end = tok + strcspn(tok, ": ");
+    key = g_strndup(tok, (gsize)(tok_end - tok));
+    g_strdelimit(key, "'", ' ');
+    g_strstrip(key);
+    line = *key ? vmm_keyfile_line(text, group, key) : 0;
+    if (!line)
+        line = vmm_keyfile_line(text, group, NULL);
+    if (line) {
+        g_autofree char *old = g_strdup(rest);
+        g_free((*error)->message);
+        (*error)->message = g_strdup_printf("%s:%u: %s", origin, line, old);
+    }
+}
+
+VmmBatchPlan *
+vmm_batch_plan_parse(const char *data, gsize len, const char *origin, const char *base_dir,
+                     GError **error)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(VmmBatchPlan) plan = g_new0(VmmBatchPlan, 1);
+    g_autoptr(GError) local = NULL;
+    g_autofree char *text = NULL, *stripped = NULL;
+    gsize n = len == (gsize)-1 ? strlen(data) : len;
+
+    if (!origin)
+        origin = "plan";
+    plan->parallel = VMM_BATCH_DEFAULT_PARALLEL;
+    plan->prefix = g_strdup(VMM_BATCH_DEFAULT_PREFIX);
+    plan->timeout_s = VMM_BATCH_DEFAULT_TIMEOUT_S;
+    plan->jobs = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_batch_job_free);
+    if (memchr(data, '\0', n)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "%s: holds a NUL byte (not a text file)",
+                    origin);
+        return NULL;
+    }
+    text = g_strndup(data, n);
+    /* "key = value   # why": an unquoted # after a space is a comment, as in sh. */
+    stripped = vmm_keyfile_strip_comments(text);
+    if (!vmm_keyfile_check_unique(stripped, origin, error))
+        return NULL;
+    if (!g_key_file_load_from_data(kf, stripped, -1, G_KEY_FILE_NONE, &local)) {
+        g_autofree char *msg = g_strdelimit(g_strdup(local->message), "\r\n", ' ');
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "%s: %s", origin, msg);
+        return NULL;
+    }
+    if (!parse_groups(plan, kf, origin, base_dir, error)) {
+        add_line(error, stripped, origin);
         return NULL;
     }
     return g_steal_pointer(&plan);
@@ -514,6 +579,45 @@ vmm_batch_plan_load(const char *path, GError **error)
         return NULL;
     plan->path = g_strdup(path);
     return plan;
+}
+
+gboolean
+vmm_batch_plan_check_files(const VmmBatchPlan *plan, GError **error)
+{
+    g_autofree char *text = NULL;
+
+    if (plan->path)
+        g_file_get_contents(plan->path, &text, NULL, NULL);
+    for (guint i = 0; i < plan->jobs->len; i++) {
+        const VmmBatchJob *job = g_ptr_array_index(plan->jobs, i);
+        for (guint f = 0; f < job->files->len; f++) {
+            const VmmBatchFile *bf = g_ptr_array_index(job->files, f);
+            g_autofree char *group = g_strdup_printf("%s %s", job->matrix ? "matrix" : "job",
+                                                     job->matrix ? job->matrix : job->name);
+            g_autofree char *where = NULL;
+            const char *why;
+            struct stat st;
+            guint line = text ? vmm_keyfile_line(text, group, "files") : 0;
+
+            if (lstat(bf->local, &st) != 0)
+                why = errno == ENOENT ? "does not exist" : g_strerror(errno);
+            else if (S_ISLNK(st.st_mode))
+                why = "is a symbolic link (name the file itself)";
+            else if (!S_ISREG(st.st_mode))
+                why = "is not a regular file";
+            else if (access(bf->local, R_OK) != 0)
+                why = "is not readable";
+            else
+                continue;
+            where = line ? g_strdup_printf("%s:%u", plan->path, line)
+                         : g_strdup(plan->path ? plan->path : "plan");
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                        "%s: [%s] files: '%s' %s (relative paths start at the plan's directory)",
+                        where, group, bf->local, why);
+            return FALSE;
+        }
+    }
+    return TRUE;
 }
 
 /* --- placement --------------------------------------------------------------------------- */

@@ -60,6 +60,12 @@ VmmBatchPlan *vmm_batch_plan_parse(const char *data, gsize len, const char *orig
 /* Reads and parses the plan file @path. Caller frees. */
 VmmBatchPlan *vmm_batch_plan_load(const char *path, GError **error);
 
+/*
+ * Checks that every job's files= entry names a readable regular file here (not
+ * a symbolic link); the error names the plan's line. Reads the file system.
+ */
+gboolean vmm_batch_plan_check_files(const VmmBatchPlan *plan, GError **error);
+
 /* Checks a job name: ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$. */
 gboolean vmm_batch_job_name_valid(const char *name);
 

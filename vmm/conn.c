@@ -117,8 +117,17 @@ vmm_conn_open(const char *uri, GError **error)
 
         if (err && err->message)
             detail = g_strdup(err->message);
+        if (err && (err->code == VIR_ERR_NO_CONNECT || err->domain == VIR_FROM_URI)) {
+            /* Not a daemon that is down: a URI no libvirt driver takes. */
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                        "libvirt URI '%s' is not usable (%s); use e.g. qemu:///system with -c "
+                        "or LIBVIRT_DEFAULT_URI",
+                        target, detail ? detail : "unknown error");
+            return NULL;
+        }
         g_set_error(error, VMM_ERROR, VMM_ERROR_CONNECT,
-                    "cannot connect to libvirt at '%s' (start it with scripts/start-libvirt): %s",
+                    "cannot connect to libvirt at '%s' (is libvirtd running? start it, e.g. "
+                    "systemctl start libvirtd): %s",
                     target, detail ? detail : "unknown error");
         return NULL;
     }

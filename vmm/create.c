@@ -548,8 +548,7 @@ vmm_sandbox_create(VmmContext *ctx, const char *name, const VmmSpec *spec,
     c.md = vmm_metadata_new();
     lock = vmm_sandbox_lock(ctx->state_dir, name, error);
     ok = lock >= 0 && create_locked(&c, error);
-    if (lock >= 0)
-        close(lock);
+    vmm_sandbox_unlock(ctx->state_dir, name, lock, !ok); /* rolled back: nothing to lock */
     create_clear(&c);
     return ok;
 }

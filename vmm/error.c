@@ -73,7 +73,7 @@ vmm_error_libvirt(GError **error, VmmErrorCode code, const char *fmt, ...)
             /* The daemon went away mid-operation: say so, and what still holds. */
             g_set_error(error, VMM_ERROR, VMM_ERROR_CONNECT,
                         "%s: lost the connection to libvirtd (%s); sandboxes keep running, "
-                        "restart it with scripts/start-libvirt",
+                        "restart libvirtd (e.g. systemctl restart libvirtd)",
                         prefix, err->message ? err->message : "no message");
             return FALSE;
         }

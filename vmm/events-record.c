@@ -2,6 +2,7 @@
  * passed. */
 #include <config.h>
 
+#include "json-text.h"
 #include "events.h"
 
 #include <string.h>
@@ -85,11 +86,9 @@ char *
 vmm_events_record_line(JsonObject *rec, gsize *len)
 {
     g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
-    g_autoptr(JsonGenerator) gen = json_generator_new();
 
     json_node_set_object(node, rec);
-    json_generator_set_root(gen, node);
-    return json_generator_to_data(gen, len);
+    return vmm_json_text(node, FALSE, len);
 }
 
 /* The record without prev, with strings of at most @cap bytes and, when @fields is NULL, none. */

@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include "events.h"
+#include "fsutil.h"
 #include "error.h"
 #include "names.h"
 
@@ -447,11 +448,10 @@ vmm_events_append_as(const char *state_dir, const char *name, const char *event,
     g_autoptr(JsonObject) rec = NULL;
     g_autoptr(AuditKey) key = NULL;
 
-    if (g_mkdir_with_parents(state_dir, 0755) != 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot create %s: %s", state_dir,
-                    g_strerror(errno));
+    /* Made 0755 whatever the umask (qemu must reach images/ and sandboxes/ below it), and
+     * checked like every other way in: the first record may be what creates it. */
+    if (!vmm_fs_check_state_dir(state_dir, error))
         return FALSE;
-    }
     if (!(key = key_get(state_dir, error)))
         return FALSE;
     rec = vmm_events_record_new_as(time, event, name, actor, fields);

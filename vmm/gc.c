@@ -125,6 +125,28 @@ refence(VmmContext *ctx, const char *name, const VmmMetadata *md, GError **error
     return vmm_network_ensure_firewall(ctx->conn, ctx->state_dir, md, error);
 }
 
+/* Lock files of names nothing else is left of (older versions never removed them). */
+static void
+remove_stale_locks(VmmContext *ctx, GHashTable *names)
+{
+    g_autofree char *dir = g_build_filename(ctx->state_dir, "locks", NULL);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func(g_free);
+    const char *ent;
+
+    while (d && (ent = g_dir_read_name(d))) {
+        g_autofree char *name =
+            g_str_has_suffix(ent, ".lock") ? g_strndup(ent, strlen(ent) - strlen(".lock")) : NULL;
+        if (name && vmm_name_validate(name, "name", NULL) && !g_hash_table_contains(names, name))
+            g_ptr_array_add(stale, g_steal_pointer(&name));
+    }
+    for (guint i = 0; i < stale->len; i++) {
+        const char *name = g_ptr_array_index(stale, i);
+        int lock = vmm_sandbox_lock(ctx->state_dir, name, NULL); /* busy: a create is starting */
+        vmm_sandbox_unlock(ctx->state_dir, name, lock, TRUE);
+    }
+}
+
 gboolean
 vmm_gc_run(VmmContext *ctx, gboolean dry_run, VmmGcReport report, gpointer user_data,
            GError **error)
@@ -137,7 +159,7 @@ vmm_gc_run(VmmContext *ctx, gboolean dry_run, VmmGcReport report, gpointer user_
         g_autoptr(GError) err = NULL;
         g_autoptr(VmmMetadata) md = NULL;
         g_autofree char *op = NULL;
-        gboolean found = FALSE;
+        gboolean found = FALSE, gone = FALSE;
         gint64 ip = 0, l2 = 0;
         int lock = vmm_sandbox_lock(ctx->state_dir, name, &err);
 
@@ -150,10 +172,12 @@ vmm_gc_run(VmmContext *ctx, gboolean dry_run, VmmGcReport report, gpointer user_
         if (op) {
             /* Its process died mid-way (we hold the lock it held): roll back. */
             g_autofree char *what = g_strdup_printf("unfinished %s rolled back", op);
-            if (!dry_run && !vmm_sandbox_remove_locked(ctx, name, &found, &err))
+            if (!dry_run && !vmm_sandbox_remove_locked(ctx, name, &found, &err)) {
                 report(name, "error", err->message, user_data);
-            else
+            } else {
                 report(name, "rolled-back", what, user_data);
+                gone = !dry_run;
+            }
         } else if (whole(ctx, name, &md)) {
             if (expired(md)) {
                 close(lock);
@@ -172,13 +196,16 @@ vmm_gc_run(VmmContext *ctx, gboolean dry_run, VmmGcReport report, gpointer user_
                            user_data);
             }
         } else {
-            if (!dry_run && !vmm_sandbox_remove_locked(ctx, name, &found, &err))
+            if (!dry_run && !vmm_sandbox_remove_locked(ctx, name, &found, &err)) {
                 report(name, "error", err->message, user_data);
-            else
+            } else {
                 report(name, "orphan", "leftovers without a whole sandbox removed", user_data);
+                gone = !dry_run;
+            }
         }
-        if (lock >= 0)
-            close(lock);
+        vmm_sandbox_unlock(ctx->state_dir, name, lock, gone);
     }
+    if (!dry_run)
+        remove_stale_locks(ctx, names);
     return TRUE;
 }

@@ -149,34 +149,75 @@ vmm_sandbox_list(virConnectPtr conn, const char *state_dir, GError **error)
 
 /* ---- locking: one airlock command per sandbox at a time ---- */
 
+static char *
+lock_dir(const char *state_dir)
+{
+    return g_build_filename(state_dir, "locks", NULL);
+}
+
 int
 vmm_sandbox_lock(const char *state_dir, const char *name, GError **error)
 {
-    g_autofree char *dir = g_build_filename(state_dir, "locks", NULL);
+    g_autofree char *dir = lock_dir(state_dir);
     g_autofree char *file = g_strdup_printf("%s.lock", name);
-    int dfd, fd;
+    int dfd, fd = -1;
 
     if (!vmm_fs_check_state_dir(state_dir, error))
         return -1;
     dfd = vmm_fs_mkdir(dir, 0700, (uid_t)-1, (gid_t)-1, error);
     if (dfd < 0)
         return -1;
-    fd = openat(dfd, file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    close(dfd);
-    if (fd < 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot open %s/%s: %s", dir, file,
-                    g_strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    /*
+     * Lock files are removed by the holder (vmm_sandbox_unlock): a lock taken on
+     * a file that is no longer the one at the path is no lock; open it again.
+     */
+    for (int tries = 0; tries < 16; tries++) {
+        struct stat held, now;
+        fd = openat(dfd, file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "cannot open %s/%s: %s", dir, file,
+                        g_strerror(errno));
+            break;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+            break;
+        if (fstat(fd, &held) == 0 && fstatat(dfd, file, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+            held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
+            close(dfd);
+            return fd;
+        }
         close(fd);
+        fd = -1;
+    }
+    close(dfd);
+    if (fd >= 0 || (error && !*error)) {
+        if (fd >= 0)
+            close(fd);
         g_set_error(error, VMM_ERROR, VMM_ERROR_EXISTS,
                     "sandbox '%s' is busy: another airlock command is working on it (retry when "
                     "it finishes)",
                     name);
-        return -1;
     }
-    return fd;
+    return -1;
+}
+
+void
+vmm_sandbox_unlock(const char *state_dir, const char *name, int fd, gboolean remove)
+{
+    if (fd < 0)
+        return;
+    if (remove) {
+        g_autofree char *dir = lock_dir(state_dir);
+        g_autofree char *file = g_strdup_printf("%s.lock", name);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        /* Still held: whoever opened it meanwhile finds it gone and opens a fresh one. */
+        if (dfd >= 0) {
+            if (unlinkat(dfd, file, 0) != 0 && errno != ENOENT)
+                g_debug("cannot remove %s/%s: %s", dir, file, g_strerror(errno));
+            close(dfd);
+        }
+    }
+    close(fd);
 }
 
 /* ---- files ---- */

@@ -26,6 +26,12 @@ typedef struct {
  */
 int vmm_sandbox_lock(const char *state_dir, const char *name, GError **error);
 
+/*
+ * Releases a lock from vmm_sandbox_lock (fd < 0: nothing); with @remove, first
+ * removes STATE/locks/NAME.lock (the sandbox is gone: nothing to lock any more).
+ */
+void vmm_sandbox_unlock(const char *state_dir, const char *name, int fd, gboolean remove);
+
 /* Looks up the domain of sandbox @name: NOT_FOUND error with a hint. Caller frees. */
 virDomainPtr vmm_sandbox_lookup(virConnectPtr conn, const char *name, GError **error);
 

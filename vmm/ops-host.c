@@ -264,8 +264,8 @@ vmm_ops_follow(VmmOps *ops, VmmLiveEventFunc fn, gpointer data, volatile int *st
             virConnectDomainEventDeregisterAny(ops->ctx.conn, ids[i]);
     if (!*stop) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_CONNECT,
-                    "lost the connection to libvirtd (restart it with scripts/start-libvirt; "
-                    "sandboxes keep running)");
+                    "lost the connection to libvirtd (restart it, e.g. systemctl restart "
+                    "libvirtd; sandboxes keep running)");
         return FALSE;
     }
     return TRUE;

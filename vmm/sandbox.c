@@ -125,7 +125,7 @@ vmm_sandbox_destroy(VmmContext *ctx, const char *name, VmmDestroyFlags flags, ch
              destroy_locked(ctx, name, &found, error);
     if (ok)
         vmm_journal_end(ctx->state_dir, name);
-    close(lock);
+    vmm_sandbox_unlock(ctx->state_dir, name, lock, ok); /* gone: its lock file too */
     if (ok && !found && !(flags & VMM_DESTROY_FORCE)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
                     "sandbox '%s' not found (airlock list shows what exists; --force ignores "

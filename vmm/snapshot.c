@@ -7,6 +7,7 @@
 #include "error.h"
 #include "fixup.h"
 #include "fsutil.h"
+#include "host.h"
 #include "image.h"
 #include "journal.h"
 #include "names.h"
@@ -559,11 +560,16 @@ revert_locked(VmmContext *ctx, const char *name, const char *tag, VmmResetTiming
     if ((sfd = open_sandbox_dir(ctx->state_dir, name, error)) < 0)
         return FALSE;
     if (!exists_at(sfd, tag)) {
-        if (strcmp(tag, VMM_SNAPSHOT_CLEAN) == 0)
+        if (strcmp(tag, VMM_SNAPSHOT_CLEAN) == 0 && !vmm_host_for(ctx->conn)->has_guests)
             g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
-                        "sandbox '%s' has no clean state: it was created with --no-snapshot "
-                        "(destroy and create it again without that option)",
+                        "sandbox '%s' has no clean state: this libvirt driver runs no guest, so "
+                        "none was captured (reset needs a qemu:// connection)",
                         name);
+        else if (strcmp(tag, VMM_SNAPSHOT_CLEAN) == 0)
+            g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
+                        "sandbox '%s' has no clean state: it was created with --no-snapshot, or "
+                        "%s/snapshots/%s was removed (destroy and create it again)",
+                        name, sdir, VMM_SNAPSHOT_CLEAN);
         else
             g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
                         "sandbox '%s' has no snapshot '%s' (airlock snapshots %s lists them)", name,

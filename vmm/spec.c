@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include "spec.h"
+#include "keyfile-text.h"
 #include "enum.h"
 #include "error.h"
 #include "names.h"
@@ -244,41 +245,11 @@ typedef struct {
     GKeyFile *kf;
 } SpecSrc;
 
-/*
- * Line (1-based) of the last "key=" in [group] (GKeyFile keeps the last one), or
- * of the [group] header when @key is NULL; 0 if not found.
- */
+/* Line (1-based) of @key in [@group], or of the header when @key is NULL; 0 if not found. */
 static guint
 spec_line(const SpecSrc *src, const char *group, const char *key)
 {
-    const char *p = src->text;
-    guint lineno = 0, found = 0;
-    gboolean in = FALSE;
-
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        const char *l = p, *e = p + len;
-
-        lineno++;
-        while (l < e && (*l == ' ' || *l == '\t'))
-            l++;
-        if (l < e && *l == '[') {
-            const char *close = memchr(l, ']', (size_t)(e - l));
-            in = close && (size_t)(close - l - 1) == strlen(group) &&
-                 !memcmp(l + 1, group, strlen(group));
-            if (in && !key && !found)
-                found = lineno;
-        } else if (in && key && (size_t)(e - l) > strlen(key) && !strncmp(l, key, strlen(key))) {
-            const char *r = l + strlen(key);
-            while (r < e && (*r == ' ' || *r == '\t'))
-                r++;
-            if (r < e && (*r == '=' || *r == '['))
-                found = lineno;
-        }
-        p = nl ? nl + 1 : e;
-    }
-    return found;
+    return vmm_keyfile_line(src->text, group, key);
 }
 
 /* Prefixes @error with "PATH:LINE: [group] key: ". */
@@ -557,7 +528,7 @@ vmm_spec_load_file(VmmSpec *spec, const char *path, GError **error)
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "%s:%u: %s", path, bad_line(text), msg);
         return FALSE;
     }
-    if (!check_keys(&src, error))
+    if (!vmm_keyfile_check_unique(text, path, error) || !check_keys(&src, error))
         return FALSE;
     {
         g_auto(GStrv) keys = g_key_file_get_keys(kf, "env", NULL, NULL);

@@ -1,4 +1,5 @@
 # Sandbox specs: `airlock spec check`, the spec unit test and its data, docs.
+libvmm_a_SOURCES += vmm/keyfile-text.c vmm/keyfile-text.h vmm/json-text.c vmm/json-text.h
 airlock_SOURCES += vmm/cli/spec.c
 
 check_PROGRAMS += tests/unit/test-spec

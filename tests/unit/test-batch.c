@@ -87,6 +87,25 @@ test_plan_defaults(void)
                      VMM_BATCH_DEFAULT_TIMEOUT_S);
 }
 
+/* "key = value  # why": an unquoted # after a space starts a comment, as in sh. */
+static void
+test_plan_comments(void)
+{
+    const char *text = "[batch]\nimage = debian-12   # the base\nparallel = 3\t# pool\n"
+                       "[job a]\ncommand = echo '# kept' \"# kept\" a#kept # dropped\n"
+                       "timeout = 5m # per job\n";
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmmBatchPlan) p = vmm_batch_plan_parse(text, -1, "p", NULL, &err);
+    VmmBatchJob *job;
+
+    g_assert_no_error(err);
+    g_assert_cmpstr(p->image, ==, "debian-12");
+    g_assert_cmpuint(p->parallel, ==, 3);
+    job = g_ptr_array_index(p->jobs, 0);
+    g_assert_cmpstr(job->command, ==, "echo '# kept' \"# kept\" a#kept");
+    g_assert_cmpuint(job->timeout_s, ==, 300);
+}
+
 static void
 test_plan_errors(void)
 {
@@ -97,9 +116,15 @@ test_plan_errors(void)
         {"[job a]\ntimeout = 3s\n", "[job a] needs a command"},
         {"[job a]\ncommand = true\nexpect = 300\n", "expect: '300' is not an exit code"},
         {"[job a]\ncommand = true\ntimeout = soon\n", "[job a] timeout"},
-        {"[job a]\ncommand = true\ncolour = red\n", "[job a] has unknown key 'colour'"},
+        {"[job a]\ncommand = true\ncolour = red\n", "p:3: [job a] colour: unknown key"},
         {"[job a b]\ncommand = true\n", "job name 'a b'"},
-        {"[job a]\ncommand = true\n[job a]\ncommand = false\n", NULL /* GKeyFile merges */},
+        {"[job a]\ncommand = true\n[job a]\ncommand = false\n",
+         "p:3: [job a] appears twice (first on line 1"},
+        {"[job a]\ncommand = true\ncommand = false\n", "p:3: [job a] command: given twice"},
+        {"[job a]\ncommand = true\n\n[job b]\ncommand = true\nexpect = 300\n",
+         "p:6: [job b] expect: '300'"},
+        {"[job a]\ncommand = true\n\ntimeout = soon\n", "p:4: [job a] timeout"},
+        {"[batch]\nparallel = 0\n[job a]\ncommand = true\n", "p:2: [batch] parallel"},
         {"[job x]\ncommand = true\n[matrix x]\ncommand = {p}\nparam.p = 1\n", NULL},
         {"[job x-1]\ncommand = true\n[matrix x]\ncommand = {p}\nparam.p = 1\n",
          "job 'x-1' is defined twice"},
@@ -745,6 +770,7 @@ main(int argc, char **argv)
     g_test_add_func("/batch/plan/golden", test_plan_golden);
     g_test_add_func("/batch/plan/defaults", test_plan_defaults);
     g_test_add_func("/batch/plan/errors", test_plan_errors);
+    g_test_add_func("/batch/plan/comments", test_plan_comments);
     g_test_add_func("/batch/plan/expand", test_expand);
     g_test_add_func("/batch/plan/matrix-order", test_matrix_order);
     g_test_add_func("/batch/tail", test_tail);

@@ -11,17 +11,7 @@ export AIRLOCK_ACCEL=tcg
 export AIRLOCK_STATE_DIR=$(mktemp -d /tmp/airlock-test-cli-XXXXXX)
 trap 'rm -rf "$AIRLOCK_STATE_DIR"' EXIT
 
-# A fake image whose files match their manifest.
-img=$AIRLOCK_STATE_DIR/images/debian-12
-mkdir -p "$img"
-qemu-img create -q -f qcow2 "$img/disk.qcow2" 64M
-echo kernel > "$img/vmlinuz"; echo initrd > "$img/initrd.img"
-sum() { sha256sum "$1" | cut -d' ' -f1; }
-cat > "$img/manifest.json" <<JSON
-{"name":"debian-12","created":"2026-11-26T00:00:00Z","recipe_sha256":"x","kernel_cmdline":"console=ttyS0",
- "files":{"disk.qcow2":{"sha256":"$(sum "$img/disk.qcow2")"},"vmlinuz":{"sha256":"$(sum "$img/vmlinuz")"},
- "initrd.img":{"sha256":"$(sum "$img/initrd.img")"}},"packages":[]}
-JSON
+. "$HERE/fake-image.sh"
 
 # expect DESC CODE -- ARGS...: exit code, exactly one line on stderr, nothing left behind.
 expect() {
@@ -67,6 +57,57 @@ expect "archive show of a hostile id" 2 -- archive show ../../etc
 expect "archive rm of unknown id" 2 -- archive rm gone-20260101T000000Z
 expect "unknown option" 2 -- create --frobnicate x
 
+# ---- validation holes: a value given and out of range is an error, never "the default" ----
+for a in "--memory -5" "--cpus -3" "--disk-size -1" "--timeout -1" "--cpus 0" "--disk-size 0" "--timeout 0"; do
+    expect "create $a" 2 -- create ok-name $a
+done
+ok "the flag and its value are named" -- bash -c "$AIRLOCK create ok-name --cpus -3 2>&1 | grep -q -- '--cpus -3'"
+expect "a URI no driver takes" 2 -- -c bogus:// list
+ok "a bad URI does not say to start libvirtd" -- bash -c "! $AIRLOCK -c bogus:// list 2>&1 | grep -q 'start'"
+ok "no error names a source-tree path" -- bash -c "! $AIRLOCK -c 'qemu+unix:///system?socket=/nonexistent/x' list 2>&1 | grep -q 'scripts/'"
+expect "events of a sandbox that never was" 2 -- events nosuch
+expect "cp of a directory without -r" 2 -- cp /etc ok-name:/tmp/
+expect "cp of a missing file" 2 -- cp /nonexistent/file ok-name:/tmp/
+d=$AIRLOCK_STATE_DIR/dups.conf
+printf '[sandbox]\nmemory = 1024\nmemory = 512\n' > "$d"
+expect "spec with a key twice" 2 -- spec check "$d"
+ok "the duplicate's line is named" -- bash -c "$AIRLOCK spec check $d 2>&1 | grep -q 'dups.conf:3: \[sandbox\] memory: given twice'"
+expect "create from a spec with a key twice" 2 -- create ok-name -f "$d"
+p=$AIRLOCK_STATE_DIR/dups.plan
+printf '[job a]\ncommand = true\n\n[job a]\ncommand = false\n' > "$p"
+expect "plan with [job a] twice" 2 -- batch check "$p"
+ok "the plan's line is named" -- bash -c "$AIRLOCK batch check $p 2>&1 | grep -q 'dups.plan:4: \[job a\] appears twice'"
+printf '[job a]\ncommand = true\n\ntimeout = soon\n' > "$p"
+ok "a plan error names its line" -- bash -c "$AIRLOCK batch check $p 2>&1 | grep -q 'dups.plan:4: \[job a\] timeout'"
+printf '[job a]\ncommand = true\nfiles = missing.tar:/srv/x.tar\n' > "$p"
+expect "files= naming a missing file" 2 -- batch check "$p"
+ok "the missing file's line is named" -- bash -c "$AIRLOCK batch check $p 2>&1 | grep -q 'dups.plan:3: \[job a\] files: .*missing.tar. does not exist'"
+# The documented examples are tested files: what docs/ shows, works when pasted.
+docs=$HERE/../../docs
+ex=$AIRLOCK_STATE_DIR/example
+mkdir -p "$ex/fixtures"
+awk '/^```ini/{f=1;next} /^```/{if(f)exit} f' "$docs/batch.md" > "$ex/plan.ini"
+: > "$ex/app.tar"; echo '{}' > "$ex/fixtures/db.json"
+printf 'API_KEY=x\n' > "$ex/secrets.env"; chmod 600 "$ex/secrets.env"
+ok "docs/batch.md's plan example passes batch check" -- "$AIRLOCK" batch check "$ex/plan.ini"
+is "docs/batch.md's example: 3 + 4 jobs" "$("$AIRLOCK" batch check --json "$ex/plan.ini" | grep -c '"name"')" 5
+mkdir "$AIRLOCK_STATE_DIR/unreadable"
+mkdir "$AIRLOCK_STATE_DIR/unreadable/events.jsonl"
+AIRLOCK_STATE_DIR=$AIRLOCK_STATE_DIR/unreadable expect "events when the log cannot be read" 1 -- events
+: > "$AIRLOCK_STATE_DIR/unreadable/archive"
+AIRLOCK_STATE_DIR=$AIRLOCK_STATE_DIR/unreadable expect "archive list when the directory cannot be read" 1 -- archive list
+rm -rf "$AIRLOCK_STATE_DIR/unreadable"
+"$AIRLOCK" create rs-one >/dev/null 2>&1
+"$AIRLOCK" destroy --force rs-one >/dev/null 2>&1
+ok "destroy removes the sandbox's lock file" -- test ! -e "$AIRLOCK_STATE_DIR/locks/rs-one.lock"
+mkdir -p "$AIRLOCK_STATE_DIR/locks"; : > "$AIRLOCK_STATE_DIR/locks/stale-one.lock"
+"$AIRLOCK" gc >/dev/null 2>&1
+ok "gc removes the lock file of a name nothing else is left of" -- test ! -e "$AIRLOCK_STATE_DIR/locks/stale-one.lock"
+"$AIRLOCK" create gc-one >/dev/null 2>&1   # test:/// forgets the domain: gc sees an orphan
+"$AIRLOCK" gc >/dev/null 2>&1
+ok "the gc record in the global log names its sandbox" -- bash -c "grep '\"event\":\"gc\"' '$AIRLOCK_STATE_DIR/events.jsonl' | grep -q '\"sandbox\":\"gc-one\"'"
+ok "gc removes the orphan's lock file" -- test ! -e "$AIRLOCK_STATE_DIR/locks/gc-one.lock"
+
 # A working create through the CLI, then the image corrupted: exit 5.
 "$AIRLOCK" create ok-name >/dev/null 2>&1; is "create on test driver" "$?" 0
 "$AIRLOCK" image verify debian-12 >/dev/null; is "image verify passes" "$?" 0
@@ -83,11 +124,7 @@ done
 
 # ---- audit trail: a keyed chain; heads and sandbox logs where only root writes ----
 A=$AIRLOCK_STATE_DIR
-cat > "$img/manifest.json" <<JSON
-{"name":"debian-12","created":"2026-11-26T00:00:00Z","recipe_sha256":"x","kernel_cmdline":"console=ttyS0",
- "files":{"disk.qcow2":{"sha256":"$(sum "$img/disk.qcow2")"},"vmlinuz":{"sha256":"$(sum "$img/vmlinuz")"},
- "initrd.img":{"sha256":"$(sum "$img/initrd.img")"}},"packages":[]}
-JSON
+fake_manifest
 rm -rf "$A/sandboxes" "$A/locks"
 "$AIRLOCK" create au-one >/dev/null 2>&1; is "audit: create writes a sandbox log" "$?" 0
 ok "audit: verify of the global log" -- "$AIRLOCK" audit verify
@@ -151,5 +188,46 @@ AIRLOCK_ARCHIVE_KEEP=lots expect "AIRLOCK_ARCHIVE_KEEP=lots" 2 -- list
 AIRLOCK_ARCHIVE_MAX_AGE=soon expect "AIRLOCK_ARCHIVE_MAX_AGE=soon" 2 -- list
 AIRLOCK_RESERVE_MIB=-1 expect "AIRLOCK_RESERVE_MIB=-1" 2 -- list
 ok "a bad value names its variable" -- bash -c "AIRLOCK_ARCHIVE_KEEP=lots '$AIRLOCK' list 2>&1 | grep -q \"AIRLOCK_ARCHIVE_KEEP='lots'\""
+
+# ---- help and discovery ----
+ok "airlock help lists the commands" -- bash -c "$AIRLOCK help | grep -q '^  destroy '"
+ok "airlock help COMMAND is COMMAND --help" -- bash -c "diff <($AIRLOCK help create) <($AIRLOCK create --help)"
+ok "airlock help GROUP SUB" -- bash -c "$AIRLOCK help image verify | grep -q 'image verify'"
+ok "airlock image --help lists its subcommands" -- bash -c "$AIRLOCK image --help | grep -q '^  verify '"
+ok "airlock help image lists its subcommands" -- bash -c "$AIRLOCK help image | grep -q '^  list '"
+expect "a group without a subcommand" 2 -- image
+expect "a mistyped command" 2 -- destory x
+ok "a mistyped command gets a suggestion" -- bash -c "$AIRLOCK destory x 2>&1 | grep -q \"did you mean 'destroy'\""
+ok "a swapped pair of letters too" -- bash -c "$AIRLOCK lsit 2>&1 | grep -q \"did you mean 'list'\""
+expect "help of an unknown command" 2 -- help frobnicate
+# -f is --follow everywhere --help shows it; create -f and destroy -f still work (hidden).
+for c in console events logs; do
+    ok "$c: -f is --follow" -- bash -c "$AIRLOCK $c --help | grep -q -- '-f, --follow'"
+done
+for c in create destroy; do
+    ok "$c --help shows no -f" -- bash -c "! $AIRLOCK $c --help | grep -qE -- '(^| )-f,'"
+done
+"$AIRLOCK" destroy -f no-such; is "destroy -f still means --force" "$?" 0
+expect "create -f still reads a spec file" 2 -- create ok-name -f "$d"
+
+# ---- --json where a command reports something; numbers as people write them ----
+ok "destroy --json" -- bash -c "$AIRLOCK destroy --force --json no-such | grep -q '\"result\" : \"destroyed\"'"
+ok "image verify --json" -- bash -c "$AIRLOCK image verify --json debian-12 | grep -q '\"valid\" : true'"
+ok "batch check --json" -- bash -c "$AIRLOCK batch check --json $ex/plan.ini | grep -q '\"valid\" : true'"
+ok "audit verify --json" -- bash -c "$AIRLOCK audit verify --json | grep -q '\"intact\" : true'"
+ok "snapshot --help has --json" -- bash -c "$AIRLOCK snapshot --help | grep -q -- --json"
+"$AIRLOCK" create js-one >/dev/null 2>&1
+ok "logs --json" -- bash -c "$AIRLOCK logs --json --events js-one | grep -q '\"log\" : \"events\"'"
+ok "create --json: timings with at most 6 decimals" -- bash -c "$AIRLOCK create --json js-two | grep -E '\"total\" : [0-9]+\.[0-9]{1,6},?\$'"
+ok "the audit log's numbers too" -- bash -c "! grep -qE '[0-9]\.[0-9]{7,}' '$AIRLOCK_STATE_DIR/events.jsonl'"
+"$AIRLOCK" destroy --force js-one js-two >/dev/null 2>&1
+
+
+# ---- the state directory: qemu must reach images/ and sandboxes/ ----
+chmod 700 "$AIRLOCK_STATE_DIR/images"
+ok "doctor fails when the qemu user cannot reach the images" -- bash -c "! $AIRLOCK doctor >/dev/null 2>&1"
+ok "doctor names the chmod that fixes it" -- bash -c "$AIRLOCK doctor 2>&1 | grep -q 'fix: chmod o+x $AIRLOCK_STATE_DIR/images'"
+chmod 755 "$AIRLOCK_STATE_DIR/images"
+ok "doctor: qemu access ok again" -- bash -c "$AIRLOCK doctor 2>&1 | grep -q '^ok .*qemu access'"
 
 done_testing

@@ -112,7 +112,15 @@ test_open(void)
     bad = vmm_conn_open("qemu+unix:///system?socket=/nonexistent/sock", &err);
     g_assert_null(bad);
     g_assert_error(err, VMM_ERROR, VMM_ERROR_CONNECT);
-    g_assert_nonnull(strstr(err->message, "scripts/start-libvirt"));
+    g_assert_nonnull(strstr(err->message, "is libvirtd running?"));
+    g_assert_null(strstr(err->message, "scripts/")); /* an installed airlock has no scripts/ */
+    g_clear_error(&err);
+    /* A URI no driver takes is bad input, not a daemon to start. */
+    bad = vmm_conn_open("bogus://", &err);
+    g_assert_null(bad);
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, "libvirt URI 'bogus://' is not usable"));
+    g_assert_null(strstr(err->message, "libvirtd"));
 }
 
 int

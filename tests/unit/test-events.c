@@ -161,6 +161,25 @@ check(void (*edit)(GPtrArray *), const char *line_tag)
     rm_rf(state);
 }
 
+/* The first record may create the state directory: 0755 under any umask, or qemu cannot
+ * reach the images and sandboxes below it. */
+static void
+test_state_dir_mode(void)
+{
+    g_autofree char *state = state_new();
+    g_autofree char *fresh = g_build_filename(state, "a", "state", NULL);
+    g_autoptr(GError) err = NULL;
+    struct stat st;
+    mode_t old = umask(077);
+
+    g_assert_true(vmm_events_append(fresh, NULL, "test", NULL, &err));
+    umask(old);
+    g_assert_no_error(err);
+    g_assert_cmpint(stat(fresh, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 07777, ==, 0755);
+    rm_rf(state);
+}
+
 static void
 test_intact(void)
 {
@@ -630,6 +649,7 @@ main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/events/intact", test_intact);
+    g_test_add_func("/events/state-dir-mode", test_state_dir_mode);
     g_test_add_func("/events/edited", test_edit);
     g_test_add_func("/events/removed", test_remove);
     g_test_add_func("/events/reordered", test_reorder);

@@ -234,9 +234,20 @@ test_busy(Fixture *f, gconstpointer data)
     g_assert_error(err, VMM_ERROR, VMM_ERROR_EXISTS);
     g_clear_error(&err);
     close(lock);
+    /* No clean state here because test:/// runs no guest: the error says that, not "--no-snapshot".
+     */
+    g_assert_false(vmm_snapshot_revert(&f->ctx, "lc-busy", VMM_SNAPSHOT_CLEAN, NULL, &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_NOT_FOUND);
+    g_assert_nonnull(strstr(err->message, "runs no guest"));
+    g_clear_error(&err);
     g_assert_true(vmm_sandbox_destroy(&f->ctx, "lc-busy", VMM_DESTROY_NO_EVIDENCE, NULL, &err));
     g_assert_no_error(err);
     assert_gone(f, "lc-busy");
+    {
+        /* Destroyed: its lock file goes too. */
+        g_autofree char *lockfile = g_build_filename(f->state, "locks", "lc-busy.lock", NULL);
+        g_assert_false(g_file_test(lockfile, G_FILE_TEST_EXISTS));
+    }
 }
 
 /* A guest decides how much it writes: the evidence archive has a cap, and says what it left out. */

@@ -123,6 +123,11 @@ test_errors(void)
     expect_bad("[sandbox]\nmax-copy-size=lots\n", "2", "[sandbox] max-copy-size: size 'lots'");
     expect_bad("[sandbox]\nmax-copy-size=0\n", "2", "max-copy-size");
     expect_bad("[sandbox]\nmax-copy-size=99999999999T\n", "2", "max-copy-size");
+    /* GKeyFile keeps the last of two keys and merges two groups: both are errors here. */
+    expect_bad("[sandbox]\nmemory=1024\ncpus=1\nmemory=512\n", "4",
+               "[sandbox] memory: given twice (first on line 2");
+    expect_bad("[sandbox]\ncpus=1\n[network]\nmode=none\n[sandbox]\nmemory=512\n", "5",
+               "[sandbox] appears twice (first on line 1");
 }
 
 /* Sizes for the copy-out cap: bytes or K/M/G/T (binary), never 0 or an overflow. */

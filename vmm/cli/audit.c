@@ -8,7 +8,9 @@
 #include "events.h"
 #include "names.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,14 +31,19 @@ vmm_cli_event(VmmCli *cli, const char *name, const char *event, JsonObject *fiel
 int
 vmm_cmd_audit_verify(VmmCli *cli, int argc, char **argv)
 {
+    gboolean as_json = FALSE;
+    GOptionEntry entries[] = {
+        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print the result as JSON", NULL}, {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new(
         "[NAME] - check the audit log's keyed chain and head (global, or a sandbox's)");
     g_autoptr(GError) err = NULL;
     g_autofree char *path = NULL;
     const char *name;
-    VmmEventsVerified v;
+    VmmEventsVerified v = {0};
+    gboolean ok;
     int rc;
 
+    g_option_context_add_main_entries(ctx, entries, NULL);
     if (!vmm_cli_parse(ctx, &argc, &argv, &rc))
         return rc;
     if (argc > 2)
@@ -46,7 +53,32 @@ vmm_cmd_audit_verify(VmmCli *cli, int argc, char **argv)
         return vmm_cli_fail(err);
     path = name ? vmm_events_sandbox_path(cli->state_dir, name)
                 : vmm_events_global_path(cli->state_dir);
-    if (!vmm_events_verify(cli->state_dir, name, &v, &err))
+    ok = vmm_events_verify(cli->state_dir, name, &v, &err);
+    if (as_json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "path");
+        json_builder_add_string_value(b, path);
+        json_builder_set_member_name(b, "intact");
+        json_builder_add_boolean_value(b, ok);
+        if (!ok) {
+            json_builder_set_member_name(b, "error");
+            json_builder_add_string_value(b, err->message);
+        } else {
+            json_builder_set_member_name(b, "records");
+            json_builder_add_int_value(b, v.records);
+            json_builder_set_member_name(b, "keyed");
+            json_builder_add_boolean_value(b, v.keyed);
+            json_builder_set_member_name(b, "unkeyed_records");
+            json_builder_add_int_value(b, v.unkeyed);
+            json_builder_set_member_name(b, "head_lag");
+            json_builder_add_boolean_value(b, v.head_lag);
+        }
+        json_builder_end_object(b);
+        vmm_cli_print_json(json_builder_get_root(b));
+        return ok ? AIRLOCK_EXIT_OK : vmm_cli_exit_code(err);
+    }
+    if (!ok)
         return vmm_cli_fail(err);
     printf("%s: %u records, chain intact", path, v.records);
     if (!v.keyed)
@@ -96,14 +128,29 @@ on_live(const char *name, const char *kind, const char *detail, gpointer data)
     print_live(name, kind, detail);
 }
 
-static void
-print_recorded(const char *path)
+/*
+ * Prints the records of @path (those of events_filter's sandbox when set) and
+ * counts them in *@shown. A log that does not exist yet holds nothing; one
+ * that cannot be read is an error, never an empty trail.
+ */
+static gboolean
+print_recorded(const char *path, guint *shown, GError **error)
 {
     g_autofree char *data = NULL;
     g_auto(GStrv) lines = NULL;
+    g_autoptr(GError) local = NULL;
 
-    if (!g_file_get_contents(path, &data, NULL, NULL))
-        return;
+    *shown = 0;
+    if (!g_file_get_contents(path, &data, NULL, &local)) {
+        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            return TRUE;
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot read the audit log: %s%s",
+                    local->message,
+                    g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_ACCES)
+                        ? " (it is root's: run this as root)"
+                        : "");
+        return FALSE;
+    }
     lines = g_strsplit(data, "\n", -1);
     for (char **l = lines; *l; l++) {
         g_autoptr(JsonParser) p = json_parser_new();
@@ -116,6 +163,7 @@ print_recorded(const char *path)
         sb = json_object_get_string_member_with_default(o, "sandbox", NULL);
         if (events_filter && g_strcmp0(sb, events_filter) != 0)
             continue;
+        (*shown)++;
         if (as_json_events) {
             printf("%s\n", *l);
         } else {
@@ -139,6 +187,7 @@ print_recorded(const char *path)
                    json_object_get_string_member_with_default(o, "event", ""), text);
         }
     }
+    return TRUE;
 }
 
 int
@@ -156,6 +205,7 @@ vmm_cmd_events(VmmCli *cli, int argc, char **argv)
         g_option_context_new("[NAME] - show the audit trail and live events");
     g_autoptr(GError) err = NULL;
     g_autofree char *path = NULL;
+    guint shown = 0;
     int rc;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -169,8 +219,18 @@ vmm_cmd_events(VmmCli *cli, int argc, char **argv)
         events_filter = argv[1];
     }
     path = vmm_events_global_path(cli->state_dir);
-    print_recorded(path);
+    if (!print_recorded(path, &shown, &err))
+        return vmm_cli_fail(err);
     fflush(stdout);
+    if (events_filter && !shown && !follow) {
+        g_autofree char *dir = vmm_path_sandbox_dir(cli->state_dir, events_filter);
+        if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+            g_set_error(&err, VMM_ERROR, VMM_ERROR_NOT_FOUND,
+                        "no events of a sandbox '%s' (airlock list shows what exists)",
+                        events_filter);
+            return vmm_cli_fail(err);
+        }
+    }
     if (!follow)
         return AIRLOCK_EXIT_OK;
 
@@ -185,20 +245,56 @@ vmm_cmd_events(VmmCli *cli, int argc, char **argv)
 
 /* ---- logs ---- */
 
+/*
+ * Prints what is appended to @path after byte @from until @dir (the sandbox)
+ * is gone or a signal stops it. A log replaced by a shorter one starts over.
+ */
+static void
+follow_file(const char *path, gsize from, const char *dir)
+{
+    char buf[8192];
+    off_t pos = (off_t)from;
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    while (!stop_following && g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        ssize_t n = 0;
+        if (fd >= 0 && fstat(fd, &st) == 0) {
+            if (st.st_size < pos)
+                pos = 0;
+            while ((n = pread(fd, buf, sizeof buf, pos)) > 0) {
+                fwrite(buf, 1, (size_t)n, stdout);
+                pos += n;
+            }
+            fflush(stdout);
+        }
+        if (fd >= 0)
+            close(fd);
+        g_usleep(200 * 1000);
+    }
+}
+
 int
 vmm_cmd_logs(VmmCli *cli, int argc, char **argv)
 {
-    gboolean console = FALSE, events = FALSE, dns = FALSE;
+    gboolean console = FALSE, events = FALSE, dns = FALSE, follow = FALSE, as_json = FALSE;
     GOptionEntry entries[] = {
         {"console", 0, 0, G_OPTION_ARG_NONE, &console, "The serial console (default)", NULL},
         {"events", 0, 0, G_OPTION_ARG_NONE, &events, "The sandbox's audit events", NULL},
         {"dns", 0, 0, G_OPTION_ARG_NONE, &dns, "The DNS questions the guest asked", NULL},
+        {"follow", 'f', 0, G_OPTION_ARG_NONE, &follow,
+         "Keep printing as the log grows, until the sandbox is destroyed or interrupted", NULL},
+        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json,
+         "Print {name, log, path, text} as JSON (not with --follow)", NULL},
         {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("NAME - print one of a sandbox's logs");
     g_autoptr(GError) err = NULL;
     g_autofree char *dir = NULL;
     g_autofree char *path = NULL;
     g_autofree char *data = NULL;
+    g_autoptr(GError) local = NULL;
     gsize len = 0;
     int rc;
 
@@ -209,6 +305,8 @@ vmm_cmd_logs(VmmCli *cli, int argc, char **argv)
         return vmm_cli_usage(argv[0], "expects one sandbox NAME");
     if (console + events + dns > 1)
         return vmm_cli_usage(argv[0], "choose one of --console, --events, --dns");
+    if (follow && as_json)
+        return vmm_cli_usage(argv[0], "--json prints the log once: not with --follow");
     if (!vmm_name_validate(argv[1], "sandbox name", &err))
         return vmm_cli_fail(err);
     dir = vmm_path_sandbox_dir(cli->state_dir, argv[1]);
@@ -221,8 +319,33 @@ vmm_cmd_logs(VmmCli *cli, int argc, char **argv)
     }
     path = events ? vmm_events_sandbox_path(cli->state_dir, argv[1])
                   : g_build_filename(dir, dns ? "dns.log" : "console.log", NULL);
-    if (g_file_get_contents(path, &data, &len, NULL))
-        fwrite(data, 1, len, stdout);
+    if (!g_file_get_contents(path, &data, &len, &local)) {
+        if (!g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+            g_set_error(&err, VMM_ERROR, VMM_ERROR_FAILED, "cannot read %s: %s", path,
+                        local->message);
+            return vmm_cli_fail(err);
+        }
+        len = 0; /* not written yet */
+    }
+    if (as_json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autofree char *text = g_utf8_make_valid(data ? data : "", (gssize)len);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, argv[1]);
+        json_builder_set_member_name(b, "log");
+        json_builder_add_string_value(b, events ? "events" : dns ? "dns" : "console");
+        json_builder_set_member_name(b, "path");
+        json_builder_add_string_value(b, path);
+        json_builder_set_member_name(b, "text");
+        json_builder_add_string_value(b, text);
+        json_builder_end_object(b);
+        vmm_cli_print_json(json_builder_get_root(b));
+        return AIRLOCK_EXIT_OK;
+    }
+    fwrite(data ? data : "", 1, len, stdout);
+    if (follow)
+        follow_file(path, len, dir);
     return AIRLOCK_EXIT_OK;
 }
 

@@ -210,7 +210,7 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
         return rc;
     if (argc != 2)
         return vmm_cli_usage(argv[0], "expects one PLAN file");
-    if (!(plan = vmm_batch_plan_load(argv[1], &err)))
+    if (!(plan = vmm_batch_plan_load(argv[1], &err)) || !vmm_batch_plan_check_files(plan, &err))
         return vmm_cli_fail(err);
     if (parallel >= 0) {
         if (parallel < 1 || parallel > VMM_BATCH_MAX_PARALLEL)
@@ -385,22 +385,100 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
     return rc;
 }
 
+/* What run checks before it boots anything: the plan, its files, its spec and secrets file. */
+static VmmBatchPlan *
+check_plan(const char *path, GError **error)
+{
+    g_autoptr(VmmBatchPlan) plan = NULL;
+    g_autoptr(VmmSpec) spec = NULL;
+    g_autoptr(VmmSecrets) secrets = NULL;
+
+    if (!(plan = vmm_batch_plan_load(path, error)) || !vmm_batch_plan_check_files(plan, error) ||
+        !(spec = plan_spec(plan, error)))
+        return NULL;
+    if (spec->secrets_file && !(secrets = vmm_secrets_load(spec->secrets_file, error)))
+        return NULL;
+    return g_steal_pointer(&plan);
+}
+
+static JsonNode *
+plan_to_json(const char *path, const VmmBatchPlan *plan, const GError *err)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "plan");
+    json_builder_add_string_value(b, path);
+    json_builder_set_member_name(b, "valid");
+    json_builder_add_boolean_value(b, plan != NULL);
+    if (!plan) {
+        json_builder_set_member_name(b, "error");
+        json_builder_add_string_value(b, err->message);
+        json_builder_end_object(b);
+        return json_builder_get_root(b);
+    }
+    json_builder_set_member_name(b, plan->spec_file ? "spec" : "image");
+    json_builder_add_string_value(b, plan->spec_file ? plan->spec_file : plan->image);
+    json_builder_set_member_name(b, "parallel");
+    json_builder_add_int_value(b, plan->parallel);
+    json_builder_set_member_name(b, "prefix");
+    json_builder_add_string_value(b, plan->prefix);
+    json_builder_set_member_name(b, "jobs");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < plan->jobs->len; i++) {
+        const VmmBatchJob *j = g_ptr_array_index(plan->jobs, i);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, j->name);
+        json_builder_set_member_name(b, "command");
+        json_builder_add_string_value(b, j->command);
+        json_builder_set_member_name(b, "timeout_s");
+        json_builder_add_int_value(b, j->timeout_s);
+        json_builder_set_member_name(b, "expect");
+        json_builder_add_int_value(b, j->expect);
+        json_builder_set_member_name(b, "matrix");
+        if (j->matrix)
+            json_builder_add_string_value(b, j->matrix);
+        else
+            json_builder_add_null_value(b);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
 int
 vmm_cmd_batch_check(VmmCli *cli, int argc, char **argv)
 {
-    g_autoptr(GOptionContext) ctx =
-        g_option_context_new("PLAN - parse a batch plan and list its jobs (nothing is run)");
+    gboolean as_json = FALSE;
+    GOptionEntry entries[] = {
+        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print the result and the jobs as JSON", NULL},
+        {NULL}};
+    g_autoptr(GOptionContext) ctx = g_option_context_new(
+        "PLAN - check a batch plan, its files, spec and secrets file, and list its jobs (nothing "
+        "is run)");
     g_autoptr(GError) err = NULL;
     g_autoptr(VmmBatchPlan) plan = NULL;
     int rc;
 
     (void)cli;
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_option_context_set_description(ctx, "Exit status: 0 valid, 2 invalid (the message says "
+                                          "PLAN:LINE and what is wrong). See docs/batch.md.");
     if (!vmm_cli_parse(ctx, &argc, &argv, &rc))
         return rc;
     if (argc != 2)
         return vmm_cli_usage(argv[0], "expects one PLAN file");
-    if (!(plan = vmm_batch_plan_load(argv[1], &err)))
-        return vmm_cli_fail(err);
+    plan = check_plan(argv[1], &err);
+    if (as_json) {
+        vmm_cli_print_json(plan_to_json(argv[1], plan, err));
+        return plan ? AIRLOCK_EXIT_OK : AIRLOCK_EXIT_USAGE;
+    }
+    if (!plan) {
+        fprintf(stderr, "airlock: %s\n", err->message);
+        return AIRLOCK_EXIT_USAGE; /* invalid, whatever the kind of error */
+    }
     printf("image %s, %u sandboxes named %s-N, %u jobs:\n",
            plan->spec_file ? plan->spec_file : plan->image, plan->parallel, plan->prefix,
            plan->jobs->len);

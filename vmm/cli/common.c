@@ -1,6 +1,7 @@
 /* common.c: helpers shared by the command files. */
 #include <config.h>
 
+#include "json-text.h"
 #include "cli.h"
 #include "conn.h"
 #include "error.h"
@@ -111,12 +112,8 @@ vmm_cli_usage(const char *cmd, const char *fmt, ...)
 void
 vmm_cli_print_json(JsonNode *node)
 {
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autofree char *text = NULL;
+    g_autofree char *text = vmm_json_text(node, TRUE, NULL);
 
-    json_generator_set_pretty(gen, TRUE);
-    json_generator_set_root(gen, node);
-    text = json_generator_to_data(gen, NULL);
     printf("%s\n", text);
     json_node_unref(node);
 }

@@ -119,12 +119,51 @@ check_state_dir(Doctor *d, const char *state_dir)
     }
 }
 
+/*
+ * qemu runs as its own user: it must be able to search every directory down
+ * to the images and to its sandbox's directory. A state directory made under
+ * umask 077 (or chmod'ed) fails every create with "Permission denied" from
+ * qemu, so say it here, with the chmod that fixes it.
+ */
+static void
+check_qemu_reach(Doctor *d, const char *state_dir)
+{
+    const char *below[] = {"images", "sandboxes"};
+    g_autofree char *abs = g_canonicalize_filename(state_dir, NULL);
+
+    for (gsize i = 0; i < G_N_ELEMENTS(below); i++) {
+        g_autofree char *target = g_build_filename(abs, below[i], NULL);
+        g_autofree char *p = g_strdup(target);
+        struct stat st;
+
+        /* From the target up to /: each directory that exists must let others search it. */
+        for (;;) {
+            if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH)) {
+                g_autofree char *detail =
+                    g_strdup_printf("%s is mode %04o: the qemu user cannot reach %s", p,
+                                    (unsigned)(st.st_mode & 07777), target);
+                g_autofree char *fix = g_strdup_printf("chmod o+x %s", p);
+                report(d, "qemu access", CHECK_FAIL, detail, fix);
+                return;
+            }
+            if (strcmp(p, "/") == 0)
+                break;
+            {
+                char *up = g_path_get_dirname(p);
+                g_free(p);
+                p = up;
+            }
+        }
+    }
+    report(d, "qemu access", CHECK_OK, "the qemu user can reach images/ and sandboxes/", NULL);
+}
+
 static void
 check_image(Doctor *d, const char *state_dir, const char *name)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(VmmImage) img = vmm_image_load(state_dir, name, &err);
-    g_autofree char *fix = g_strdup_printf("images/build --force %s (or scripts/setup)", name);
+    g_autofree char *fix = g_strdup_printf("airlock image build %s", name);
     g_autofree char *detail = NULL;
 
     if (!img || !vmm_image_verify(img, FALSE, &err)) {
@@ -185,8 +224,8 @@ check_daemon(Doctor *d, VmmOps *ops)
         detail = more;
     }
     report(d, "daemon", CHECK_WARN, detail,
-           "scripts/start-airlockd (or systemctl start airlockd); only needed for the API and "
-           "other users");
+           "systemctl start airlockd (or run airlockd as root); only needed for the API and other "
+           "users");
 }
 
 int
@@ -229,7 +268,8 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
         g_autofree char *detail = vmm_ops_describe_connection(ops);
         report(&d, "libvirt", CHECK_OK, detail, NULL);
     } else {
-        report(&d, "libvirt", CHECK_FAIL, err->message, "scripts/start-libvirt");
+        report(&d, "libvirt", CHECK_FAIL, err->message,
+               "start libvirtd (e.g. systemctl start libvirtd), or pass -c URI");
         g_clear_error(&err);
     }
 
@@ -271,6 +311,7 @@ vmm_cmd_doctor(VmmCli *cli, int argc, char **argv)
         check_fences(&d, ops);
     if (!remote) {
         check_state_dir(&d, cli->state_dir);
+        check_qemu_reach(&d, cli->state_dir);
         check_image(&d, cli->state_dir, image ? image : "debian-12");
     }
     check_daemon(&d, ops);

@@ -427,12 +427,10 @@ vmm_cmd_cp(VmmCli *cli, int argc, char **argv)
                                  local);
         gboolean found = stat(local, &sb) == 0;
         if (!found || !(S_ISREG(sb.st_mode) || (recursive && S_ISDIR(sb.st_mode)))) {
-            if (found && S_ISDIR(sb.st_mode)) {
-                fprintf(stderr, "airlock: '%s' is a directory (cp -r copies one)\n", local);
-                return AIRLOCK_EXIT_FAILED;
-            }
-            fprintf(stderr, "airlock: '%s' is not a readable file\n", local);
-            return AIRLOCK_EXIT_FAILED;
+            /* Bad input, like any other: exit 2. */
+            if (found && S_ISDIR(sb.st_mode))
+                return vmm_cli_usage(argv[0], "'%s' is a directory (cp -r copies one)", local);
+            return vmm_cli_usage(argv[0], "'%s' is not a readable file", local);
         }
         if (g_str_has_suffix(guest_path, "/")) {
             g_autofree char *base = g_path_get_basename(local);

@@ -27,8 +27,9 @@ gc_report(const char *name, const char *action, const char *detail, gpointer dat
         json_object_set_string_member(ev, "target", name);
         json_object_set_string_member(ev, "action", action);
         json_object_set_string_member(ev, "detail", detail);
-        /* A sandbox that lives on keeps the record in its own log too. */
-        vmm_cli_event(run->cli, g_str_equal(action, "refenced") ? name : NULL, "gc", ev);
+        /* The global record names the sandbox; one that lives on keeps it in its own log too
+         * (a removed one has no log left to write to). */
+        vmm_cli_event(run->cli, name, "gc", ev);
     }
     if (run->json) {
         json_builder_begin_object(run->json);

@@ -59,6 +59,7 @@ print_help(FILE *out)
                                     : g_strdup(commands[i].name);
         fprintf(out, "  %-18s %s\n", name, commands[i].summary);
     }
+    fprintf(out, "  %-18s %s\n", "help [COMMAND]", "this help, or a command's");
     fprintf(out, "\nGlobal options:\n"
                  "  -c, --connect URI  libvirt URI (default: $LIBVIRT_DEFAULT_URI, else "
                  "qemu:///system)\n"
@@ -66,6 +67,59 @@ print_help(FILE *out)
                  "  --version          print the version\n"
                  "  -h, --help         this help; COMMAND --help for a command's\n\n"
                  "See airlock(1) for exit codes.\n");
+}
+
+/* The subcommands of @group, as `airlock GROUP --help` prints them. */
+static void
+print_group_help(FILE *out, const char *group)
+{
+    fprintf(out, "Usage: airlock %s SUBCOMMAND [OPTION…]\n\nSubcommands:\n", group);
+    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+        if (commands[i].group && strcmp(commands[i].group, group) == 0)
+            fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nairlock %s SUBCOMMAND --help shows a subcommand's options.\n", group);
+}
+
+/* Edit distance of two short words, a swap of neighbours counting one ("lsit" is "list"). */
+static guint
+distance(const char *a, const char *b)
+{
+    gsize la = MIN(strlen(a), 31), lb = MIN(strlen(b), 31);
+    guint d[32][32];
+
+    for (gsize i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (gsize j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (gsize i = 1; i <= la; i++)
+        for (gsize j = 1; j <= lb; j++) {
+            guint cost = a[i - 1] != b[j - 1];
+            d[i][j] = MIN(MIN(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                d[i][j] = MIN(d[i][j], d[i - 2][j - 2] + 1);
+        }
+    return d[la][lb];
+}
+
+/* The command or group name closest to @word when it is a likely typo, else NULL. */
+static const char *
+did_you_mean(const char *word)
+{
+    const char *best = NULL;
+    guint best_d = 3;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
+        const char *cand = commands[i].group ? commands[i].group : commands[i].name;
+        guint d = distance(word, cand);
+        if (d < best_d) {
+            best_d = d;
+            best = cand;
+        }
+    }
+    if (distance(word, "help") < best_d)
+        best = "help";
+    /* Two edits of a three-letter word is another word, not a typo. */
+    return best && best_d <= MAX(1u, (guint)strlen(word) / 3) ? best : NULL;
 }
 
 static const VmmCliCommand *
@@ -110,6 +164,28 @@ no_core_dumps(void)
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
+/*
+ * Whatever a library logs at warning level or above reaches the user as one
+ * "airlock: warning: …" line, never as a raw "airlock-WARNING **" block; debug
+ * messages keep GLib's handling (G_MESSAGES_DEBUG).
+ */
+static GLogWriterOutput
+log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+    const char *message = NULL;
+
+    if (level & (G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO))
+        return g_log_writer_default(level, fields, n_fields, data);
+    for (gsize i = 0; i < n_fields; i++)
+        if (g_str_equal(fields[i].key, "MESSAGE") && fields[i].length < 0)
+            message = fields[i].value;
+    {
+        g_autofree char *line = g_strdelimit(g_strdup(message ? message : "?"), "\r\n", ' ');
+        fprintf(stderr, "airlock: warning: %s\n", line);
+    }
+    return G_LOG_WRITER_HANDLED;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -119,6 +195,7 @@ main(int argc, char **argv)
     int i = 1, rc;
 
     setlocale(LC_ALL, "");
+    g_log_set_writer_func(log_writer, NULL, NULL);
     vmm_libvirt_init();
     no_core_dumps();
 
@@ -151,14 +228,56 @@ main(int argc, char **argv)
         print_help(stderr);
         return AIRLOCK_EXIT_USAGE;
     }
+    if (strcmp(argv[i], "help") == 0) {
+        /* airlock help [COMMAND [SUBCOMMAND]]: the same text as --help. */
+        if (i + 1 >= argc) {
+            print_help(stdout);
+            return 0;
+        }
+        if (is_group(argv[i + 1]) && i + 2 >= argc) {
+            print_group_help(stdout, argv[i + 1]);
+            return 0;
+        }
+        if (!find_command(argv[i + 1], i + 2 < argc ? argv[i + 2] : NULL, &used_sub)) {
+            const char *guess = did_you_mean(argv[i + 1]);
+            fprintf(stderr, "airlock help: unknown command '%s'%s%s%s (airlock help lists them)\n",
+                    argv[i + 1], guess ? "; did you mean '" : "", guess ? guess : "",
+                    guess ? "'?" : "");
+            return AIRLOCK_EXIT_USAGE;
+        }
+        /* Run it as COMMAND --help. */
+        argv[i] = argv[i + 1];
+        if (used_sub)
+            argv[i + 1] = argv[i + 2];
+        argc = i + 1 + (used_sub ? 1 : 0) + 1;
+        argv[argc - 1] = (char *)"--help";
+    }
     cmd = find_command(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &used_sub);
     if (!cmd) {
-        if (is_group(argv[i]))
-            fprintf(stderr,
-                    "airlock %s: missing or unknown subcommand (airlock --help lists them)\n",
-                    argv[i]);
-        else
-            fprintf(stderr, "airlock: unknown command '%s' (airlock --help lists them)\n", argv[i]);
+        if (is_group(argv[i])) {
+            const char *sub = i + 1 < argc ? argv[i + 1] : NULL;
+            if (sub && (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)) {
+                print_group_help(stdout, argv[i]);
+                return 0;
+            }
+            if (sub && sub[0] != '-')
+                fprintf(stderr,
+                        "airlock %s: unknown subcommand '%s' (airlock %s --help lists them)\n",
+                        argv[i], sub, argv[i]);
+            else
+                fprintf(stderr, "airlock %s: missing subcommand (airlock %s --help lists them)\n",
+                        argv[i], argv[i]);
+        } else {
+            const char *guess = did_you_mean(argv[i]);
+            if (guess)
+                fprintf(stderr,
+                        "airlock: unknown command '%s'; did you mean '%s'? (airlock help "
+                        "lists them)\n",
+                        argv[i], guess);
+            else
+                fprintf(stderr, "airlock: unknown command '%s' (airlock help lists them)\n",
+                        argv[i]);
+        }
         return AIRLOCK_EXIT_USAGE;
     }
     if (cli.accel) {

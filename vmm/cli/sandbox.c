@@ -82,14 +82,17 @@ int
 vmm_cmd_create(VmmCli *cli, int argc, char **argv)
 {
     g_autofree char *spec_file = NULL, *image = NULL, *secrets_file = NULL, *network = NULL;
+    g_autofree char *spec_file_f = NULL; /* -f FILE: what --file was before -f meant --follow */
     g_autofree char *ttl = NULL;
     g_auto(GStrv) envs = NULL;
     g_auto(GStrv) labels = NULL;
     g_auto(GStrv) allows = NULL; /* --allow HOST:PORT */
-    gint cpus = -1, memory = -1, disk = -1, timeout = -1;
+    gint cpus = G_MININT, memory = G_MININT, disk = G_MININT, timeout = G_MININT;
     gboolean quiet = FALSE, as_json = FALSE, no_snapshot = FALSE;
     GOptionEntry entries[] = {
-        {"file", 'f', 0, G_OPTION_ARG_FILENAME, &spec_file, "Sandbox spec file", "SPEC"},
+        {"file", 0, 0, G_OPTION_ARG_FILENAME, &spec_file, "Sandbox spec file", "SPEC"},
+        {"spec-file", 'f', G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &spec_file_f,
+         "Deprecated short form of --file", "SPEC"},
         {"image", 0, 0, G_OPTION_ARG_STRING, &image,
          "Base image, optionally pinned: NAME@sha256:HEX (default debian-12)", "NAME"},
         {"cpus", 0, 0, G_OPTION_ARG_INT, &cpus, "Virtual CPUs (default 1)", "N"},
@@ -135,17 +138,31 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     name = argv[1];
     if (!vmm_name_validate(name, "sandbox name", &err))
         return vmm_cli_fail(err);
+    {
+        /* Given and not positive is an error, never "the default". */
+        const struct {
+            const char *flag;
+            gint value;
+        } counts[] = {
+            {"--cpus", cpus}, {"--memory", memory}, {"--disk-size", disk}, {"--timeout", timeout}};
+        for (gsize i = 0; i < G_N_ELEMENTS(counts); i++)
+            if (counts[i].value != G_MININT && counts[i].value < 1)
+                return vmm_cli_usage(argv[0], "%s %d: expects a whole number of at least 1",
+                                     counts[i].flag, counts[i].value);
+    }
 
+    if (spec_file_f && !spec_file)
+        spec_file = g_steal_pointer(&spec_file_f);
     /* Spec file first, then every flag given overrides it. */
     if (spec_file && !vmm_spec_load_file(spec, spec_file, &err))
         return vmm_cli_fail(err);
     if (image && !vmm_spec_set_image(spec, image, &err)) /* NAME or NAME@sha256:HEX */
         return vmm_cli_fail(err);
-    if (cpus >= 0)
+    if (cpus != G_MININT)
         spec->cpus = cpus;
-    if (memory >= 0)
+    if (memory != G_MININT)
         spec->memory_mib = memory;
-    if (disk >= 0)
+    if (disk != G_MININT)
         spec->disk_gib = disk;
     if (network && !vmm_net_mode_from_string(network, &spec->net_mode, &err))
         return vmm_cli_fail(err);
@@ -185,7 +202,7 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     req.name = name;
     req.spec = spec;
     req.secrets = secrets;
-    req.timeout_s = timeout > 0 ? (guint)timeout : 0;
+    req.timeout_s = timeout != G_MININT ? (guint)timeout : 0;
     req.no_snapshot = no_snapshot;
     rc = vmm_ops_create(cli->ops, &req, &timings, &err);
     g_clear_pointer(&secrets, vmm_secrets_free); /* wiped as soon as the seed is gone */
@@ -217,14 +234,20 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
 int
 vmm_cmd_destroy(VmmCli *cli, int argc, char **argv)
 {
-    gboolean force = FALSE, no_evidence = FALSE;
+    gboolean force = FALSE, force_f = FALSE, no_evidence = FALSE, as_json = FALSE;
     GOptionEntry entries[] = {
-        {"force", 'f', 0, G_OPTION_ARG_NONE, &force, "Succeed when a sandbox does not exist", NULL},
+        {"force", 0, 0, G_OPTION_ARG_NONE, &force, "Succeed when a sandbox does not exist", NULL},
+        /* -f was --force here before it meant --follow everywhere: kept, not shown. */
+        {"force-short", 'f', G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &force_f,
+         "Deprecated short form of --force", NULL},
+        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json,
+         "Print one object per sandbox: name, result, archive, error", NULL},
         {"no-evidence", 0, 0, G_OPTION_ARG_NONE, &no_evidence,
          "Do not archive the disk and logs before removing", NULL},
         {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("NAME... - stop and remove sandboxes");
     g_autoptr(GError) err = NULL;
+    g_autoptr(JsonBuilder) results = NULL;
     int rc = AIRLOCK_EXIT_OK;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -235,32 +258,88 @@ vmm_cmd_destroy(VmmCli *cli, int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (!vmm_name_validate(argv[i], "sandbox name", &err))
             return vmm_cli_fail(err);
+    force = force || force_f;
     if (!vmm_cli_ops(cli, &err))
         return vmm_cli_fail(err);
+    if (as_json) {
+        results = json_builder_new();
+        json_builder_begin_array(results);
+    }
     for (int i = 1; i < argc; i++) {
         g_autoptr(GError) one = NULL;
         g_autofree char *archive = NULL;
         VmmDestroyFlags flags =
             (force ? VMM_DESTROY_FORCE : 0) | (no_evidence ? VMM_DESTROY_NO_EVIDENCE : 0);
-        if (!vmm_ops_destroy(cli->ops, argv[i], flags, &archive, &one)) {
+        gboolean ok = vmm_ops_destroy(cli->ops, argv[i], flags, &archive, &one);
+        if (!ok) {
             int code = vmm_cli_fail(one);
             if (rc == AIRLOCK_EXIT_OK)
                 rc = code;
-        } else if (archive && cli->tty) {
+        } else if (archive && cli->tty && !as_json) {
             printf("sandbox '%s' destroyed; evidence in archive '%s'\n", argv[i], archive);
         }
+        if (results) {
+            json_builder_begin_object(results);
+            json_builder_set_member_name(results, "name");
+            json_builder_add_string_value(results, argv[i]);
+            json_builder_set_member_name(results, "result");
+            json_builder_add_string_value(results, ok ? "destroyed" : "failed");
+            json_builder_set_member_name(results, "archive");
+            if (archive)
+                json_builder_add_string_value(results, archive);
+            else
+                json_builder_add_null_value(results);
+            json_builder_set_member_name(results, "error");
+            if (one)
+                json_builder_add_string_value(results, one->message);
+            else
+                json_builder_add_null_value(results);
+            json_builder_end_object(results);
+        }
+    }
+    if (results) {
+        json_builder_end_array(results);
+        vmm_cli_print_json(json_builder_get_root(results));
     }
     return rc;
 }
 
 /* ---- list / inspect ---- */
 
+/* Does @view pass list's filters: its state, every K=V label, its owner? */
+static gboolean
+list_match(const VmmSandboxView *view, const char *state, char **labels, const char *owner)
+{
+    if (state && g_strcmp0(view->state, state) != 0)
+        return FALSE;
+    if (owner && g_strcmp0(view->md->owner, owner) != 0)
+        return FALSE;
+    for (char **l = labels; l && *l; l++) {
+        gboolean found = FALSE;
+        for (guint i = 0; view->md->labels && i < view->md->labels->len && !found; i++)
+            found = g_str_equal(g_ptr_array_index(view->md->labels, i), *l);
+        if (!found)
+            return FALSE;
+    }
+    return TRUE;
+}
+
 int
 vmm_cmd_list(VmmCli *cli, int argc, char **argv)
 {
     gboolean as_json = FALSE;
-    GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON", NULL},
-                              {NULL}};
+    g_autofree char *state = NULL, *owner = NULL, *format = NULL;
+    g_auto(GStrv) labels = NULL;
+    GOptionEntry entries[] = {
+        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print as JSON (--format json)", NULL},
+        {"format", 0, 0, G_OPTION_ARG_STRING, &format,
+         "table (default), json, or names (one name a line, for scripts)", "FORMAT"},
+        {"state", 0, 0, G_OPTION_ARG_STRING, &state,
+         "Only sandboxes in this state (running, paused, shut off, …)", "STATE"},
+        {"label", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &labels,
+         "Only sandboxes with this label (repeatable: all must match)", "K=V"},
+        {"owner", 0, 0, G_OPTION_ARG_STRING, &owner, "Only sandboxes this user created", "USER"},
+        {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("- list sandboxes");
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) views = NULL;
@@ -271,18 +350,34 @@ vmm_cmd_list(VmmCli *cli, int argc, char **argv)
         return rc;
     if (argc > 1)
         return vmm_cli_usage(argv[0], "unexpected argument '%s'", argv[1]);
+    if (format && !g_strv_contains((const char *const[]){"table", "json", "names", NULL}, format))
+        return vmm_cli_usage(argv[0], "--format '%s': use table, json or names", format);
+    if (format && as_json && !g_str_equal(format, "json"))
+        return vmm_cli_usage(argv[0], "--json and --format %s contradict each other", format);
+    as_json = as_json || g_strcmp0(format, "json") == 0;
+    for (char **l = labels; l && *l; l++)
+        if (!strchr(*l, '='))
+            return vmm_cli_usage(argv[0], "--label '%s': expects K=V", *l);
     if (!vmm_cli_ops(cli, &err) || !(views = vmm_ops_list(cli->ops, &err)))
         return vmm_cli_fail(err);
     {
+        /* NAME fits the longest name (32), IMAGE a pinned name's NAME part. */
         static const VmmCliColumn cols[] = {
-            {"NAME", "name", 20},      {"STATE", "state", 9},
-            {"IMAGE", "image", 12},    {"ADDRESS", "network.address", 16},
+            {"NAME", "name", 32},      {"STATE", "state", 9},
+            {"IMAGE", "image", 16},    {"ADDRESS", "network.address", 18},
             {"CREATED", "created", 0}, {NULL}};
         g_autoptr(JsonArray) rows = json_array_new();
-        for (guint i = 0; i < views->len; i++)
-            json_array_add_element(rows,
-                                   vmm_sandbox_view_to_json(g_ptr_array_index(views, i), as_json));
-        vmm_cli_print_table(cols, rows, as_json);
+        for (guint i = 0; i < views->len; i++) {
+            const VmmSandboxView *v = g_ptr_array_index(views, i);
+            if (!list_match(v, state, labels, owner))
+                continue;
+            if (g_strcmp0(format, "names") == 0)
+                printf("%s\n", v->md->name);
+            else
+                json_array_add_element(rows, vmm_sandbox_view_to_json(v, as_json));
+        }
+        if (g_strcmp0(format, "names") != 0)
+            vmm_cli_print_table(cols, rows, as_json);
     }
     return AIRLOCK_EXIT_OK;
 }

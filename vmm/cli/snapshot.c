@@ -53,8 +53,10 @@ int
 vmm_cmd_snapshot(VmmCli *cli, int argc, char **argv)
 {
     g_autofree char *del = NULL;
+    gboolean as_json = FALSE;
     GOptionEntry entries[] = {
         {"delete", 'd', 0, G_OPTION_ARG_STRING, &del, "Delete snapshot TAG instead", "TAG"},
+        {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print what was done as JSON", NULL},
         {NULL}};
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("NAME [TAG] - capture a running sandbox (memory and disk) as TAG");
@@ -69,6 +71,18 @@ vmm_cmd_snapshot(VmmCli *cli, int argc, char **argv)
     if (!vmm_cli_ops(cli, &err) ||
         !vmm_ops_snapshot(cli->ops, argv[1], del ? del : argv[2], del != NULL, &err))
         return vmm_cli_fail(err);
+    if (as_json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, argv[1]);
+        json_builder_set_member_name(b, "tag");
+        json_builder_add_string_value(b, del ? del : argv[2]);
+        json_builder_set_member_name(b, "action");
+        json_builder_add_string_value(b, del ? "deleted" : "captured");
+        json_builder_end_object(b);
+        vmm_cli_print_json(json_builder_get_root(b));
+    }
     return AIRLOCK_EXIT_OK;
 }
 
