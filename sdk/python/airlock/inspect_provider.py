@@ -17,6 +17,7 @@ cleanup airlock`` (``cli_cleanup``) destroys what a killed run left.
 from __future__ import annotations
 
 import asyncio
+import logging
 import posixpath
 import secrets as _random
 import threading
@@ -46,6 +47,7 @@ except ImportError:
     async def _run(fn, *args, **kwargs):
         return await asyncio.to_thread(fn, *args, **kwargs)
 
+log = logging.getLogger("airlock")
 STDIN_INLINE_MAX = 512 * 1024  # larger input goes through a file (airlockd's JSON bound is 1 MiB)
 
 
@@ -301,8 +303,8 @@ class AirlockSandboxEnvironment(SandboxEnvironment):
             made = sorted(pool.made)
         if not cleanup:
             if made:
-                print("airlock: sandboxes kept (--no-sandbox-cleanup): %s; remove them with "
-                      "'inspect sandbox cleanup airlock' or airlock destroy" % " ".join(made))
+                log.warning("sandboxes kept (--no-sandbox-cleanup): %s; remove them with "
+                            "'inspect sandbox cleanup airlock' or airlock destroy", " ".join(made))
             return
         client = _client(cfg)
         for name in made:
