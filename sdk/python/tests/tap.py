@@ -11,16 +11,10 @@ import sys
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # the airlock package, from the tree
 sys.path.insert(0, HERE)
+from leakcheck import use_inspect  # noqa: E402
 
-try:
-    import inspect_ai  # noqa: F401
-    REAL_INSPECT = True
-except ImportError:
-    sys.path.insert(0, os.path.join(HERE, "standin"))
-    REAL_INSPECT = False
-os.environ["AIRLOCK_SDK_REAL_INSPECT"] = "1" if REAL_INSPECT else "0"
+REAL_INSPECT = use_inspect(HERE)
 
 import fakedaemon  # noqa: E402
 
