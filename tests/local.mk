@@ -89,3 +89,7 @@ fuzz:
 EXTRA_DIST += tests/fuzz/run tests/fuzz/fuzz-spec.c tests/fuzz/fuzz-xml.c tests/fuzz/fuzz-secrets.c \
 	tests/fuzz/fuzz-nft.c tests/fuzz/fuzz-plan.c tests/fuzz/fuzz-agent.c tests/fuzz/fuzz-guest.c \
 	tests/fuzz/corpus
+
+# The Python SDK (sdk/python) against airlockd on test:///default.
+TESTS += tests/unit/test-sdk.sh
+EXTRA_DIST += tests/unit/test-sdk.sh
