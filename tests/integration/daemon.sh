@@ -292,6 +292,10 @@ n=0; for _ in $(seq 30); do n=$(guest_sleeps); [ "${n:-0}" -ge 1 ] && break; sle
 kill -KILL "$(cli_pid)"; wait "$bg" 2>/dev/null
 for _ in $(seq 20); do n=$(guest_sleeps); [ "$n" = 0 ] && break; sleep 1; done
 is "... a client killed mid-exec: airlockd kills its command in the guest" "$n" 0
+runuser -u "$U1" -- curl -s --max-time 5 --unix-socket "$S" -H 'Content-Type: application/json' \
+    --data '{"argv":["sleep","600"]}' "http://x/v1/sandboxes/$REALNAME/exec" >/dev/null 2>&1
+for _ in $(seq 20); do n=$(guest_sleeps); [ "$n" = 0 ] && break; sleep 1; done
+is "... an NDJSON exec whose client hangs up: its command is killed too" "$n" 0
 chmod 711 "$WORK"; mkdir "$WORK/u1"; chown "$U1" "$WORK/u1"; cp "$WORK/payload" "$WORK/u1/payload"; chown "$U1" "$WORK/u1/payload"
 cli "$U1" "$S" cp "$WORK/u1/payload" "$REALNAME:/tmp/via-cli"; rc=$?
 is "$U1's airlock cp into the guest" "$rc" 0

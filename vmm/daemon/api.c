@@ -4,6 +4,7 @@
 #include "api.h"
 #include "agent-json.h"
 #include "error.h"
+#include "json-text.h"
 #include "names.h"
 
 #include <glib/gstdio.h>
@@ -80,10 +81,8 @@ vmm_api_error_body(const GError *error)
 char *
 vmm_api_to_data(JsonNode *node, gsize *len)
 {
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-
-    json_generator_set_root(gen, node);
-    return json_generator_to_data(gen, len);
+    /* Numbers as the CLI's --json writes them: 0.217, not 0.21703700000000001. */
+    return vmm_json_text(node, FALSE, len);
 }
 
 /* ---- routes -------------------------------------------------------------------------- */

@@ -12,7 +12,10 @@
 #include "events.h"
 #include "names.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <glib-unix.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,6 +37,7 @@ typedef struct {
     gboolean flushing; /* an idle flush is scheduled */
     gboolean gone;     /* the client went away */
     gsize unwritten;   /* queued or in soup's body, not yet on the socket */
+    int sig[2];        /* a SIGKILL byte for the command's process group when the client goes */
     gint refs;
 } Exec;
 
@@ -43,6 +47,9 @@ exec_unref(Exec *x)
     if (!g_atomic_int_dec_and_test(&x->refs))
         return;
     g_queue_clear_full(&x->chunks, (GDestroyNotify)g_bytes_unref);
+    for (int i = 0; i < 2; i++)
+        if (x->sig[i] >= 0)
+            close(x->sig[i]);
     vmm_api_exec_free(x->e);
     g_mutex_clear(&x->lock);
     g_cond_clear(&x->cond);
@@ -53,8 +60,12 @@ static void
 exec_gone(SoupServerMessage *msg, gpointer data)
 {
     Exec *x = data;
+    guint8 kill_byte = SIGKILL;
 
     g_mutex_lock(&x->lock);
+    /* The client went away before the end: so does its command, children and all. */
+    if (!x->final && x->sig[1] >= 0 && write(x->sig[1], &kill_byte, 1) < 0)
+        g_debug("exec: cannot stop the command of a client gone: %s", g_strerror(errno));
     x->gone = TRUE;
     g_cond_broadcast(&x->cond);
     g_mutex_unlock(&x->lock);
@@ -206,6 +217,8 @@ exec_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
     spec.on_stdout = on_stdout;
     spec.on_stderr = on_stderr;
     spec.user_data = x;
+    spec.signals = x->sig[0] >= 0;
+    spec.signal_fd = x->sig[0];
     if (!vmm_ops_exec(&ops, r->match.name, &spec, &code, &err))
         code = -1;
     end = vmm_api_exec_end_frame(code, err, &n);
@@ -251,6 +264,9 @@ vmm_daemon_exec_stream(VmmRequest *r)
     x->r = r;
     x->e = e;
     x->refs = 1;
+    if (!g_unix_open_pipe(x->sig, FD_CLOEXEC, NULL) ||
+        !g_unix_set_fd_nonblocking(x->sig[1], TRUE, NULL))
+        x->sig[0] = x->sig[1] = -1; /* no way to stop it early: it runs to its end or timeout */
     g_mutex_init(&x->lock);
     g_cond_init(&x->cond);
     g_queue_init(&x->chunks);
