@@ -319,7 +319,8 @@ class Client:
 
     def exec_stream(self, name: str, argv: Sequence[str], *, stdin: Optional[Data] = None,
                     env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None,
-                    timeout: Optional[float] = None, sandbox_env: bool = True) -> "ExecStream":
+                    timeout: Optional[float] = None, sandbox_env: bool = True,
+                    user: Optional[str] = None, group: Optional[str] = None) -> "ExecStream":
         """Starts ``argv`` in the sandbox and returns its output as it comes (an ExecStream).
 
         The checks (sandbox visible and running, arguments valid) raise here; what the
@@ -328,6 +329,7 @@ class Client:
         --max-body, 1 MiB by default). ``timeout`` (seconds, rounded up) is enforced in
         the guest: the command's process group is killed and iteration raises Timeout.
         ``sandbox_env``: start from the sandbox's env and secrets (as ``airlock exec``).
+        ``user``/``group``: run as that guest user (name or number; default root).
         """
         if isinstance(argv, (str, bytes)):
             raise errors.InvalidRequest("argv must be a list of strings, e.g. ['sh', '-c', 'ls']")
@@ -347,6 +349,10 @@ class Client:
             body["timeout_s"] = int(math.ceil(timeout))
         if not sandbox_env:
             body["sandbox_env"] = False
+        if user is not None:
+            body["user"] = str(user)
+        if group is not None:
+            body["group"] = str(group)
         # No read bound while a command runs silently; a hung guest is airlockd's to notice.
         read_timeout = None if timeout is None else body["timeout_s"] + 60
         conn, resp = self._open("POST", self._sb(name, "exec"),
@@ -357,7 +363,8 @@ class Client:
     def exec(self, name: str, argv: Sequence[str], *, stdin: Optional[Data] = None,
              env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None,
              timeout: Optional[float] = None, sandbox_env: bool = True,
-             max_output: Optional[int] = EXEC_OUTPUT_MAX) -> ExecResult:
+             max_output: Optional[int] = EXEC_OUTPUT_MAX, user: Optional[str] = None,
+             group: Optional[str] = None) -> ExecResult:
         """Runs ``argv`` in the sandbox to its end: exit code, stdout and stderr (bytes).
 
         A non-zero exit is a result, not an exception. Timeout when ``timeout`` ran out
@@ -366,7 +373,7 @@ class Client:
         """
         out: Dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
         with self.exec_stream(name, argv, stdin=stdin, env=env, cwd=cwd, timeout=timeout,
-                              sandbox_env=sandbox_env) as stream:
+                              sandbox_env=sandbox_env, user=user, group=group) as stream:
             try:
                 for chunk in stream:
                     if chunk.exit_code is not None:

@@ -139,9 +139,7 @@ class AirlockSandboxEnvironment(SandboxEnvironment):
         argv = [str(c) for c in cmd]
         sandbox_env = True
         if user:
-            # airlockd's exec has no user field yet: runuser in the guest. The sandbox's
-            # env and secrets are not given to another user (airlock-guest's rule).
-            argv = ["runuser", "-u", user, "--"] + argv
+            # The sandbox's env and secrets are not given to another user.
             sandbox_env = False
         stdin: Union[str, bytes, None] = input
         staged = None
@@ -155,7 +153,8 @@ class AirlockSandboxEnvironment(SandboxEnvironment):
         limit = SandboxEnvironmentLimits.MAX_EXEC_OUTPUT_SIZE
         try:
             r = await _run(self.client.exec, self.name, argv, stdin=stdin, env=env, cwd=workdir,
-                           timeout=timeout, sandbox_env=sandbox_env, max_output=limit)
+                           timeout=timeout, sandbox_env=sandbox_env, max_output=limit,
+                           user=user)
         except errors.Timeout as e:
             raise TimeoutError("command timed out after %s s (its process group was killed)"
                                % timeout) from e
