@@ -263,6 +263,21 @@ r=$(runuser -u "$U1" -- curl -s -w '\n%{http_code}' --unix-socket "$S" -X PUT --
 is "file put" "$(status "$r")" 200
 runuser -u "$U1" -- curl -s --unix-socket "$S" "http://x/v1/sandboxes/$REALNAME/files?path=/tmp/payload" >"$WORK/back"
 ok "file get returns the same bytes" -- cmp "$WORK/payload" "$WORK/back"
+# Directory trees as ustar archives, both ways; a hostile archive is refused whole.
+mkdir -p "$WORK/tree/a/b" "$WORK/tree/empty" && echo one >"$WORK/tree/a/b/f" && ln -s b/f "$WORK/tree/a/l" && chmod 640 "$WORK/tree/a/b/f"
+tar --format=ustar -C "$WORK/tree" -cf "$WORK/tree.tar" .
+r=$(runuser -u "$U1" -- curl -s -w '\n%{http_code}' --unix-socket "$S" -X PUT -H 'Content-Type: application/x-tar' \
+    --data-binary @- "http://x/v1/sandboxes/$REALNAME/files?path=/tmp/tree&recursive=1" <"$WORK/tree.tar")
+is "a directory tree into the guest (ustar, recursive=1)" "$(status "$r")" 200
+runuser -u "$U1" -- curl -s --unix-socket "$S" "http://x/v1/sandboxes/$REALNAME/files?path=/tmp/tree&recursive=1" >"$WORK/back.tar"
+mkdir -p "$WORK/back" && tar -C "$WORK/back" -xf "$WORK/back.tar"
+ok "... and back out: the same files, link and modes" -- bash -c "diff -r --no-dereference '$WORK/tree' '$WORK/back' && [ \$(stat -c %a '$WORK/back/a/b/f') = 640 ] && [ \$(readlink '$WORK/back/a/l') = b/f ]"
+(cd "$WORK/tree/a" && tar -P --format=ustar -cf "$WORK/evil.tar" b/f ../a/b/f 2>/dev/null)
+r=$(runuser -u "$U1" -- curl -s -w '\n%{http_code}' --unix-socket "$S" -X PUT -H 'Content-Type: application/x-tar' \
+    --data-binary @- "http://x/v1/sandboxes/$REALNAME/files?path=/tmp/evil&recursive=1" <"$WORK/evil.tar")
+is "an archive with a '..' member: 400 invalid, naming it" "$(status "$r") $(code "$r") $(body "$r" | jq -r .error.message | grep -c '\.\./a/b/f')" "400 invalid 1"
+out=$(AIRLOCK_STATE_DIR=$REAL_STATE LIBVIRT_DEFAULT_URI=$REAL_URI "$AIRLOCK" exec "$REALNAME" -- sh -c 'test -e /tmp/evil && echo copied || echo none')
+is "... and nothing of it reached the guest" "$out" none
 out=$(cli "$U1" "$S" exec "$REALNAME" -- sh -c 'echo hello; echo oops >&2; exit 3' 2>"$WORK/stderr"); rc=$?
 is "$U1's airlock exec: the command's stdout" "$out" hello
 is "... its stderr" "$(cat "$WORK/stderr")" oops

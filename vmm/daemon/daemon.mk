@@ -4,7 +4,8 @@
 libvmm_a_SOURCES += \
 	vmm/daemon/api.c vmm/daemon/api.h \
 	vmm/daemon/access.c vmm/daemon/access.h \
-	vmm/daemon/tokens.c vmm/daemon/tokens.h
+	vmm/daemon/tokens.c vmm/daemon/tokens.h \
+	vmm/daemon/tar.c vmm/daemon/tar.h
 AM_CPPFLAGS += -I$(top_srcdir)/vmm/daemon
 
 sbin_PROGRAMS = airlockd
@@ -38,3 +39,8 @@ check_PROGRAMS += tests/unit/test-remote
 tests_unit_test_remote_SOURCES = tests/unit/test-remote.c
 tests_unit_test_remote_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-remote
+
+check_PROGRAMS += tests/unit/test-tar
+tests_unit_test_tar_SOURCES = tests/unit/test-tar.c
+tests_unit_test_tar_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-tar

@@ -12,6 +12,7 @@
 #include "fsutil.h"
 #include "image.h"
 #include "names.h"
+#include "tar.h"
 
 #include <fcntl.h>
 #include <glib/gstdio.h>
@@ -346,6 +347,57 @@ scratch_dir(VmmDaemon *d, GError **error)
     return g_steal_pointer(&tmpl);
 }
 
+/* ?recursive=1 (or true): a directory tree as a ustar archive, both ways. */
+static gboolean
+recursive(VmmRequest *r)
+{
+    const char *v = vmm_request_query(r, "recursive");
+
+    return v && (g_str_equal(v, "1") || g_str_equal(v, "true"));
+}
+
+static void
+tree_get(VmmRequest *r, VmmOps *ops, Result *res, const char *guest, const char *dir)
+{
+    g_autofree char *local = g_build_filename(dir, "tree", NULL);
+    VmmAgentCopyOpts opts = {.max_bytes = r->d->max_file, .recursive = TRUE};
+    int fd;
+
+    if (!vmm_ops_cp(ops, r->match.name, FALSE, local, guest, &opts, &res->error))
+        return;
+    fd = open(local, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        g_set_error(&res->error, VMM_ERROR, VMM_ERROR_HOST, "cannot read the copied tree in %s",
+                    dir);
+        return;
+    }
+    res->raw = vmm_tar_pack(fd, r->d->max_file, &res->error);
+    res->raw_type = "application/x-tar";
+    close(fd);
+}
+
+static void
+tree_put(VmmRequest *r, VmmOps *ops, Result *res, const char *guest, const char *dir)
+{
+    g_autofree char *local = g_build_filename(dir, "tree", NULL);
+    VmmAgentCopyOpts opts = {.recursive = TRUE};
+    gsize len;
+    const guint8 *body = (const guint8 *)body_data(r, &len);
+    int fd = -1;
+
+    if (mkdir(local, 0755) < 0 ||
+        (fd = open(local, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        g_set_error(&res->error, VMM_ERROR, VMM_ERROR_HOST, "cannot stage the tree in %s", dir);
+    } else if (vmm_tar_unpack(body, len, fd, 100000, &res->error) &&
+               vmm_ops_cp(ops, r->match.name, TRUE, local, guest, &opts, &res->error)) {
+        res->node =
+            object1("name", r->match.name, "path", json_node_init_string(json_node_alloc(), guest));
+        json_object_set_int_member(json_node_get_object(res->node), "bytes", (gint64)len);
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
 static void
 do_file_get(VmmRequest *r, VmmOps *ops, Result *res)
 {
@@ -360,6 +412,11 @@ do_file_get(VmmRequest *r, VmmOps *ops, Result *res)
     if (!vmm_api_guest_path_valid(guest, &res->error) || !(v = visible(r, ops, &res->error)) ||
         !(dir = scratch_dir(r->d, &res->error)))
         return;
+    if (recursive(r)) {
+        tree_get(r, ops, res, guest, dir);
+        vmm_fs_remove_tree(dir, NULL);
+        return;
+    }
     local = g_build_filename(dir, "data", NULL);
     if (vmm_ops_cp(ops, r->match.name, FALSE, local, guest, &opts, &res->error) &&
         g_file_get_contents(local, &data, &len, &res->error))
@@ -389,6 +446,11 @@ do_file_put(VmmRequest *r, VmmOps *ops, Result *res)
     if (!vmm_api_guest_path_valid(guest, &res->error) || !(v = visible(r, ops, &res->error)) ||
         !(dir = scratch_dir(r->d, &res->error)))
         return;
+    if (recursive(r)) {
+        tree_put(r, ops, res, guest, dir);
+        vmm_fs_remove_tree(dir, NULL);
+        return;
+    }
     local = g_build_filename(dir, "data", NULL);
     fd = open(local, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 || (len && write(fd, body, len) != (gssize)len) || fchmod(fd, (mode_t)mode) != 0) {

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #define WS_PROTOCOL "airlock.exec.v1"
-#define OUT_QUEUE_MAX (4 * 1024 * 1024) /* output queued for the client before the reader waits */
+#define OUT_QUEUE_MAX (4 * 1024 * 1024)  /* output queued for the client before the reader waits */
 #define IN_PENDING_MAX (8 * 1024 * 1024) /* stdin the command has not read yet */
 #define FIRST_MESSAGE_S 30               /* the request must come this soon after the upgrade */
 
@@ -92,9 +92,8 @@ close_invalid(Ws *w, const char *message)
 static void
 close_host(Ws *w, const char *what)
 {
-    g_autoptr(GError) err =
-        g_error_new(VMM_ERROR, VMM_ERROR_HOST, "cannot open %s for the exec: %s", what,
-                    g_strerror(errno));
+    g_autoptr(GError) err = g_error_new(VMM_ERROR, VMM_ERROR_HOST,
+                                        "cannot open %s for the exec: %s", what, g_strerror(errno));
     close_with_error(w, err);
 }
 
@@ -105,8 +104,8 @@ out_flush(gpointer data)
 {
     Ws *w = data;
     GBytes *b;
-    gboolean open = !w->closed && soup_websocket_connection_get_state(w->ws) ==
-                                      SOUP_WEBSOCKET_STATE_OPEN;
+    gboolean open =
+        !w->closed && soup_websocket_connection_get_state(w->ws) == SOUP_WEBSOCKET_STATE_OPEN;
 
     g_mutex_lock(&w->lock);
     w->flushing = FALSE;
