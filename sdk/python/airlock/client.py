@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import base64
 import http.client
+import io
 import json
 import math
 import os
 import socket
+import tarfile
 import urllib.parse
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -424,6 +426,36 @@ class Client:
         except (UnicodeDecodeError, ValueError, AttributeError, TypeError):
             raise errors.ProtocolError("airlockd's answer to a file write is not JSON") from None
 
+    def write_tree(self, name: str, path: str, local_dir: str) -> int:
+        """Copies the local directory ``local_dir`` into the guest directory ``path`` (created,
+        or merged into one that exists), as ``airlock cp -r``: files, directories and
+        symbolic links (never followed), permission bits kept. Returns the archive's size."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            tar.add(local_dir, arcname=".", recursive=True,
+                    filter=lambda ti: ti if (ti.isfile() or ti.isdir() or ti.issym()) else None)
+        conn, resp = self._open("PUT", self._sb(name, "files"), {"path": path, "recursive": "1"},
+                                buf.getvalue(), "application/x-tar", timeout=900)
+        try:
+            self._read_bounded(resp, JSON_MAX)
+        finally:
+            conn.close()
+        return len(buf.getvalue())
+
+    def read_tree(self, name: str, path: str, local_dir: str,
+                  max_bytes: Optional[int] = None) -> List[str]:
+        """Copies the guest directory ``path`` into ``local_dir`` (created; must not exist):
+        files, directories and symbolic links. The guest is not trusted: a member that is
+        absolute, has '..', goes through a link or is anything else is refused
+        (ProtocolError) and nothing outside ``local_dir`` is written. Returns the names."""
+        conn, resp = self._open("GET", self._sb(name, "files"), {"path": path, "recursive": "1"},
+                                timeout=900)
+        try:
+            data = self._read_bounded(resp, max_bytes if max_bytes is not None else 1 << 40)
+        finally:
+            conn.close()
+        return _untar_safely(data, local_dir)
+
     # ---- events --------------------------------------------------------------------------
 
     def events(self, sandbox: Optional[str] = None, idle_timeout: float = 60.0) -> "EventStream":
@@ -433,6 +465,66 @@ class Client:
         q = {"sandbox": sandbox} if sandbox else None
         conn, resp = self._open("GET", "/v1/events", q, timeout=idle_timeout)
         return EventStream(conn, resp)
+
+
+def _untar_safely(data: bytes, local_dir: str) -> List[str]:
+    """Extracts a ustar archive under ``local_dir`` through directory fds, never following a
+    link and never overwriting (Python 3.11.2's tarfile has no extraction filter)."""
+    os.mkdir(local_dir, 0o755)
+    root = os.open(local_dir, os.O_RDONLY | os.O_DIRECTORY)
+    names: List[str] = []
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            for m in tar:
+                parts = [p for p in m.name.split("/") if p not in ("", ".")]
+                if m.name.startswith("/") or ".." in parts or any(
+                        ord(c) < 0x20 for c in m.name):
+                    raise errors.ProtocolError("refused tar member %r from the guest" % m.name)
+                if not parts:
+                    continue
+                fd = os.dup(root)
+                try:
+                    for comp in parts[:-1]:
+                        try:
+                            os.mkdir(comp, 0o755, dir_fd=fd)
+                        except FileExistsError:
+                            pass
+                        nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
+                                      dir_fd=fd)
+                        os.close(fd)
+                        fd = nfd
+                    last = parts[-1]
+                    if m.isdir():
+                        try:
+                            os.mkdir(last, (m.mode & 0o777) | 0o700, dir_fd=fd)
+                        except FileExistsError:
+                            pass
+                    elif m.issym():
+                        os.symlink(m.linkname, last, dir_fd=fd)
+                    elif m.isfile():
+                        src = tar.extractfile(m)
+                        out = os.open(last, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                      m.mode & 0o777 | 0o600, dir_fd=fd)
+                        with os.fdopen(out, "wb") as f:
+                            while True:
+                                chunk = src.read(1 << 20) if src else b""
+                                if not chunk:
+                                    break
+                                f.write(chunk)
+                            os.chmod(f.fileno(), m.mode & 0o777)
+                    else:
+                        raise errors.ProtocolError("refused tar member %r (not a file, "
+                                                   "directory or link)" % m.name)
+                except OSError as e:
+                    raise errors.ProtocolError("cannot extract %r: %s" % (m.name, e)) from None
+                finally:
+                    os.close(fd)
+                names.append("/".join(parts))
+    except tarfile.TarError as e:
+        raise errors.ProtocolError("airlockd's archive is not a tar: %s" % e) from None
+    finally:
+        os.close(root)
+    return names
 
 
 class _Stream:
@@ -613,6 +705,12 @@ class Sandbox:
 
     def write_file(self, path: str, data: Data, mode: Optional[int] = None) -> int:
         return self.client.write_file(self.name, path, data, mode)
+
+    def write_tree(self, path: str, local_dir: str) -> int:
+        return self.client.write_tree(self.name, path, local_dir)
+
+    def read_tree(self, path: str, local_dir: str, max_bytes: Optional[int] = None) -> List[str]:
+        return self.client.read_tree(self.name, path, local_dir, max_bytes)
 
     def events(self, idle_timeout: float = 60.0) -> EventStream:
         return self.client.events(self.name, idle_timeout)

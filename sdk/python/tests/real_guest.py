@@ -138,6 +138,21 @@ try:
     ok(e is not None and "directory" in str(e), "files: reading a directory fails: %s" % e)
     e = raises(errors.TooLarge, sb.read_file, "/root/data/new/dir/big.bin", 1024)
     ok(e is not None, "files: max_bytes bounds a read")
+    import tempfile
+    with tempfile.TemporaryDirectory() as td:
+        src = os.path.join(td, "src")
+        os.makedirs(os.path.join(src, "a", "b"))
+        with open(os.path.join(src, "a", "b", "f"), "wb") as f:
+            f.write(b"tree")
+        os.chmod(os.path.join(src, "a", "b", "f"), 0o640)
+        os.symlink("b/f", os.path.join(src, "a", "l"))
+        sb.write_tree("/tmp/sdk-tree", src)
+        r = keep(sb.exec(["sh", "-c", "cat /tmp/sdk-tree/a/l; stat -c %a /tmp/sdk-tree/a/b/f"]))
+        ok(r.stdout == b"tree640\n", "files: a directory tree in (write_tree: link and mode)")
+        names = sb.read_tree("/tmp/sdk-tree", os.path.join(td, "back"))
+        back_f = open(os.path.join(td, "back", "a", "b", "f"), "rb").read()
+        ok(back_f == b"tree" and os.readlink(os.path.join(td, "back", "a", "l")) == "b/f" and
+           "a/b/f" in names, "files: ... and out again (read_tree)")
 
     # ---- reset ----------------------------------------------------------------------------
     sb.write_file("/root/dirty", b"x")

@@ -306,5 +306,54 @@ class TestFrames(unittest.TestCase):
         self.assertIsInstance(errors.error_from_body("junk", 500), errors.ProtocolError)
 
 
+class TestTrees(unittest.TestCase):
+    """read_tree's extraction: the archive comes from the guest, so it is hostile input."""
+
+    def _tar(self, members):
+        import io
+        import tarfile
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+            for name, kind, extra in members:
+                ti = tarfile.TarInfo(name)
+                if kind == "sym":
+                    ti.type, ti.linkname = tarfile.SYMTYPE, extra
+                    t.addfile(ti)
+                elif kind == "dir":
+                    ti.type = tarfile.DIRTYPE
+                    t.addfile(ti)
+                elif kind == "dev":
+                    ti.type = tarfile.CHRTYPE
+                    t.addfile(ti)
+                else:
+                    ti.size = len(extra)
+                    t.addfile(ti, io.BytesIO(extra))
+        return buf.getvalue()
+
+    def test_hostile_archives(self):
+        import tempfile
+        from airlock.client import _untar_safely
+        cases = {"dotdot": [("../evil", "file", b"x")],
+                 "absolute": [("/tmp/evil", "file", b"x")],
+                 "link then file": [("l", "sym", ".."), ("l/evil", "file", b"x")],
+                 "device": [("dev", "dev", None)],
+                 "twice": [("f", "file", b"1"), ("f", "file", b"2")]}
+        for why, members in cases.items():
+            with tempfile.TemporaryDirectory() as td:
+                with self.assertRaises(errors.ProtocolError, msg=why):
+                    _untar_safely(self._tar(members), os.path.join(td, "out"))
+                self.assertFalse(os.path.exists(os.path.join(td, "evil")), why)
+
+    def test_tree_roundtrip_shape(self):
+        import tempfile
+        from airlock.client import _untar_safely
+        data = self._tar([("a", "dir", None), ("a/b", "file", b"hi"), ("a/l", "sym", "b")])
+        with tempfile.TemporaryDirectory() as td:
+            names = _untar_safely(data, os.path.join(td, "out"))
+            self.assertEqual(open(os.path.join(td, "out", "a", "b"), "rb").read(), b"hi")
+            self.assertEqual(os.readlink(os.path.join(td, "out", "a", "l")), "b")
+            self.assertIn("a/b", names)
+
+
 if __name__ == "__main__":
     unittest.main()
