@@ -38,8 +38,12 @@ typedef struct {
     gboolean gone;     /* the client went away */
     gsize unwritten;   /* queued or in soup's body, not yet on the socket */
     int sig[2];        /* a SIGKILL byte for the command's process group when the client goes */
+    guint heartbeat;   /* main loop: a blank line every few seconds while the command is silent */
+    gboolean spoke;    /* a frame went out since the last heartbeat tick */
     gint refs;
 } Exec;
+
+#define HEARTBEAT_S 2
 
 static void
 exec_unref(Exec *x)
@@ -99,6 +103,7 @@ exec_flush(gpointer data)
         if (!gone)
             soup_message_body_append_bytes(body, b);
         g_bytes_unref(b);
+        x->spoke = TRUE;
     }
     g_mutex_unlock(&x->lock);
     if (!gone) {
@@ -107,6 +112,35 @@ exec_flush(gpointer data)
         soup_server_message_unpause(x->r->msg);
     }
     return G_SOURCE_REMOVE;
+}
+
+/*
+ * Main loop: a silent command writes nothing, so a client that hung up would go
+ * unnoticed (libsoup sees a closed connection only when it writes): a blank line
+ * (which NDJSON readers skip) every HEARTBEAT_S seconds makes the write fail and
+ * "disconnected" fire, and exec_gone stops the command.
+ */
+static gboolean
+exec_heartbeat(gpointer data)
+{
+    Exec *x = data;
+    gboolean final, gone;
+
+    g_mutex_lock(&x->lock);
+    final = x->final;
+    gone = x->gone;
+    g_mutex_unlock(&x->lock);
+    if (final || gone) {
+        x->heartbeat = 0;
+        return G_SOURCE_REMOVE;
+    }
+    if (!x->spoke && x->r->streaming) {
+        soup_message_body_append(soup_server_message_get_response_body(x->r->msg),
+                                 SOUP_MEMORY_STATIC, "\n", 1);
+        soup_server_message_unpause(x->r->msg);
+    }
+    x->spoke = FALSE;
+    return G_SOURCE_CONTINUE;
 }
 
 /* Worker thread: queues @data (taken), waiting while the client is far behind. */
@@ -164,6 +198,9 @@ exec_start(gpointer data)
     soup_message_headers_replace(h, "Cache-Control", "no-store");
     x->r->streaming = TRUE;
     soup_server_message_unpause(msg);
+    g_atomic_int_inc(&x->refs);
+    x->heartbeat = g_timeout_add_seconds_full(G_PRIORITY_DEFAULT, HEARTBEAT_S, exec_heartbeat, x,
+                                              (GDestroyNotify)exec_unref);
     return G_SOURCE_REMOVE;
 }
 
@@ -239,6 +276,9 @@ exec_done(GObject *source, GAsyncResult *result, gpointer data)
         vmm_daemon_reply_error(x->r->msg, err);
         soup_server_message_unpause(x->r->msg);
     }
+    if (x->heartbeat)
+        g_source_remove(x->heartbeat); /* its reference goes with it */
+    x->heartbeat = 0;
     g_signal_handlers_disconnect_by_data(x->r->msg, x);
     vmm_request_free(g_steal_pointer(&x->r));
     exec_unref(x);
