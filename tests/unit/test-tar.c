@@ -89,18 +89,18 @@ test_roundtrip(void)
     cmd = g_strdup_printf("mkdir -p %s/a/b %s/empty %s/%s/%s && printf hello > %s/a/b/f && "
                           "printf x > %s/%s/%s/long-name-file && chmod 0750 %s/a/b/f && "
                           "ln -s b/f %s/a/link && mkdir %s",
-                          src, src, src, long_dir, mid_dir, src, src, long_dir, mid_dir, src,
-                          src, dst);
-    g_assert_true(g_spawn_command_line_sync(g_strdup_printf("sh -c '%s'", cmd), NULL, NULL,
-                                            &status, NULL));
+                          src, src, src, long_dir, mid_dir, src, src, long_dir, mid_dir, src, src,
+                          dst);
+    g_assert_true(
+        g_spawn_command_line_sync(g_strdup_printf("sh -c '%s'", cmd), NULL, NULL, &status, NULL));
     g_assert_cmpint(status, ==, 0);
     fd = open_dir(src);
     packed = vmm_tar_pack(fd, 1 << 20, &err);
     close(fd);
     g_assert_no_error(err);
     fd = open_dir(dst);
-    g_assert_true(vmm_tar_unpack(g_bytes_get_data(packed, NULL), g_bytes_get_size(packed), fd,
-                                 100, &err));
+    g_assert_true(
+        vmm_tar_unpack(g_bytes_get_data(packed, NULL), g_bytes_get_size(packed), fd, 100, &err));
     close(fd);
     g_assert_no_error(err);
     g_free(cmd);
@@ -168,9 +168,18 @@ typedef struct {
     void (*build)(GByteArray *a);
 } Hostile;
 
-static void h_absolute(GByteArray *a) { add_member(a, "/etc/airlock-tar-test", '0', NULL, "x"); }
-static void h_dotdot(GByteArray *a) { add_member(a, "a/../../outside", '0', NULL, "x"); }
-static void h_link_then_file(GByteArray *a)
+static void
+h_absolute(GByteArray *a)
+{
+    add_member(a, "/etc/airlock-tar-test", '0', NULL, "x");
+}
+static void
+h_dotdot(GByteArray *a)
+{
+    add_member(a, "a/../../outside", '0', NULL, "x");
+}
+static void
+h_link_then_file(GByteArray *a)
 {
     add_member(a, "l", '2', NULL, NULL);
     memcpy(a->data + a->len - 512 + 157, "..", 2); /* l -> .. */
@@ -185,33 +194,52 @@ static void h_link_then_file(GByteArray *a)
     }
     add_member(a, "l/outside", '0', NULL, "x");
 }
-static void h_hardlink(GByteArray *a) { add_member(a, "h", '1', "/etc/shadow", NULL); }
-static void h_device(GByteArray *a) { add_member(a, "dev", '3', NULL, NULL); }
-static void h_pax(GByteArray *a) { add_member(a, "pax", 'x', NULL, "30 path=/etc/airlock-tar-test\n"); }
-static void h_twice(GByteArray *a)
+static void
+h_hardlink(GByteArray *a)
+{
+    add_member(a, "h", '1', "/etc/shadow", NULL);
+}
+static void
+h_device(GByteArray *a)
+{
+    add_member(a, "dev", '3', NULL, NULL);
+}
+static void
+h_pax(GByteArray *a)
+{
+    add_member(a, "pax", 'x', NULL, "30 path=/etc/airlock-tar-test\n");
+}
+static void
+h_twice(GByteArray *a)
 {
     add_member(a, "f", '0', NULL, "one");
     add_member(a, "f", '0', NULL, "two");
 }
-static void h_checksum(GByteArray *a)
+static void
+h_checksum(GByteArray *a)
 {
     add_member(a, "f", '0', NULL, "x");
     a->data[0] = 'g';
 }
-static void h_truncated(GByteArray *a)
+static void
+h_truncated(GByteArray *a)
 {
     add_member(a, "f", '0', NULL, "x");
     g_byte_array_set_size(a, 600);
 }
-static void h_control(GByteArray *a) { add_member(a, "a\033[2Jb", '0', NULL, "x"); }
+static void
+h_control(GByteArray *a)
+{
+    add_member(a, "a\033[2Jb", '0', NULL, "x");
+}
 
 static void
 test_hostile(void)
 {
     static const Hostile cases[] = {
-        {"absolute", h_absolute}, {"dotdot", h_dotdot},     {"link then file", h_link_then_file},
+        {"absolute", h_absolute},  {"dotdot", h_dotdot},     {"link then file", h_link_then_file},
         {"hard link", h_hardlink}, {"device", h_device},     {"pax header", h_pax},
-        {"twice", h_twice},       {"checksum", h_checksum}, {"truncated", h_truncated},
+        {"twice", h_twice},        {"checksum", h_checksum}, {"truncated", h_truncated},
         {"control", h_control},
     };
     g_autofree char *top = g_dir_make_tmp("airlock-tar-XXXXXX", NULL);

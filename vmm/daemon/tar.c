@@ -171,9 +171,10 @@ open_dirs(int root, char **parts, gsize n, const char *member, GError **error)
         next = openat(fd, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         close(fd);
         if (next < 0) {
-            fail(error, member, errno == ELOOP || errno == ENOTDIR
-                                    ? "a path through a symbolic link or a file is refused"
-                                    : g_strerror(errno));
+            fail(error, member,
+                 errno == ELOOP || errno == ENOTDIR
+                     ? "a path through a symbolic link or a file is refused"
+                     : g_strerror(errno));
             return -1;
         }
         fd = next;
@@ -270,7 +271,8 @@ vmm_tar_unpack(const guint8 *data, gsize len, int dirfd, guint max_members, GErr
             close(dfd);
             if (fd < 0)
                 return fail(error, full,
-                            errno == EEXIST ? "given twice (or over a directory)" : g_strerror(errno));
+                            errno == EEXIST ? "given twice (or over a directory)"
+                                            : g_strerror(errno));
             ok = write_all(fd, data + off, (gsize)size) && fchmod(fd, (mode_t)(mode & 0777)) == 0;
             close(fd);
             if (!ok)
