@@ -218,6 +218,8 @@ if [ -x /usr/bin/chromium ] && [ -d "$TOP/tests/browser/node_modules/puppeteer-c
 fi
 t0=$SECONDS
 # $U1 runs `airlock create` itself: not root, so it goes through airlockd.
+runuser -u "$U1" -- curl -sN --unix-socket "$S" "http://x/v1/events?sandbox=$REALNAME" >"$WORK/progress.sse" 2>/dev/null &
+ssepid=$!
 cli "$U1" "$S" create --memory 512 -l test=daemon "$REALNAME" >"$WORK/create" 2>&1 &
 cpid=$!
 sleep 3
@@ -231,6 +233,9 @@ wait $cpid; rc=$?
 is "$U1's airlock create makes a real sandbox through airlockd ($((SECONDS - t0)) s)" "$rc" 0
 [ "$rc" = 0 ] || { sed 's/^/# /' "$WORK/create"; bail "create failed"; }
 ok "other clients were served during the create (slowest list ${worst} ms)" -- test "$worst" -lt 2000
+kill "$ssepid" 2>/dev/null; wait "$ssepid" 2>/dev/null
+ok "the create's stages reach its creator live ($(grep -o '"detail":"[a-z-]* ([0-9.]* s)' "$WORK/progress.sse" | cut -d'"' -f4 | tr '\n' ',' | head -c 120))" -- \
+    bash -c "grep -q '\"event\":\"progress\".*\"detail\":\"boot ' '$WORK/progress.sse' && grep -q '\"detail\":\"ready ' '$WORK/progress.sse'"
 ok "the audit record of the real create names $U1's uid" -- bash -c "jq -s -e 'map(select(.event==\"create\" and .sandbox==\"$REALNAME\" and .result==\"ok\" and .uid==$U1_UID and .via==\"daemon\")) | length > 0' $REAL_STATE/events.jsonl"
 
 if [ -n "$browser" ]; then

@@ -96,6 +96,9 @@ void vmm_events_hub_free(VmmEventsHub *hub);
 void vmm_events_hub_subscribe(VmmEventsHub *hub, VmmRequest *r);
 /* Ends every subscription (drain). */
 void vmm_events_hub_close_all(VmmEventsHub *hub);
+/* A create's stage as a live event ("progress", "STAGE (N s)") for its creator and admins. */
+void vmm_events_hub_progress(VmmEventsHub *hub, const char *name, uid_t uid, const char *stage,
+                             gdouble elapsed_s);
 /* Runs an exec request as an NDJSON stream (takes @r). */
 void vmm_daemon_exec_stream(VmmRequest *r);
 /* Whether @r asks for a websocket (Connection: upgrade, Upgrade: websocket). */

@@ -172,6 +172,19 @@ reserve(VmmRequest *r, const VmmSpec *spec, int sign)
     p->cpus += sign * (int)spec->cpus;
 }
 
+typedef struct {
+    VmmRequest *r;
+    const char *name;
+} Progress;
+
+static void
+create_progress(const char *stage, gdouble elapsed_s, gpointer data)
+{
+    Progress *p = data;
+
+    vmm_events_hub_progress(p->r->d->hub, p->name, p->r->caller->uid, stage, elapsed_s);
+}
+
 static void
 do_create(VmmRequest *r, VmmOps *ops, Result *res)
 {
@@ -210,7 +223,14 @@ do_create(VmmRequest *r, VmmOps *ops, Result *res)
     req.secrets = c->secrets;
     req.timeout_s = c->timeout_s;
     req.no_snapshot = c->no_snapshot;
-    ok = vmm_ops_create(ops, &req, &t, &res->error);
+    {
+        /* A create takes minutes under TCG: its stages go out as live events meanwhile. */
+        Progress p = {.r = r, .name = c->name};
+        ops->ctx.progress = create_progress;
+        ops->ctx.progress_data = &p;
+        ok = vmm_ops_create(ops, &req, &t, &res->error);
+        ops->ctx.progress = NULL;
+    }
     g_clear_pointer(&c->secrets, vmm_secrets_free); /* wiped as soon as the seed is gone */
     if (quota) {
         g_mutex_lock(&r->d->quota_lock);

@@ -491,11 +491,12 @@ keepalive_tick(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-/* A live libvirt event, carried to the main loop. */
+/* A live libvirt event (or airlockd's progress), carried to the main loop. */
 typedef struct {
     VmmEventsHub *hub;
     char *sandbox;
     char *line;
+    gint64 uid; /* who may see it besides the owner and admins, or -1 */
 } Live;
 
 static gboolean
@@ -503,7 +504,7 @@ live_dispatch(gpointer data)
 {
     Live *lv = data;
 
-    broadcast(lv->hub, "live", lv->line, lv->sandbox, -1);
+    broadcast(lv->hub, "live", lv->line, lv->sandbox, lv->uid);
     g_free(lv->sandbox);
     g_free(lv->line);
     g_free(lv);
@@ -511,7 +512,8 @@ live_dispatch(gpointer data)
 }
 
 static void
-on_live(const char *name, const char *kind, const char *detail, gpointer data)
+publish(VmmEventsHub *hub, const char *source, const char *name, const char *kind,
+        const char *detail, gint64 uid)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(JsonNode) node = NULL;
@@ -523,7 +525,7 @@ on_live(const char *name, const char *kind, const char *detail, gpointer data)
     json_builder_set_member_name(b, "time");
     json_builder_add_string_value(b, time);
     json_builder_set_member_name(b, "source");
-    json_builder_add_string_value(b, "libvirt");
+    json_builder_add_string_value(b, source);
     json_builder_set_member_name(b, "sandbox");
     json_builder_add_string_value(b, name);
     json_builder_set_member_name(b, "event");
@@ -532,10 +534,27 @@ on_live(const char *name, const char *kind, const char *detail, gpointer data)
     json_builder_add_string_value(b, detail);
     json_builder_end_object(b);
     node = json_builder_get_root(b);
-    lv->hub = data;
+    lv->hub = hub;
     lv->sandbox = g_strdup(name);
     lv->line = vmm_api_to_data(node, NULL);
+    lv->uid = uid;
     g_idle_add(live_dispatch, lv);
+}
+
+static void
+on_live(const char *name, const char *kind, const char *detail, gpointer data)
+{
+    publish(data, "libvirt", name, kind, detail, -1);
+}
+
+void
+vmm_events_hub_progress(VmmEventsHub *hub, const char *name, uid_t uid, const char *stage,
+                        gdouble elapsed_s)
+{
+    g_autofree char *detail = g_strdup_printf("%s (%.1f s)", stage, elapsed_s);
+
+    /* Any thread: the creator (by uid) and admins see it; the owner is not known yet. */
+    publish(hub, "airlockd", name, "progress", detail, (gint64)uid);
 }
 
 /* libvirt's live events on a connection of their own, reconnecting after a loss. */
