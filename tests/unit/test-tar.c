@@ -91,8 +91,10 @@ test_roundtrip(void)
                           "ln -s b/f %s/a/link && mkdir %s",
                           src, src, src, long_dir, mid_dir, src, src, long_dir, mid_dir, src, src,
                           dst);
-    g_assert_true(
-        g_spawn_command_line_sync(g_strdup_printf("sh -c '%s'", cmd), NULL, NULL, &status, NULL));
+    {
+        g_autofree char *sh = g_strdup_printf("sh -c '%s'", cmd);
+        g_assert_true(g_spawn_command_line_sync(sh, NULL, NULL, &status, NULL));
+    }
     g_assert_cmpint(status, ==, 0);
     fd = open_dir(src);
     packed = vmm_tar_pack(fd, 1 << 20, &err);
