@@ -324,8 +324,9 @@ status_of(const char *resp)
 }
 
 #define CHAT "{\"model\":\"gpt-fake\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
-#define CHAT_STREAM                                                                              \
-    "{\"model\":\"gpt-fake\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+#define CHAT_STREAM                                                                                \
+    "{\"model\":\"gpt-fake\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}" \
+    "]}"
 #define MSG "{\"model\":\"claude-fake\",\"max_tokens\":10,\"messages\":[]}"
 #define MSG_STREAM "{\"model\":\"claude-fake\",\"stream\":true,\"max_tokens\":10,\"messages\":[]}"
 #define BEARER_A "Authorization: Bearer " TOKEN_A
@@ -364,7 +365,8 @@ last_event(const char *name)
 static void
 assert_no_key_in_state(void)
 {
-    g_autofree char *cmd = g_strdup_printf("grep -rq -e '%s' -e '%s' '%s'", "REAL-canary", KEY_ANTHROPIC, state);
+    g_autofree char *cmd =
+        g_strdup_printf("grep -rq -e '%s' -e '%s' '%s'", "REAL-canary", KEY_ANTHROPIC, state);
     /* grep exits 1 when nothing matches. */
     g_assert_cmpint(system(cmd), !=, 0);
 }
@@ -378,10 +380,10 @@ test_config(void)
         "[provider x]\nkind=openai\nupstream=http://api.example.com\nkey=k\n", /* plain http */
         "[provider x]\nkind=openai\nupstream=https://u:p@api.example.com\nkey=k\n",
         "[provider x]\nkind=openai\nupstream=https://api.example.com/?q=1\nkey=k\n",
-        "[provider x]\nkind=openai\nupstream=https://api.example.com\n",           /* no key */
+        "[provider x]\nkind=openai\nupstream=https://api.example.com\n", /* no key */
         "[provider x]\nkind=gemini\nupstream=https://api.example.com\nkey=k\n",
-        "[provider X]\nkind=openai\nupstream=https://api.example.com\nkey=k\n",    /* name */
-        "[provider x]\nupstream=https://a.example\nkey=sk secret\n",               /* header */
+        "[provider X]\nkind=openai\nupstream=https://api.example.com\nkey=k\n", /* name */
+        "[provider x]\nupstream=https://a.example\nkey=sk secret\n",            /* header */
         "[gateway]\nport=70000\n[provider openai]\nupstream=https://a.example\nkey=k\n",
         "[proxy]\nport=1\n",
         "[gateway]\nport=1\n", /* no provider */
@@ -429,7 +431,9 @@ test_registry(void)
     static const char *const bad[] = {
         "{\"sandbox\":\"../x\",\"host_ip\":\"10.0.0.1\",\"guest_ip\":\"10.0.0.2\"}",
         "{\"sandbox\":\"a\",\"host_ip\":\"10.0.0.1 \",\"guest_ip\":\"10.0.0.2\"}",
-        "not json", "{\"sandbox\":\"a\"", "[]",
+        "not json",
+        "{\"sandbox\":\"a\"",
+        "[]",
     };
     g_autofree char *t1 = vmm_gateway_token_new();
     g_autofree char *t2 = vmm_gateway_token_new();
@@ -461,14 +465,20 @@ static void
 test_proto(void)
 {
     static const char *const bad_bodies[] = {
-        "", "[]", "{\"model\":1}", "{\"model\":\"\"}", "{\"model\":\"a b\"}",
-        "{\"model\":\"m\",\"stream\":\"yes\"}", "{\"model\":\"m\"} {}", "{\"model\":\"m\"",
+        "",
+        "[]",
+        "{\"model\":1}",
+        "{\"model\":\"\"}",
+        "{\"model\":\"a b\"}",
+        "{\"model\":\"m\",\"stream\":\"yes\"}",
+        "{\"model\":\"m\"} {}",
+        "{\"model\":\"m\"",
         "{\"model\":\"\\u0000\"}",
     };
-    g_autoptr(VmmGatewayConfig) cfg = vmm_gateway_config_parse(
-        "[provider openai]\nupstream=https://a.example\nkey=k\n"
-        "[provider anthropic]\nupstream=https://b.example\nkey=k\n",
-        "t", NULL);
+    g_autoptr(VmmGatewayConfig) cfg =
+        vmm_gateway_config_parse("[provider openai]\nupstream=https://a.example\nkey=k\n"
+                                 "[provider anthropic]\nupstream=https://b.example\nkey=k\n",
+                                 "t", NULL);
     const VmmGatewayProvider *pv = NULL;
     const VmmGatewayRoute *rt = NULL;
     g_autoptr(GError) err = NULL;
@@ -485,7 +495,8 @@ test_proto(void)
     g_assert_cmpstr(rt->path, ==, "/v1/chat/completions");
     g_assert_true(vmm_gateway_route(cfg, "GET", "/openai/v1/models", &pv, &rt, NULL));
     g_assert_true(vmm_gateway_route(cfg, "POST", "/anthropic/v1/messages", &pv, &rt, NULL));
-    g_assert_false(vmm_gateway_route(cfg, "POST", "/anthropic/v1/chat/completions", &pv, &rt, &err));
+    g_assert_false(
+        vmm_gateway_route(cfg, "POST", "/anthropic/v1/chat/completions", &pv, &rt, &err));
     g_assert_error(err, VMM_ERROR, VMM_ERROR_NOT_FOUND);
     g_clear_error(&err);
     g_assert_false(vmm_gateway_route(cfg, "GET", "/openai/v1/chat/completions", &pv, &rt, &err));
@@ -498,12 +509,14 @@ test_proto(void)
     g_assert_false(vmm_gateway_route(cfg, "POST", "", &pv, &rt, NULL));
     g_assert_false(vmm_gateway_route(cfg, "POST", "/openai", &pv, &rt, NULL));
 
-    g_assert_true(vmm_gateway_check_request(CHAT_STREAM, strlen(CHAT_STREAM), &model, &stream, NULL));
+    g_assert_true(
+        vmm_gateway_check_request(CHAT_STREAM, strlen(CHAT_STREAM), &model, &stream, NULL));
     g_assert_cmpstr(model, ==, "gpt-fake");
     g_assert_true(stream);
     for (gsize i = 0; i < G_N_ELEMENTS(bad_bodies); i++) {
         g_autofree char *m = NULL;
-        g_assert_false(vmm_gateway_check_request(bad_bodies[i], strlen(bad_bodies[i]), &m, &stream, NULL));
+        g_assert_false(
+            vmm_gateway_check_request(bad_bodies[i], strlen(bad_bodies[i]), &m, &stream, NULL));
     }
     {
         g_autofree char *m = NULL;
@@ -654,18 +667,18 @@ test_refusals(void)
     }
     /* Chunked: no length to check up front. */
     {
-        g_autofree char *resp = raw_full(
-            "127.0.0.1", vmm_gateway_port(gw, "sb-a"),
-            "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: gw\r\n" BEARER_A
-            "\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-            0);
+        g_autofree char *resp =
+            raw_full("127.0.0.1", vmm_gateway_port(gw, "sb-a"),
+                     "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: gw\r\n" BEARER_A
+                     "\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                     0);
         g_assert_cmpuint(status_of(resp), ==, 411);
     }
     /* CONNECT: the gateway is no proxy. */
     {
-        g_autofree char *resp =
-            raw_full("127.0.0.1", vmm_gateway_port(gw, "sb-a"),
-                     "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n" BEARER_A "\r\n\r\n", 0);
+        g_autofree char *resp = raw_full(
+            "127.0.0.1", vmm_gateway_port(gw, "sb-a"),
+            "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n" BEARER_A "\r\n\r\n", 0);
         g_assert_cmpuint(status_of(resp), >=, 400);
     }
     g_assert_cmpuint(fake.hits, ==, 0);
@@ -776,8 +789,8 @@ test_limits(void)
     {
         g_autoptr(GSocketClient) cl = g_socket_client_new();
         g_autofree char *req = request("POST", "/slow/v1/chat/completions", BEARER_A, CHAT);
-        g_autoptr(GSocketConnection) held =
-            g_socket_client_connect_to_host(cl, "127.0.0.4", vmm_gateway_port(gw, "sb-d"), NULL, NULL);
+        g_autoptr(GSocketConnection) held = g_socket_client_connect_to_host(
+            cl, "127.0.0.4", vmm_gateway_port(gw, "sb-d"), NULL, NULL);
         g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(held)), req,
                                   strlen(req), NULL, NULL, NULL);
         while (fake.paused->len == 0)
@@ -807,8 +820,8 @@ test_client_gone(void)
 
     gateway_start(NULL);
     req = request("POST", "/slow/v1/chat/completions", BEARER_A, CHAT);
-    conn = g_socket_client_connect_to_host(cl, "127.0.0.1", vmm_gateway_port(gw, "sb-a"), NULL,
-                                           NULL);
+    conn =
+        g_socket_client_connect_to_host(cl, "127.0.0.1", vmm_gateway_port(gw, "sb-a"), NULL, NULL);
     g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), req, strlen(req),
                               NULL, NULL, NULL);
     while (fake.paused->len == 0)

@@ -97,8 +97,8 @@ parse_models(const char *s, char ***out, const char *where, GError **error)
 }
 
 static gboolean
-get_u64(GKeyFile *kf, const char *group, const char *key, gboolean size, guint64 max,
-        guint64 *out, const char *path, GError **error)
+get_u64(GKeyFile *kf, const char *group, const char *key, gboolean size, guint64 max, guint64 *out,
+        const char *path, GError **error)
 {
     g_autofree char *s = g_key_file_get_value(kf, group, key, NULL);
     guint64 v = 0;
@@ -209,8 +209,8 @@ parse_provider(GKeyFile *kf, const char *group, const char *path, VmmGatewayConf
         VmmGatewayProvider *o = g_ptr_array_index(cfg->providers, i);
         if (g_str_equal(o->env_prefix, pv->env_prefix)) {
             g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                        "%s: env-prefix '%s' is [provider %s]'s too (give one env-prefix=)",
-                        where, pv->env_prefix, o->name);
+                        "%s: env-prefix '%s' is [provider %s]'s too (give one env-prefix=)", where,
+                        pv->env_prefix, o->name);
             return FALSE;
         }
     }
@@ -243,15 +243,14 @@ vmm_gateway_config_parse(const char *text, const char *path, GError **error)
                 return NULL;
         } else if (!g_str_equal(*g, "gateway") && !g_str_equal(*g, "limits")) {
             g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
-                        "%s: unknown group [%.40s] (allowed: gateway, limits, provider NAME)",
-                        path, *g);
+                        "%s: unknown group [%.40s] (allowed: gateway, limits, provider NAME)", path,
+                        *g);
             return NULL;
         }
     }
     if (!get_u64(kf, "gateway", "port", FALSE, 65535, &port, path, error) ||
         !get_u64(kf, "gateway", "max-body", TRUE, 64 << 20, &cfg->max_body, path, error) ||
-        !get_u64(kf, "gateway", "evidence-max", TRUE, 16 << 20, &cfg->max_evidence, path,
-                 error) ||
+        !get_u64(kf, "gateway", "evidence-max", TRUE, 16 << 20, &cfg->max_evidence, path, error) ||
         !get_u64(kf, "gateway", "timeout", FALSE, 3600, &timeout, path, error) ||
         !get_u64(kf, "limits", "max-calls", FALSE, G_MAXINT64, &cfg->limits.max_calls, path,
                  error) ||
@@ -284,8 +283,8 @@ vmm_gateway_config_load(const char *path, GError **error)
 
     if (fd < 0) {
         g_set_error(error, VMM_ERROR, errno == ENOENT ? VMM_ERROR_NOT_FOUND : VMM_ERROR_HOST,
-                    "cannot read the model gateway's configuration %s: %s (docs/gateway.md)",
-                    path, g_strerror(errno));
+                    "cannot read the model gateway's configuration %s: %s (docs/gateway.md)", path,
+                    g_strerror(errno));
         return NULL;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
@@ -448,8 +447,8 @@ vmm_gateway_sandbox_parse(const char *text, gsize len, GError **error)
     models = json_object_has_member(o, "models") ? json_object_get_array_member(o, "models") : NULL;
     if (!vmm_name_validate(sb->name, "sandbox name", NULL) || !valid_ipv4(sb->host_ip) ||
         !valid_ipv4(sb->guest_ip) || strlen(sb->token_sha256) != 64 ||
-        strspn(sb->token_sha256, "0123456789abcdef") != 64 || calls < 0 || tokens < 0 ||
-        conc < 0 || conc > 10000 || !models || json_array_get_length(models) > MODEL_NAMES_MAX) {
+        strspn(sb->token_sha256, "0123456789abcdef") != 64 || calls < 0 || tokens < 0 || conc < 0 ||
+        conc > 10000 || !models || json_array_get_length(models) > MODEL_NAMES_MAX) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
                     "gateway registry: a field is missing or malformed");
         return NULL;

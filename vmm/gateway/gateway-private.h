@@ -5,7 +5,6 @@
 
 #include <libsoup/soup.h>
 
-
 /* A sandbox being served. Calls hold references: it outlives its removal until they end. */
 typedef struct {
     int refs;
@@ -34,8 +33,8 @@ typedef struct {
     const char *endpoint; /* the route's path, or the request's own until routed */
     char *model;
     gboolean stream;
-    gboolean counted;    /* in sb->inflight */
-    gboolean recorded;   /* its record is written: nothing more to do */
+    gboolean counted;  /* in sb->inflight */
+    gboolean recorded; /* its record is written: nothing more to do */
     gboolean client_gone;
     gboolean msg_done;   /* the server message is finished: no more unpause */
     gboolean wait_write; /* a chunk is being written: read on when it is */

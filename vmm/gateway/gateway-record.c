@@ -51,21 +51,23 @@ add_tokens(JsonObject *o, const VmmGatewayUsage *u)
         json_object_set_int_member(o, "total_tokens", u->input_tokens + u->output_tokens);
 }
 
-/* The members the event and the evidence line share: Inspect's ModelEvent names where they overlap. */
+/* The members the event and the evidence line share: Inspect's ModelEvent names where they overlap.
+ */
 static JsonObject *
 call_fields(const GwCall *c)
 {
     JsonObject *o = json_object_new();
     g_autofree char *endpoint =
-        c->route ? NULL : g_utf8_make_valid(c->endpoint ? c->endpoint : "", MIN(strlen(c->endpoint ? c->endpoint : ""), 200));
+        c->route ? NULL
+                 : g_utf8_make_valid(c->endpoint ? c->endpoint : "",
+                                     MIN(strlen(c->endpoint ? c->endpoint : ""), 200));
 
     add_str(o, "provider", c->pv ? c->pv->name : NULL);
     add_str(o, "model", c->model);
     add_str(o, "endpoint", c->route ? c->route->path : endpoint);
     json_object_set_int_member(o, "status", c->status);
     json_object_set_boolean_member(o, "stream", c->stream);
-    json_object_set_double_member(o, "working_time",
-                                  (g_get_monotonic_time() - c->start) / 1e6);
+    json_object_set_double_member(o, "working_time", (g_get_monotonic_time() - c->start) / 1e6);
     add_tokens(o, &c->sse.usage);
     add_str(o, "request_sha256", g_checksum_get_string(c->req_sum));
     add_str(o, "response_sha256", g_checksum_get_string(c->resp_sum));

@@ -393,9 +393,8 @@ on_sent(GObject *src, GAsyncResult *res, gpointer data)
     }
     if (!c->in) {
         gboolean timeout = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
-        g_autofree char *m = g_strdup_printf("upstream %s: %s",
-                                             timeout ? "did not answer in time" : "unreachable",
-                                             err->message);
+        g_autofree char *m = g_strdup_printf(
+            "upstream %s: %s", timeout ? "did not answer in time" : "unreachable", err->message);
         reply_error(c, timeout ? 504 : 502, timeout ? "upstream-timeout" : "upstream-unreachable",
                     m);
         resume(c);
@@ -444,8 +443,7 @@ limit_refusal(GwCall *c)
     if (c->model && l->models && !g_strv_contains((const char *const *)l->models, c->model))
         m = g_strdup_printf("model '%s' is not allowed in this sandbox", c->model);
     else if (l->max_calls && sb->calls >= l->max_calls)
-        m = g_strdup_printf("this sandbox's %" G_GUINT64_FORMAT " calls are used up",
-                            l->max_calls);
+        m = g_strdup_printf("this sandbox's %" G_GUINT64_FORMAT " calls are used up", l->max_calls);
     else if (l->max_tokens && sb->tokens >= l->max_tokens)
         m = g_strdup_printf("this sandbox's %" G_GUINT64_FORMAT " tokens are used up",
                             l->max_tokens);
@@ -617,10 +615,11 @@ vmm_gateway_new(const char *state_dir, VmmGatewayConfig *cfg)
 
     gw->state_dir = g_strdup(state_dir);
     gw->cfg = cfg;
-    /* Direct connections only (no proxy from the environment), TLS checked against the system CAs. */
+    /* Direct connections only (no proxy from the environment), TLS checked against the system CAs.
+     */
     gw->session = soup_session_new_with_options(
-        "max-conns", 1024, "max-conns-per-host", 512, "timeout", cfg->timeout_s, "idle-timeout",
-        60, "proxy-resolver", NULL, "user-agent", "airlock-gateway/" PACKAGE_VERSION, NULL);
+        "max-conns", 1024, "max-conns-per-host", 512, "timeout", cfg->timeout_s, "idle-timeout", 60,
+        "proxy-resolver", NULL, "user-agent", "airlock-gateway/" PACKAGE_VERSION, NULL);
     gw->sandboxes =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)sandbox_stop);
     return gw;

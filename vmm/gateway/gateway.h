@@ -43,7 +43,7 @@ void vmm_gateway_limits_clear(VmmGatewayLimits *l);
 
 /* One upstream. The key is wiped when freed and never leaves this struct but as a header. */
 typedef struct {
-    char *name;       /* path prefix in the guest's URL: /<name>/v1/... */
+    char *name; /* path prefix in the guest's URL: /<name>/v1/... */
     VmmGatewayKind kind;
     char *upstream;   /* "https://api.openai.com" (http only to loopback) */
     char *env_prefix; /* "OPENAI": the guest gets OPENAI_BASE_URL and OPENAI_API_KEY */
@@ -115,8 +115,7 @@ char *vmm_gateway_sandbox_to_json(const VmmGatewaySandbox *sb);
 VmmGatewaySandbox *vmm_gateway_sandbox_parse(const char *text, gsize len, GError **error);
 
 /* Writes <state>/sandboxes/<name>/gateway.json (0600, atomically). */
-gboolean vmm_gateway_register(const char *state_dir, const VmmGatewaySandbox *sb,
-                              GError **error);
+gboolean vmm_gateway_register(const char *state_dir, const VmmGatewaySandbox *sb, GError **error);
 
 /* The stricter of @cfg and @spec for each limit (models: those both allow). */
 void vmm_gateway_limits_merge(const VmmGatewayLimits *cfg, const VmmGatewayLimits *spec,
