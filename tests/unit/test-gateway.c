@@ -9,13 +9,21 @@
  */
 #include <config.h>
 
+#include "autoptr.h"
+#include "conn.h"
 #include "error.h"
 #include "events.h"
 #include "gateway.h"
+#include "names.h"
+#include "sandbox.h"
+#include "spec.h"
 
 #include <gio/gio.h>
 #include <libsoup/soup.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "unit/fake-image.h"
 
 #define KEY_OPENAI "sk-REAL-canary-openai-0123456789"
 #define KEY_ANTHROPIC "sk-ant-REAL-canary-9876543210"
@@ -840,6 +848,109 @@ test_client_gone(void)
     gateway_stop();
 }
 
+/* create with [model-gateway] on test:///default: registry, port, token; never the key. */
+static void
+test_create(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *st = g_dir_make_tmp("airlock-test-gateway-create-XXXXXX", &err);
+    g_autofree char *conf = NULL, *reg = NULL, *text = NULL, *xml = NULL, *cmd = NULL;
+    g_autoptr(VmmSpec) spec = vmm_spec_new();
+    g_autoptr(VmmSecrets) secrets = vmm_secrets_new();
+    g_autoptr(virDomain) dom = NULL;
+    g_autoptr(VmmMetadata) md = NULL;
+    g_autoptr(VmmGatewaySandbox) sb = NULL;
+    g_autoptr(VmmGatewaySetup) setup = NULL;
+    virConnectPtr conn;
+    VmmContext ctx = {0};
+    VmmGatewayLimits none = {0};
+
+    g_assert_no_error(err);
+    make_image(st);
+    conf = g_build_filename(st, "gateway.conf", NULL);
+    g_assert_true(g_file_set_contents(conf,
+                                      "[gateway]\nport=8471\n[provider openai]\nupstream=https://"
+                                      "api.example.com\nkey=" KEY_OPENAI "\n",
+                                      -1, NULL));
+    /* A key file others can read is refused. */
+    g_assert_cmpint(chmod(conf, 0644), ==, 0);
+    g_assert_null(vmm_gateway_setup_new(st, &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_HOST);
+    g_clear_error(&err);
+    g_assert_cmpint(chmod(conf, 0600), ==, 0);
+    /* What create holds has no key left in it. */
+    setup = vmm_gateway_setup_new(st, &err);
+    g_assert_no_error(err);
+    g_assert_null(((VmmGatewayProvider *)g_ptr_array_index(setup->cfg->providers, 0))->key);
+    g_assert_true(vmm_secrets_add(secrets, "OPENAI_API_KEY", "mine", NULL));
+    g_assert_false(vmm_gateway_setup_register(setup, st, "gw-x", "10.1.2.1", "10.1.2.2/24", &none,
+                                              secrets, &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
+    g_clear_error(&err);
+
+    /* The spec's [model-gateway]: present means on; limits and models are checked. */
+    {
+        g_autofree char *sp = g_build_filename(st, "s.spec", NULL);
+        g_autoptr(VmmSpec) s1 = vmm_spec_new();
+        g_autoptr(VmmSpec) s2 = vmm_spec_new();
+        g_autoptr(VmmSpec) s3 = vmm_spec_new();
+        g_autofree char *h1 = NULL, *h0 = vmm_spec_hash(s2);
+        g_assert_true(g_file_set_contents(
+            sp, "[model-gateway]\nmax-calls=3\nmodels=gpt-4o;claude-x\n", -1, NULL));
+        g_assert_true(vmm_spec_load_file(s1, sp, &err));
+        g_assert_no_error(err);
+        g_assert_true(s1->gateway.enabled);
+        g_assert_cmpuint(s1->gateway.max_calls, ==, 3);
+        g_assert_cmpstr(s1->gateway.models[1], ==, "claude-x");
+        h1 = vmm_spec_hash(s1);
+        g_assert_cmpstr(h1, !=, h0);
+        g_assert_true(g_file_set_contents(sp, "[model-gateway]\nmodels=a b\n", -1, NULL));
+        g_assert_false(vmm_spec_load_file(s2, sp, &err));
+        g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
+        g_clear_error(&err);
+        g_assert_true(g_file_set_contents(sp, "[network]\nmode=none\n[model-gateway]\n", -1, NULL));
+        g_assert_true(vmm_spec_load_file(s3, sp, &err));
+        g_assert_false(vmm_spec_validate(s3, &err));
+        g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
+        g_clear_error(&err);
+    }
+    conn = vmm_conn_open("test:///default", &err);
+    g_assert_no_error(err);
+    ctx.conn = conn;
+    ctx.state_dir = st;
+    ctx.accel = VMM_ACCEL_TCG;
+    g_free(spec->image);
+    spec->image = g_strdup("test-img");
+    spec->gateway.enabled = TRUE;
+    spec->gateway.max_calls = 7;
+    g_assert_true(vmm_sandbox_create(&ctx, "gw-one", spec, NULL, 10, 0, NULL, &err));
+    g_assert_no_error(err);
+    dom = vmm_sandbox_lookup(conn, "gw-one", &err);
+    md = vmm_sandbox_metadata(dom, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(md->gateway_port, ==, 8471);
+    reg = g_build_filename(st, "sandboxes", "gw-one", VMM_GATEWAY_REGISTRY, NULL);
+    g_assert_true(g_file_get_contents(reg, &text, NULL, NULL));
+    sb = vmm_gateway_sandbox_parse(text, strlen(text), &err);
+    g_assert_no_error(err);
+    g_assert_cmpstr(sb->host_ip, ==, md->host_address);
+    g_assert_true(g_str_has_prefix(md->address, sb->guest_ip));
+    g_assert_cmpuint(sb->limits.max_calls, ==, 7);
+    xml = virDomainGetXMLDesc(dom, 0);
+    g_assert_null(strstr(xml, KEY_OPENAI));
+    g_assert_nonnull(strstr(xml, "model-gateway port=\"8471\""));
+    /* The key is in gateway.conf and nowhere else under the state directory. */
+    cmd = g_strdup_printf("test \"$(grep -rl '%s' '%s')\" = '%s'", KEY_OPENAI, st, conf);
+    g_assert_cmpint(system(cmd), ==, 0);
+    g_assert_true(vmm_sandbox_destroy(&ctx, "gw-one", 0, NULL, &err));
+    g_assert_no_error(err);
+    g_assert_false(g_file_test(reg, G_FILE_TEST_EXISTS));
+    virConnectClose(conn);
+    g_free(cmd);
+    cmd = g_strdup_printf("rm -rf '%s'", st);
+    g_assert_cmpint(system(cmd), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -855,5 +966,6 @@ main(int argc, char **argv)
     g_test_add_func("/gateway/upstream-faults", test_upstream_faults);
     g_test_add_func("/gateway/limits", test_limits);
     g_test_add_func("/gateway/client-gone", test_client_gone);
+    g_test_add_func("/gateway/create", test_create);
     return g_test_run();
 }

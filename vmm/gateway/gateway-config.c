@@ -59,8 +59,8 @@ vmm_gateway_config_path(const char *state_dir)
     return g_build_filename(state_dir, "gateway.conf", NULL);
 }
 
-static gboolean
-valid_model(const char *m)
+gboolean
+vmm_gateway_model_valid(const char *m)
 {
     gsize n = m ? strlen(m) : 0;
 
@@ -79,7 +79,7 @@ parse_models(const char *s, char ***out, const char *where, GError **error)
         g_strstrip(*p);
         if (!**p)
             continue;
-        if (!valid_model(*p) || list->len >= MODEL_NAMES_MAX) {
+        if (!vmm_gateway_model_valid(*p) || list->len >= MODEL_NAMES_MAX) {
             g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
                         "%s: models: '%.40s' is not a model name (letters, digits, ._:/@-; at "
                         "most %d names)",
@@ -463,7 +463,7 @@ vmm_gateway_sandbox_parse(const char *text, gsize len, GError **error)
             const char *m = JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
                                 ? json_node_get_string(n)
                                 : NULL;
-            if (!valid_model(m)) {
+            if (!vmm_gateway_model_valid(m)) {
                 g_ptr_array_free(list, TRUE);
                 g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "gateway registry: bad model");
                 return NULL;

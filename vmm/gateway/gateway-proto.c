@@ -69,7 +69,6 @@ vmm_gateway_check_request(const char *body, gsize len, char **model, gboolean *s
     JsonObject *o;
     JsonNode *m, *s;
     const char *name;
-    gsize n;
 
     *model = NULL;
     *stream = FALSE;
@@ -84,9 +83,7 @@ vmm_gateway_check_request(const char *body, gsize len, char **model, gboolean *s
     name = m && JSON_NODE_HOLDS_VALUE(m) && json_node_get_value_type(m) == G_TYPE_STRING
                ? json_node_get_string(m)
                : NULL;
-    n = name ? strlen(name) : 0;
-    if (n == 0 || n > 200 ||
-        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:/@-") != n) {
+    if (!vmm_gateway_model_valid(name)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
                     "\"model\" must be a model name (letters, digits, ._:/@-, at most 200)");
         return FALSE;

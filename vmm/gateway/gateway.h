@@ -16,6 +16,8 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "secrets.h"
+
 /* The gateway's port on each sandbox's bridge address unless the configuration says. */
 #define VMM_GATEWAY_DEFAULT_PORT 8471
 /* The registry entry create writes into the sandbox's directory. */
@@ -92,6 +94,9 @@ char **vmm_gateway_key_names(const VmmGatewayConfig *cfg);
 
 /* A fresh per-sandbox token ("airlock-gw-" + 64 hex). Caller wipes and frees. */
 char *vmm_gateway_token_new(void);
+
+/* Whether @name is a plain model name: 1-200 of [A-Za-z0-9._:/@-]. */
+gboolean vmm_gateway_model_valid(const char *name);
 
 /* sha256 (hex) of @token, what the registry keeps. Caller frees. */
 char *vmm_gateway_token_hash(const char *token);
@@ -203,3 +208,33 @@ guint vmm_gateway_port(VmmGateway *gw, const char *name);
  * serving those whose entry is gone or changed. Returns how many are served.
  */
 guint vmm_gateway_rescan(VmmGateway *gw);
+
+/* ---- create's part (gateway-setup.c) ---- */
+
+/* What create needs for a sandbox with [model-gateway]: never a provider key. */
+typedef struct {
+    VmmGatewayConfig *cfg; /* the port and the providers, every key wiped and freed */
+    char **env;            /* "<PREFIX>_BASE_URL=...", once registered */
+    VmmSecrets *secrets;   /* the user's secrets plus the token under each key name */
+} VmmGatewaySetup;
+
+/*
+ * Reads the gateway's configuration under @state_dir for a create (NOT_FOUND
+ * with what to do when there is none) and keeps only what a create needs: the
+ * port and the providers' names. The keys are wiped before this returns.
+ */
+VmmGatewaySetup *vmm_gateway_setup_new(const char *state_dir, GError **error);
+
+/*
+ * Once the sandbox's addresses are known: a fresh token, the registry entry
+ * (the token's hash, @limits) in the sandbox's directory, the guest's
+ * environment, and the secrets the seed carries (@user's, which must not use
+ * a key name of the gateway, plus the token).
+ */
+gboolean vmm_gateway_setup_register(VmmGatewaySetup *setup, const char *state_dir, const char *name,
+                                    const char *host_ip, const char *guest_ip,
+                                    const VmmGatewayLimits *limits, const VmmSecrets *user,
+                                    GError **error);
+
+void vmm_gateway_setup_free(VmmGatewaySetup *setup);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmGatewaySetup, vmm_gateway_setup_free)

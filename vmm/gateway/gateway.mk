@@ -3,7 +3,7 @@
 libvmm_a_SOURCES += \
 	vmm/gateway/gateway.h vmm/gateway/gateway-private.h \
 	vmm/gateway/gateway-config.c vmm/gateway/gateway-proto.c \
-	vmm/gateway/gateway.c vmm/gateway/gateway-record.c
+	vmm/gateway/gateway.c vmm/gateway/gateway-record.c vmm/gateway/gateway-setup.c
 AM_CPPFLAGS += -I$(top_srcdir)/vmm/gateway
 
 sbin_PROGRAMS += airlock-gateway
