@@ -90,4 +90,5 @@ class Handler(BaseHTTPRequestHandler):
 
 
 ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer.request_queue_size = 256  # the default of 5 refuses bursts
 ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()

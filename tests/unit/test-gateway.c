@@ -344,6 +344,7 @@ status_of(const char *resp)
 static GPtrArray *
 model_events(const char *name)
 {
+    vmm_gateway_flush(gw);
     g_autofree char *path = vmm_events_sandbox_path(state, name);
     g_autofree char *text = NULL;
     g_auto(GStrv) lines = NULL;
@@ -373,6 +374,7 @@ last_event(const char *name)
 static void
 assert_no_key_in_state(void)
 {
+    vmm_gateway_flush(gw);
     g_autofree char *cmd =
         g_strdup_printf("grep -rq -e '%s' -e '%s' '%s'", "REAL-canary", KEY_ANTHROPIC, state);
     /* grep exits 1 when nothing matches. */
@@ -577,6 +579,7 @@ test_forward_openai(void)
         g_autofree char *h = g_compute_checksum_for_string(G_CHECKSUM_SHA256, CHAT, -1);
         g_assert_cmpstr(json_object_get_string_member(ev, "request_sha256"), ==, h);
     }
+    vmm_gateway_flush(gw);
     g_assert_true(vmm_events_verify(state, "sb-a", NULL, &err));
     g_assert_no_error(err);
 
@@ -623,6 +626,7 @@ test_stream_anthropic(void)
     g_assert_cmpint(json_object_get_int_member(ev, "input_tokens"), ==, 13);
     g_assert_cmpint(json_object_get_int_member(ev, "output_tokens"), ==, 5);
     /* The evidence keeps the bodies (capped at 1K here, and marked so). */
+    vmm_gateway_flush(gw);
     evidence_path = g_build_filename(state, "sandboxes", "sb-a", VMM_GATEWAY_EVIDENCE, NULL);
     g_assert_true(g_file_get_contents(evidence_path, &evidence, NULL, NULL));
     g_assert_nonnull(strstr(evidence, "claude-fake"));

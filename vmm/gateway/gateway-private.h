@@ -53,9 +53,18 @@ typedef struct {
 /* Appends @len bytes at @p to @s while it stays under @max bytes; beyond, the rest is dropped. */
 void vmm_gateway_keep(GString *s, const char *p, gsize len, guint64 max);
 
+/* Writes records on a thread of its own, in the order they are given. */
+typedef struct VmmGatewayRecorder VmmGatewayRecorder;
+
+VmmGatewayRecorder *vmm_gateway_recorder_new(const char *state_dir);
+/* Waits until every record given so far is written. */
+void vmm_gateway_recorder_flush(VmmGatewayRecorder *r);
+/* Writes what is queued, then frees. */
+void vmm_gateway_recorder_free(VmmGatewayRecorder *r);
+
 /*
- * The call's audit record ("model-call" in the sandbox's hash-chained events)
- * and its evidence line (bodies, capped, keys redacted) in the sandbox's
- * model-calls.jsonl. Best effort: a call does not fail for it.
+ * Queues the call's audit record ("model-call" in the sandbox's hash-chained
+ * events) and its evidence line (bodies, capped, keys redacted) for the
+ * sandbox's model-calls.jsonl. Best effort: a call does not fail for it.
  */
-void vmm_gateway_record(const char *state_dir, const VmmGatewayConfig *cfg, GwCall *c);
+void vmm_gateway_record(VmmGatewayRecorder *r, const VmmGatewayConfig *cfg, GwCall *c);

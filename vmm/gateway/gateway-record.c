@@ -81,19 +81,16 @@ call_fields(const GwCall *c)
     return o;
 }
 
-static void
-write_evidence(const char *state_dir, const VmmGatewayConfig *cfg, const GwCall *c)
+/* The evidence line of @c: the record's fields, the time and the bodies. Caller frees. */
+static char *
+evidence_line(const VmmGatewayConfig *cfg, const GwCall *c)
 {
-    g_autofree char *dir = vmm_path_sandbox_dir(state_dir, c->sb->sb->name);
-    g_autofree char *path = g_build_filename(dir, VMM_GATEWAY_EVIDENCE, NULL);
     g_autoptr(JsonObject) o = call_fields(c);
     g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
     g_autofree char *req = redact(cfg, c->req_kept);
     g_autofree char *resp = redact(cfg, c->resp_kept);
-    g_autofree char *line = NULL;
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *time = g_date_time_format_iso8601(now);
-    int fd;
 
     json_object_set_string_member(o, "time", time);
     json_object_set_string_member(o, "request", req);
@@ -101,26 +98,106 @@ write_evidence(const char *state_dir, const VmmGatewayConfig *cfg, const GwCall 
     json_object_set_string_member(o, "response", resp);
     json_object_set_boolean_member(o, "response_truncated", c->resp_kept->len < c->resp_bytes);
     json_node_set_object(node, o);
-    line = json_to_string(node, FALSE);
+    return json_to_string(node, FALSE);
+}
+
+/* One call's writes, made on the recorder's thread. */
+typedef struct {
+    char *name;
+    JsonObject *fields;
+    char *evidence;
+} Job;
+
+struct VmmGatewayRecorder {
+    char *state_dir;
+    GThreadPool *pool; /* one thread: records keep the order of the calls' ends */
+    GMutex lock;
+    GCond idle;
+    guint pending;
+};
+
+static void
+write_evidence(const char *state_dir, const Job *j)
+{
+    g_autofree char *dir = vmm_path_sandbox_dir(state_dir, j->name);
+    g_autofree char *path = g_build_filename(dir, VMM_GATEWAY_EVIDENCE, NULL);
+    int fd;
+
     /* Only where the sandbox's directory still is: a removed sandbox keeps no evidence here. */
     fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        g_debug("model gateway: no evidence for '%s': %s", c->sb->sb->name, g_strerror(errno));
+        g_debug("model gateway: no evidence for '%s': %s", j->name, g_strerror(errno));
         return;
     }
-    if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0)
-        g_debug("model gateway: evidence of '%s' not written", c->sb->sb->name);
+    if (write(fd, j->evidence, strlen(j->evidence)) < 0 || write(fd, "\n", 1) < 0)
+        g_debug("model gateway: evidence of '%s' not written", j->name);
     close(fd);
 }
 
-void
-vmm_gateway_record(const char *state_dir, const VmmGatewayConfig *cfg, GwCall *c)
+static void
+run_job(gpointer data, gpointer user)
 {
-    g_autoptr(JsonObject) fields = call_fields(c);
+    Job *j = data;
+    VmmGatewayRecorder *r = user;
     g_autoptr(GError) err = NULL;
 
-    if (!vmm_events_append(state_dir, c->sb->sb->name, VMM_GATEWAY_EVENT, fields, &err))
-        g_warning("model gateway: audit record of '%s' not written: %s", c->sb->sb->name,
-                  err->message);
-    write_evidence(state_dir, cfg, c);
+    if (!vmm_events_append(r->state_dir, j->name, VMM_GATEWAY_EVENT, j->fields, &err))
+        g_warning("model gateway: audit record of '%s' not written: %s", j->name, err->message);
+    write_evidence(r->state_dir, j);
+    g_free(j->name);
+    json_object_unref(j->fields);
+    g_free(j->evidence);
+    g_free(j);
+    g_mutex_lock(&r->lock);
+    if (--r->pending == 0)
+        g_cond_broadcast(&r->idle);
+    g_mutex_unlock(&r->lock);
+}
+
+VmmGatewayRecorder *
+vmm_gateway_recorder_new(const char *state_dir)
+{
+    VmmGatewayRecorder *r = g_new0(VmmGatewayRecorder, 1);
+
+    r->state_dir = g_strdup(state_dir);
+    g_mutex_init(&r->lock);
+    g_cond_init(&r->idle);
+    r->pool = g_thread_pool_new(run_job, r, 1, FALSE, NULL);
+    return r;
+}
+
+void
+vmm_gateway_recorder_flush(VmmGatewayRecorder *r)
+{
+    g_mutex_lock(&r->lock);
+    while (r->pending)
+        g_cond_wait(&r->idle, &r->lock);
+    g_mutex_unlock(&r->lock);
+}
+
+void
+vmm_gateway_recorder_free(VmmGatewayRecorder *r)
+{
+    if (!r)
+        return;
+    g_thread_pool_free(r->pool, FALSE, TRUE); /* every record queued is written */
+    g_mutex_clear(&r->lock);
+    g_cond_clear(&r->idle);
+    g_free(r->state_dir);
+    g_free(r);
+}
+
+void
+vmm_gateway_record(VmmGatewayRecorder *r, const VmmGatewayConfig *cfg, GwCall *c)
+{
+    Job *j = g_new0(Job, 1);
+
+    /* Built here, where the call lives; written off the main loop (fsyncs wait for disks). */
+    j->name = g_strdup(c->sb->sb->name);
+    j->fields = call_fields(c);
+    j->evidence = evidence_line(cfg, c);
+    g_mutex_lock(&r->lock);
+    r->pending++;
+    g_mutex_unlock(&r->lock);
+    g_thread_pool_push(r->pool, j, NULL);
 }

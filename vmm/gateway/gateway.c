@@ -26,6 +26,7 @@ struct VmmGateway {
     VmmGatewayConfig *cfg;
     SoupSession *session;
     GHashTable *sandboxes; /* name -> GwSandbox* */
+    VmmGatewayRecorder *recorder;
 };
 
 static GwSandbox *
@@ -99,7 +100,7 @@ call_record(GwCall *c)
         sb->tokens += c->sse.usage.output_tokens;
     sb->live = g_list_remove(sb->live, c);
     if (sb->gw)
-        vmm_gateway_record(sb->gw->state_dir, sb->gw->cfg, c);
+        vmm_gateway_record(sb->gw->recorder, sb->gw->cfg, c);
 }
 
 /* A JSON error both SDKs read: OpenAI's error.message/type/code, Anthropic's type + error. */
@@ -534,6 +535,8 @@ listen_socket(const char *ip, guint port, GError **error)
         return NULL;
     sa = g_inet_socket_address_new(a, port);
     g_socket_set_option(s, SOL_IP, IP_FREEBIND, 1, NULL);
+    /* GLib's default of 10 drops SYNs when a sandbox opens many calls at once. */
+    g_socket_set_listen_backlog(s, 256);
     if (!g_socket_bind(s, sa, TRUE, error) || !g_socket_listen(s, error)) {
         g_prefix_error(error, "model gateway: cannot listen on %s:%u: ", ip, port);
         return NULL;
@@ -600,6 +603,12 @@ vmm_gateway_remove(VmmGateway *gw, const char *name)
     g_hash_table_remove(gw->sandboxes, name);
 }
 
+void
+vmm_gateway_flush(VmmGateway *gw)
+{
+    vmm_gateway_recorder_flush(gw->recorder);
+}
+
 guint
 vmm_gateway_port(VmmGateway *gw, const char *name)
 {
@@ -622,6 +631,7 @@ vmm_gateway_new(const char *state_dir, VmmGatewayConfig *cfg)
         "proxy-resolver", NULL, "user-agent", "airlock-gateway/" PACKAGE_VERSION, NULL);
     gw->sandboxes =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)sandbox_stop);
+    gw->recorder = vmm_gateway_recorder_new(state_dir);
     return gw;
 }
 
@@ -631,6 +641,7 @@ vmm_gateway_free(VmmGateway *gw)
     if (!gw)
         return;
     g_hash_table_destroy(gw->sandboxes);
+    vmm_gateway_recorder_free(gw->recorder);
     soup_session_abort(gw->session);
     g_object_unref(gw->session);
     vmm_gateway_config_free(gw->cfg);

@@ -200,6 +200,9 @@ gboolean vmm_gateway_add(VmmGateway *gw, const VmmGatewaySandbox *sb, GError **e
 /* Stops serving sandbox @name (calls in flight are cancelled). */
 void vmm_gateway_remove(VmmGateway *gw, const char *name);
 
+/* Waits until the record of every call ended so far is written (they are written off the loop). */
+void vmm_gateway_flush(VmmGateway *gw);
+
 /* The port sandbox @name is served on, 0 when it is not. */
 guint vmm_gateway_port(VmmGateway *gw, const char *name);
 

@@ -14,4 +14,4 @@ check_PROGRAMS += tests/unit/test-gateway
 tests_unit_test_gateway_SOURCES = tests/unit/test-gateway.c
 tests_unit_test_gateway_LDADD = $(TEST_LDADD)
 TESTS += tests/unit/test-gateway
-EXTRA_DIST += tests/integration/gateway.sh tests/fuzz/fuzz-gateway.c docs/gateway.md
+EXTRA_DIST += docs/gateway.md
