@@ -412,6 +412,17 @@ valid_ipv4(const char *s)
            strspn(s, "0123456789.") == strlen(s);
 }
 
+/* A string member's value, "" for anything else (json-glib's getters assert on other types). */
+static const char *
+member_str(JsonObject *o, const char *name)
+{
+    JsonNode *n = json_object_get_member(o, name);
+
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+        return "";
+    return json_node_get_string(n);
+}
+
 static gint64
 member_uint(JsonObject *o, const char *name)
 {
@@ -427,24 +438,30 @@ vmm_gateway_sandbox_parse(const char *text, gsize len, GError **error)
 {
     g_autoptr(JsonParser) p = json_parser_new();
     g_autoptr(VmmGatewaySandbox) sb = g_new0(VmmGatewaySandbox, 1);
+    g_autofree char *copy = NULL;
     JsonObject *o;
     JsonArray *models;
     gint64 calls, tokens, conc;
 
-    if (len > REGISTRY_MAX || memchr(text, 0, len) || !vmm_json_is_one_object(text) ||
-        !json_parser_load_from_data(p, text, len, NULL)) {
+    /* @text need not end in a NUL (found by fuzz-gateway): the check reads a C string. */
+    if (len > REGISTRY_MAX || memchr(text, 0, len) ||
+        !vmm_json_is_one_object((copy = g_strndup(text, len))) ||
+        !json_parser_load_from_data(p, copy, len, NULL)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "gateway registry: not one JSON object");
         return NULL;
     }
     o = json_node_get_object(json_parser_get_root(p));
-    sb->name = g_strdup(json_object_get_string_member_with_default(o, "sandbox", ""));
-    sb->host_ip = g_strdup(json_object_get_string_member_with_default(o, "host_ip", ""));
-    sb->guest_ip = g_strdup(json_object_get_string_member_with_default(o, "guest_ip", ""));
-    sb->token_sha256 = g_strdup(json_object_get_string_member_with_default(o, "token_sha256", ""));
+    sb->name = g_strdup(member_str(o, "sandbox"));
+    sb->host_ip = g_strdup(member_str(o, "host_ip"));
+    sb->guest_ip = g_strdup(member_str(o, "guest_ip"));
+    sb->token_sha256 = g_strdup(member_str(o, "token_sha256"));
     calls = member_uint(o, "max_calls");
     tokens = member_uint(o, "max_tokens");
     conc = member_uint(o, "max_concurrent");
-    models = json_object_has_member(o, "models") ? json_object_get_array_member(o, "models") : NULL;
+    {
+        JsonNode *m = json_object_get_member(o, "models");
+        models = m && JSON_NODE_HOLDS_ARRAY(m) ? json_node_get_array(m) : NULL;
+    }
     if (!vmm_name_validate(sb->name, "sandbox name", NULL) || !valid_ipv4(sb->host_ip) ||
         !valid_ipv4(sb->guest_ip) || strlen(sb->token_sha256) != 64 ||
         strspn(sb->token_sha256, "0123456789abcdef") != 64 || calls < 0 || tokens < 0 || conc < 0 ||
