@@ -444,6 +444,9 @@ test_registry(void)
         "not json",
         "{\"sandbox\":\"a\"",
         "[]",
+        /* Members of another type (json-glib's getters asserted on them; found by fuzzing). */
+        "{\"sandbox\":{},\"host_ip\":[1],\"guest_ip\":null,\"token_sha256\":true}",
+        "{\"sandbox\":\"a\",\"host_ip\":\"10.0.0.1\",\"guest_ip\":\"10.0.0.2\",\"models\":{}}",
     };
     g_autofree char *t1 = vmm_gateway_token_new();
     g_autofree char *t2 = vmm_gateway_token_new();
