@@ -49,8 +49,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!memchr(p, 0, size)) {
             cfg = vmm_gateway_config_parse(text, "fuzz.conf", &e);
             /* (Unless the input spells it itself, say as a group name.) */
-            if (!cfg && (!e || (strstr(e->message, "FUZZKEY") &&
-                                !g_strstr_len(p, size, "FUZZKEY"))))
+            if (!cfg &&
+                (!e || (strstr(e->message, "FUZZKEY") && !g_strstr_len(p, size, "FUZZKEY"))))
                 abort();
         }
     }
