@@ -88,6 +88,7 @@ fuzz:
 .PHONY: fuzz
 EXTRA_DIST += tests/fuzz/run tests/fuzz/fuzz-spec.c tests/fuzz/fuzz-xml.c tests/fuzz/fuzz-secrets.c \
 	tests/fuzz/fuzz-nft.c tests/fuzz/fuzz-plan.c tests/fuzz/fuzz-agent.c tests/fuzz/fuzz-guest.c \
+	tests/fuzz/fuzz-gateway.c \
 	tests/fuzz/corpus
 
 # The Python SDK (sdk/python) against airlockd on test:///default.

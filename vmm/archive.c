@@ -129,7 +129,7 @@ vmm_archive_capture(VmmContext *ctx, virDomainPtr dom, const char *name, char **
     g_autoptr(JsonNode) node = NULL;
     g_autofree char *manifest = NULL;
     g_autofree char *partial = g_strdup_printf("%s.partial", id);
-    const char *logs[] = {"console.log", "events.jsonl", "dns.log"};
+    const char *logs[] = {"console.log", "events.jsonl", "dns.log", "model-calls.jsonl"};
     guint64 budget = archive_cap();
     g_autofree char *events = vmm_events_sandbox_path(ctx->state_dir, name);
     g_autofree char *events_dir = g_path_get_dirname(events);

@@ -13,6 +13,7 @@
 #include "error.h"
 #include "escape.h"
 #include "fsutil.h"
+#include "gateway/gateway.h"
 #include "host.h"
 #include "image.h"
 #include "journal.h"
@@ -47,6 +48,7 @@ typedef struct {
     VmmMetadata *md;
     VmmDomainConfig dc;
     virDomainPtr dom;
+    VmmGatewaySetup *gw; /* [model-gateway]: token, environment, the seed's secrets */
 } Create;
 
 typedef struct {
@@ -122,6 +124,8 @@ check(Create *c, GError **error)
                     c->spec->image_digest);
         return FALSE;
     }
+    if (c->spec->gateway.enabled && !(c->gw = vmm_gateway_setup_new(c->ctx->state_dir, error)))
+        return FALSE;
     return vmm_image_verify(c->image, TRUE, error) &&
            vmm_secrets_check_deny(c->secrets, (const char *const *)c->spec->deny, error) &&
            vmm_seed_check_parts(c->spec->parts, c->secrets, error) &&
@@ -164,6 +168,7 @@ fill_metadata(Create *c)
     md->accel = g_strdup(vmm_accel_to_string(c->ctx->accel));
     md->state_dir = g_strdup(c->ctx->state_dir);
     md->allow = spec->allow ? g_strdupv(spec->allow) : NULL;
+    md->gateway_port = c->gw ? c->gw->cfg->port : 0;
     md->cpus = spec->cpus;
     md->memory_mib = spec->memory_mib;
     md->disk_gib = spec->disk_gib;
@@ -212,6 +217,36 @@ step_network(Create *c, GError **error)
     return vmm_network_create(c->ctx->conn, c->name, c->md, &policy, error);
 }
 
+/* ---- the model gateway's part (docs/gateway.md) ---- */
+
+static gboolean
+want_gateway(const Create *c)
+{
+    return c->gw != NULL;
+}
+
+/* The token and the registry entry, once the addresses are known; the seed carries the token. */
+static gboolean
+step_gateway(Create *c, GError **error)
+{
+    VmmGatewayLimits limits = {.max_calls = c->spec->gateway.max_calls,
+                               .max_tokens = c->spec->gateway.max_tokens,
+                               .max_concurrent = c->spec->gateway.max_concurrent,
+                               .models = c->spec->gateway.models};
+
+    return vmm_gateway_setup_register(c->gw, c->ctx->state_dir, c->name, c->md->host_address,
+                                      c->md->address, &limits, c->secrets, error);
+}
+
+/* The secrets the seed carries: the user's, and the gateway's token when there is one. */
+static const VmmSecrets *
+seed_secrets(const Create *c)
+{
+    return c->gw ? c->gw->secrets : c->secrets;
+}
+
+/* ---- the steps, continued ---- */
+
 static gboolean
 step_seed(Create *c, GError **error)
 {
@@ -222,7 +257,7 @@ step_seed(Create *c, GError **error)
                         .mac = c->md->mac,
                         .address = c->md->address,
                         .nameserver = c->md->host_address, /* the DNS recorder */
-                        .secrets = c->secrets,
+                        .secrets = seed_secrets(c),
                         .parts = c->spec->parts};
     GBytes *iso;
     gboolean ok;
@@ -233,6 +268,8 @@ step_seed(Create *c, GError **error)
 
     for (guint i = 0; i < c->spec->env->len; i++)
         g_ptr_array_add(env, g_ptr_array_index(c->spec->env, i));
+    for (char **e = c->gw ? c->gw->env : NULL; e && *e; e++)
+        g_ptr_array_add(env, *e);
     g_ptr_array_add(env, NULL);
     sc.env = (const char *const *)env->pdata;
     if (!(iso = vmm_seed_build(&sc, error)))
@@ -386,7 +423,7 @@ step_finish(Create *c, GError **error)
 {
     g_autofree char *seed_disk = NULL;
 
-    if (want_guest(c) && vmm_secrets_count(c->secrets) > 0) {
+    if (want_guest(c) && vmm_secrets_count(seed_secrets(c)) > 0) {
         /* cloud-init's on-disk copies of the user-data hold the secrets (base64). */
         const char *scrub_argv[] = {VMM_SEED_SCRUB, NULL};
         g_autofree char *so = NULL, *se = NULL;
@@ -444,6 +481,7 @@ step_snapshot(Create *c, GError **error)
 static const CreateStep steps[] = {
     {"overlay", "overlay", SLOT(overlay), NULL, step_overlay},
     {"network", "network", SLOT(network), want_network, step_network},
+    {"gateway", NULL, SLOT(network), want_gateway, step_gateway},
     {"seed", "seed", SLOT(seed), NULL, step_seed},
     {"define", "define", SLOT(define), NULL, step_define},
     {"boot", "boot", SLOT(boot), NULL, step_boot},
@@ -488,6 +526,7 @@ create_clear(Create *c)
     g_free((char *)c->dc.initrd);
     vmm_image_free(c->image);
     vmm_metadata_free(c->md);
+    vmm_gateway_setup_free(c->gw);
     if (c->dom)
         virDomainFree(c->dom);
 }

@@ -107,6 +107,10 @@ vmm_metadata_to_xml(const VmmMetadata *md, xmlNodePtr parent)
         add_prop(xmlNewChild(root, ns, BAD_CAST "secret", NULL), "name", *s);
     for (char **s = md->allow; s && *s; s++)
         add_text(root, ns, "allow", *s);
+    if (md->gateway_port) {
+        g_autofree char *port = g_strdup_printf("%u", md->gateway_port);
+        add_prop(xmlNewChild(root, ns, BAD_CAST "model-gateway", NULL), "port", port);
+    }
     for (char **s = md->env_names; s && *s; s++)
         add_prop(xmlNewChild(root, ns, BAD_CAST "env", NULL), "name", *s);
     for (guint i = 0; md->labels && i < md->labels->len; i++) {
@@ -221,7 +225,12 @@ vmm_metadata_parse(const char *xml, GError **error)
             g_ptr_array_add(envs, node_prop(n, "name"));
         else if (!strcmp(tag, "allow"))
             g_ptr_array_add(allow, node_text(n));
-        else if (!strcmp(tag, "label")) {
+        else if (!strcmp(tag, "model-gateway")) {
+            g_autofree char *port = node_prop(n, "port");
+            guint64 p = 0;
+            if (port && g_ascii_string_to_unsigned(port, 10, 1, 65535, &p, NULL))
+                md->gateway_port = (guint)p;
+        } else if (!strcmp(tag, "label")) {
             g_autofree char *k = node_prop(n, "key");
             g_autofree char *v = node_text(n);
             g_ptr_array_add(md->labels, g_strdup_printf("%s=%s", k ? k : "", v));

@@ -28,6 +28,7 @@ typedef struct {
     char **secret_names; /* NULL-terminated or NULL */
     char **env_names;    /* NULL-terminated or NULL */
     char **allow;        /* mode allow: "HOST:PORT" entries, NULL-terminated or NULL */
+    guint gateway_port;  /* the model gateway's port on host_address (docs/gateway.md), or 0 */
     GPtrArray *labels;   /* "K=V" strings */
 } VmmMetadata;
 

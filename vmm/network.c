@@ -70,7 +70,8 @@ install_filter(virConnectPtr conn, const char *name, const VmmMetadata *md,
                        .guest_ip = md->address,
                        .host_ip = md->host_address,
                        .dns = policy && policy->dns_log,
-                       .allow = policy ? policy->allow : NULL};
+                       .allow = policy ? policy->allow : NULL,
+                       .gateway_port = md->gateway_port};
     g_autoptr(GError) first = NULL;
     const VmmHost *host = vmm_host_for(conn);
 

@@ -75,6 +75,11 @@ vmm_nft_ruleset_build(const VmmNftConfig *cfg, GError **error)
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "incomplete firewall configuration");
         return NULL;
     }
+    if (cfg->gateway_port > 65535) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "model gateway port %u is not a port",
+                    cfg->gateway_port);
+        return NULL;
+    }
     for (const char *const *a = cfg->allow; a && *a; a++) {
         g_autofree char *host = NULL;
         guint port = 0;
@@ -139,6 +144,12 @@ bridge:
                 s, "\t\tip daddr %s tcp dport 53 ct state new accept comment \"dns\"\n",
                 cfg->host_ip);
         }
+        /* The model gateway listens on the bridge address itself: never forwarded beyond. */
+        if (cfg->gateway_port && hook == 0)
+            g_string_append_printf(s,
+                                   "\t\tip daddr %s tcp dport %u ct state new accept comment "
+                                   "\"model-gateway\"\n",
+                                   cfg->host_ip, cfg->gateway_port);
         g_string_append(s, allow->str);
         g_string_append_printf(s, "\t\tcounter name \"dropped\" drop\n\t}\n");
     }

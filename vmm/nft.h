@@ -12,6 +12,7 @@ typedef struct {
     const char *host_ip;      /* the host side of the bridge, "10.213.N.1" */
     gboolean dns;             /* let the guest ask the bridge's dnsmasq (udp+tcp 53) */
     const char *const *allow; /* "HOST:PORT" ("host" = @host_ip), or NULL */
+    guint gateway_port;       /* the model gateway on @host_ip (input only), or 0 */
     gboolean no_tap_hook;     /* leave out the netdev table (a kernel that cannot hook a tap
                                  before it exists; installed once the guest's NIC is there) */
 } VmmNftConfig;
@@ -30,8 +31,10 @@ char *vmm_nft_table_name(const char *name);
  *     everything else is counted in "dropped_l2" and dropped;
  *   inet airlock_<name>: IPv4 from the bridge or the tap to the host (input) or beyond
  *     (forward): replies to connections the host opened, DNS to the bridge
- *     address (@dns), new TCP connections to each allow entry; everything
- *     else is counted in "dropped" and dropped.
+ *     address (@dns), new TCP connections to the model gateway's port on the
+ *     bridge address (@gateway_port; input only, commented "model-gateway")
+ *     and to each allow entry; everything else is counted in "dropped" and
+ *     dropped.
  * Caller frees.
  */
 char *vmm_nft_ruleset_build(const VmmNftConfig *cfg, GError **error);

@@ -168,6 +168,19 @@ spec_rest(const VmmSpec *spec)
         }
         g_string_append_c(s, '\n');
     }
+    if (spec->gateway.enabled) {
+        g_string_append_printf(s,
+                               "[model-gateway]\nmax-calls = %" G_GUINT64_FORMAT
+                               "\nmax-tokens = %" G_GUINT64_FORMAT "\nmax-concurrent = %u\n",
+                               spec->gateway.max_calls, spec->gateway.max_tokens,
+                               spec->gateway.max_concurrent);
+        if (spec->gateway.models) {
+            g_string_append(s, "models =");
+            for (char **m = spec->gateway.models; *m; m++)
+                g_string_append_printf(s, "%s%s", m == spec->gateway.models ? " " : ";", *m);
+            g_string_append_c(s, '\n');
+        }
+    }
     if (s->len == 0) {
         g_string_free(s, TRUE);
         return NULL;

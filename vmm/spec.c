@@ -7,6 +7,7 @@
 #include "error.h"
 #include "names.h"
 #include "secrets.h"
+#include "gateway/gateway.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,6 +63,7 @@ vmm_spec_free(VmmSpec *spec)
     g_ptr_array_unref(spec->labels);
     g_ptr_array_unref(spec->env);
     g_strfreev(spec->allow);
+    g_strfreev(spec->gateway.models);
     g_free(spec);
 }
 
@@ -343,6 +345,8 @@ static const char *const sandbox_keys[] = {"image", "cpus",   "memory",        "
 static const char *const network_keys[] = {"mode", "allow", NULL};
 static const char *const secrets_keys[] = {"file", "deny", NULL};
 static const char *const cloud_init_keys[] = {"parts", NULL};
+static const char *const gateway_keys[] = {"enable",         "max-calls", "max-tokens",
+                                           "max-concurrent", "models",    NULL};
 
 static gboolean
 check_keys(const SpecSrc *src, GError **error)
@@ -361,11 +365,13 @@ check_keys(const SpecSrc *src, GError **error)
             allowed = secrets_keys;
         else if (!strcmp(*g, "cloud-init"))
             allowed = cloud_init_keys;
+        else if (!strcmp(*g, "model-gateway"))
+            allowed = gateway_keys;
         else if (strcmp(*g, "env") != 0) {
             g_autofree char *shown = g_strescape(*g, NULL);
             g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
                         "%s:%u: unknown group [%s] (allowed: sandbox, network, secrets, env, "
-                        "cloud-init)",
+                        "cloud-init, model-gateway)",
                         src->path, spec_line(src, *g, NULL), shown);
             return FALSE;
         }
@@ -449,6 +455,41 @@ load_network(VmmSpec *spec, const SpecSrc *src, GError **error)
                 return spec_fail(src, "network", "allow", error);
         if (spec->allow && !g_key_file_has_key(src->kf, "network", "mode", NULL))
             spec->net_mode = VMM_NET_MODE_ALLOW;
+    }
+    return TRUE;
+}
+
+/* [model-gateway]: present means enabled (enable=false turns it off); limits only tighten. */
+static gboolean
+load_gateway(VmmSpec *spec, const SpecSrc *src, GError **error)
+{
+    static const char *const g = "model-gateway";
+    g_autofree char *s = NULL;
+    guint calls = 0, tokens = 0;
+
+    if (!g_key_file_has_group(src->kf, g))
+        return TRUE;
+    spec->gateway.enabled = TRUE;
+    if ((s = spec_raw(src, g, "enable"))) {
+        if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
+            return spec_error(src, g, "enable", error, "'%s' is not true or false", s);
+        spec->gateway.enabled = strcmp(s, "true") == 0;
+        g_clear_pointer(&s, g_free);
+    }
+    if (!get_uint(src, g, "max-calls", 0, G_MAXUINT, &calls, error) ||
+        !get_uint(src, g, "max-tokens", 0, G_MAXUINT, &tokens, error) ||
+        !get_uint(src, g, "max-concurrent", 0, 10000, &spec->gateway.max_concurrent, error))
+        return FALSE;
+    spec->gateway.max_calls = calls;
+    spec->gateway.max_tokens = tokens;
+    if ((s = spec_raw(src, g, "models"))) {
+        g_auto(GStrv) models = split_list(s);
+        for (char **m = models; *m; m++)
+            if (!vmm_gateway_model_valid(*m))
+                return spec_error(src, g, "models", error,
+                                  "'%s' is not a model name (letters, digits, ._:/@-)", *m);
+        g_strfreev(spec->gateway.models);
+        spec->gateway.models = *models ? g_steal_pointer(&models) : NULL;
     }
     return TRUE;
 }
@@ -540,7 +581,7 @@ vmm_spec_load_file(VmmSpec *spec, const char *path, GError **error)
         }
     }
     return load_sandbox(spec, &src, error) && load_network(spec, &src, error) &&
-           load_secrets_and_parts(spec, &src, error);
+           load_gateway(spec, &src, error) && load_secrets_and_parts(spec, &src, error);
 }
 
 gboolean
@@ -567,6 +608,12 @@ vmm_spec_validate(const VmmSpec *spec, GError **error)
     if (spec->net_mode == VMM_NET_MODE_ALLOW && !(spec->allow && spec->allow[0])) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
                     "network: mode 'allow' needs at least one allow entry (HOST:PORT)");
+        return FALSE;
+    }
+    if (spec->gateway.enabled && spec->net_mode == VMM_NET_MODE_NONE) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "model-gateway: the gateway is reached over the sandbox's network: not with "
+                    "mode 'none'");
         return FALSE;
     }
     if (spec->net_mode != VMM_NET_MODE_ALLOW && spec->allow && spec->allow[0]) {
@@ -623,6 +670,15 @@ vmm_spec_hash_full(const VmmSpec *spec, const char *const *secret_names)
     for (guint i = 0; spec->parts && i < spec->parts->len; i++)
         g_string_append_printf(s, "cloud_init_part=%s\n",
                                ((VmmCloudPart *)g_ptr_array_index(spec->parts, i))->sha256);
+    if (spec->gateway.enabled) {
+        g_string_append_printf(s,
+                               "model_gateway=calls:%" G_GUINT64_FORMAT ",tokens:%" G_GUINT64_FORMAT
+                               ",concurrent:%u\n",
+                               spec->gateway.max_calls, spec->gateway.max_tokens,
+                               spec->gateway.max_concurrent);
+        for (char **m = spec->gateway.models; m && *m; m++)
+            g_string_append_printf(s, "model_gateway_model=%s\n", *m);
+    }
     {
         g_auto(GStrv) names = g_strdupv((char **)secret_names);
         if (names)

@@ -61,6 +61,13 @@ typedef struct {
     char **deny;            /* [secrets] deny regexes; NULL: the defaults; empty: none */
     GPtrArray *parts;       /* VmmCloudPart*: [cloud-init] parts, in merge order */
     guint64 max_copy_bytes; /* cap on a file copied out of the guest; 0: the default (1 GiB) */
+    struct {
+        gboolean enabled;   /* [model-gateway]: calls model APIs through the host's gateway */
+        guint64 max_calls;  /* 0: the gateway configuration's limit */
+        guint64 max_tokens; /* 0: the gateway configuration's limit */
+        guint max_concurrent;
+        char **models; /* NULL: the configuration's list */
+    } gateway;
 } VmmSpec;
 
 /* A spec with the defaults. */
@@ -71,7 +78,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmSpec, vmm_spec_free)
 /*
  * Reads a spec file into @spec: [sandbox] image (NAME or NAME@sha256:HEX) cpus
  * memory disk ttl labels max-copy-size, [network] mode allow, [secrets] file deny, [env] K=V,
- * [cloud-init] parts (each loaded and checked, vmm_cloud_part_check). Unknown
+ * [cloud-init] parts (each loaded and checked, vmm_cloud_part_check), [model-gateway]
+ * enable max-calls max-tokens max-concurrent models (docs/gateway.md). Unknown
  * groups or keys, bad values and missing files are INVALID errors that start with
  * "FILE:LINE:" and say what is allowed. Relative paths are resolved against the
  * spec file's directory. List values are split at ';' ("\;" is a literal one) and

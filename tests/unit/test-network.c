@@ -92,6 +92,40 @@ test_nft_isolated(void)
     g_assert_null(strstr(rules, "comment \"allow\""));
 }
 
+/* The gateway's port on the bridge address, input only; nothing else opens. */
+static void
+test_nft_gateway(void)
+{
+    g_autoptr(GError) err = NULL;
+    VmmNftConfig cfg = {.name = "eval-3",
+                        .bridge = "al12345678",
+                        .tap = "at12345678",
+                        .mac = "52:54:00:aa:bb:cc",
+                        .guest_ip = "10.213.7.2/24",
+                        .host_ip = "10.213.7.1",
+                        .dns = TRUE,
+                        .gateway_port = 8471};
+    g_autofree char *rules = vmm_nft_ruleset_build(&cfg, &err);
+    const char *rule =
+        "ip daddr 10.213.7.1 tcp dport 8471 ct state new accept comment \"model-gateway\"";
+    const char *input, *forward, *at;
+    g_auto(GStrv) allowed = NULL;
+
+    g_assert_no_error(err);
+    golden_check(rules, "nft", "gateway.nft");
+    nft_validate(rules);
+    input = strstr(rules, "chain input {");
+    forward = strstr(rules, "chain forward {");
+    at = strstr(rules, rule);
+    g_assert_true(at && at > input && at < forward);
+    g_assert_null(strstr(forward, "8471"));
+    /* Not an allow entry: `airlock inspect` lists what the user opened, not this. */
+    allowed = vmm_nft_parse_allow(rules);
+    g_assert_null(allowed[0]);
+    cfg.gateway_port = 70000;
+    g_assert_null(vmm_nft_ruleset_build(&cfg, &err));
+}
+
 static void
 test_nft_allow(void)
 {
@@ -396,6 +430,7 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/network/nft-isolated", test_nft_isolated);
     g_test_add_func("/network/nft-allow", test_nft_allow);
+    g_test_add_func("/network/nft-gateway", test_nft_gateway);
     g_test_add_func("/network/network-dns", test_network_dns);
     g_test_add_func("/network/domain-tap", test_domain_tap);
     g_test_add_func("/network/allow-parse", test_allow_parse);

@@ -110,7 +110,8 @@ test_errors(void)
     expect_bad("[network]\nmode=open\n", "2", "use isolated, none or allow");
     expect_bad("[network]\nallow=example.com:80\n", "2", "[network] allow: allow entry");
     expect_bad("[sandbox]\ncpus=1\n[sshd]\nx=1\n", "3",
-               "unknown group [sshd] (allowed: sandbox, network, secrets, env, cloud-init)");
+               "unknown group [sshd] (allowed: sandbox, network, secrets, env, cloud-init, "
+               "model-gateway)");
     expect_bad("[secrets]\nfile=nope.env\n", "2", "secrets file");
     expect_bad("[secrets]\nfile=/x\nmode=1\n", "3",
                "unknown key 'mode' in [secrets] (allowed: file, deny)");

@@ -88,7 +88,7 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     g_auto(GStrv) labels = NULL;
     g_auto(GStrv) allows = NULL; /* --allow HOST:PORT */
     gint cpus = G_MININT, memory = G_MININT, disk = G_MININT, timeout = G_MININT;
-    gboolean quiet = FALSE, as_json = FALSE, no_snapshot = FALSE;
+    gboolean quiet = FALSE, as_json = FALSE, no_snapshot = FALSE, model_gateway = FALSE;
     GOptionEntry entries[] = {
         {"file", 0, 0, G_OPTION_ARG_FILENAME, &spec_file, "Sandbox spec file", "SPEC"},
         {"spec-file", 'f', G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &spec_file_f,
@@ -109,6 +109,9 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
          "Let the guest open TCP connections to HOST:PORT (repeatable; host = the host side of "
          "the sandbox's bridge; implies --network allow)",
          "HOST:PORT"},
+        {"model-gateway", 0, 0, G_OPTION_ARG_NONE, &model_gateway,
+         "Call model APIs through the host's gateway with a per-sandbox token (docs/gateway.md)",
+         NULL},
         {"ttl", 0, 0, G_OPTION_ARG_STRING, &ttl, "Time to live, e.g. 2h", "DURATION"},
         {"label", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &labels, "Label (repeatable)", "K=V"},
         {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout,
@@ -171,6 +174,8 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
             return vmm_cli_fail(err);
     if (allows && !network)
         spec->net_mode = VMM_NET_MODE_ALLOW;
+    if (model_gateway)
+        spec->gateway.enabled = TRUE;
     if (ttl && !vmm_spec_parse_duration(ttl, &spec->ttl_s, &err))
         return vmm_cli_fail(err);
     for (char **e = envs; e && *e; e++)

@@ -104,6 +104,30 @@ gc_first(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+/* The model gateway runs beside airlockd when it is configured (docs/gateway.md): its own
+ * process, next to this binary, so the provider keys never live in the daemon. */
+static GSubprocess *
+start_gateway(const char *state_dir)
+{
+    g_autofree char *conf = g_build_filename(state_dir, "gateway.conf", NULL);
+    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+    g_autofree char *dir = self ? g_path_get_dirname(self) : NULL;
+    g_autofree char *bin = dir ? g_build_filename(dir, "airlock-gateway", NULL) : NULL;
+    g_autoptr(GError) err = NULL;
+    GSubprocess *p;
+
+    if (!g_file_test(conf, G_FILE_TEST_EXISTS))
+        return NULL;
+    p = bin ? g_subprocess_new(G_SUBPROCESS_FLAGS_NONE, &err, bin, "--state-dir", state_dir, NULL)
+            : NULL;
+    if (!p)
+        g_warning("model gateway not started: %s",
+                  err ? err->message : "airlock-gateway not found");
+    else
+        g_message("model gateway started (pid %s)", g_subprocess_get_identifier(p));
+    return p;
+}
+
 /* The configuration file (optional unless named with --config). */
 static gboolean
 load_config(VmmDaemon *d, const char *path, gboolean required, GError **error)
@@ -127,7 +151,8 @@ main(int argc, char **argv)
     g_autofree char *config = NULL, *accel = NULL, *admin_group = NULL;
     gint q_sandboxes = -1, q_memory = -1, q_cpus = -1, max_body_kib = 1024, max_file_mib = 64;
     gint gc_interval = 60;
-    gboolean no_socket = FALSE, config_given;
+    gboolean no_socket = FALSE, config_given, no_gateway = FALSE;
+    g_autoptr(GSubprocess) gateway = NULL;
     VmmDaemon d = {0};
     GOptionEntry entries[] = {
         {"socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_path,
@@ -159,6 +184,8 @@ main(int argc, char **argv)
          "N"},
         {"max-file", 0, 0, G_OPTION_ARG_INT, &max_file_mib, "Largest file put or got (default 64)",
          "MiB"},
+        {"no-gateway", 0, 0, G_OPTION_ARG_NONE, &no_gateway,
+         "Do not start airlock-gateway even when STATE/gateway.conf exists", NULL},
         {NULL}};
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("- the airlock daemon: HTTP API and web page for a team");
@@ -259,6 +286,8 @@ main(int argc, char **argv)
         g_idle_add(gc_first, &d);
         g_timeout_add_seconds(gc_interval, gc_tick, &d);
     }
+    if (!no_gateway)
+        gateway = start_gateway(d.state_dir);
     g_unix_signal_add(SIGTERM, on_term, &d);
     g_unix_signal_add(SIGINT, on_term, &d);
     g_message("airlockd %s: state %s, socket %s%s%s, accel %s", PACKAGE_VERSION, d.state_dir,
@@ -267,6 +296,8 @@ main(int argc, char **argv)
     g_main_loop_run(d.loop);
     g_message("drained, exiting");
 
+    if (gateway)
+        g_subprocess_send_signal(gateway, SIGTERM);
     soup_server_disconnect(d.server);
     g_object_unref(d.server);
     vmm_events_hub_free(d.hub);
