@@ -275,8 +275,8 @@ r=$(runuser -u "$U1" -- curl -s -w '\n%{http_code}' --unix-socket "$S" -X PUT -H
     --data-binary @- "http://x/v1/sandboxes/$REALNAME/files?path=/tmp/tree&recursive=1" <"$WORK/tree.tar")
 is "a directory tree into the guest (ustar, recursive=1)" "$(status "$r")" 200
 runuser -u "$U1" -- curl -s --unix-socket "$S" "http://x/v1/sandboxes/$REALNAME/files?path=/tmp/tree&recursive=1" >"$WORK/back.tar"
-mkdir -p "$WORK/back" && tar -C "$WORK/back" -xf "$WORK/back.tar"
-ok "... and back out: the same files, link and modes" -- bash -c "diff -r --no-dereference '$WORK/tree' '$WORK/back' && [ \$(stat -c %a '$WORK/back/a/b/f') = 640 ] && [ \$(readlink '$WORK/back/a/l') = b/f ]"
+mkdir -p "$WORK/treeback" && tar -C "$WORK/treeback" -xf "$WORK/back.tar"
+ok "... and back out: the same files, link and modes" -- bash -c "diff -r --no-dereference '$WORK/tree' '$WORK/treeback' && [ \$(stat -c %a '$WORK/treeback/a/b/f') = 640 ] && [ \$(readlink '$WORK/treeback/a/l') = b/f ]"
 (cd "$WORK/tree/a" && tar -P --format=ustar -cf "$WORK/evil.tar" b/f ../a/b/f 2>/dev/null)
 r=$(runuser -u "$U1" -- curl -s -w '\n%{http_code}' --unix-socket "$S" -X PUT -H 'Content-Type: application/x-tar' \
     --data-binary @- "http://x/v1/sandboxes/$REALNAME/files?path=/tmp/evil&recursive=1" <"$WORK/evil.tar")
