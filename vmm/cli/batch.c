@@ -152,7 +152,7 @@ now_iso8601(void)
 int
 vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
 {
-    g_autofree char *output = NULL, *hosts_arg = NULL, *prefix = NULL, *started = NULL;
+    g_autofree char *output = NULL, *prefix = NULL, *started = NULL;
     gint parallel = -1;
     gboolean quiet = FALSE, evidence = FALSE, stagger = FALSE;
     GOptionEntry entries[] = {
@@ -161,8 +161,6 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
         {"output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
          "Directory for results.json, junit.xml, logs/ and artifacts/ (default batch-results)",
          "DIR"},
-        {"hosts", 0, 0, G_OPTION_ARG_STRING, &hosts_arg,
-         "Spread the pool over these libvirt URIs (comma-separated)", "URI,URI"},
         {"prefix", 0, 0, G_OPTION_ARG_STRING, &prefix,
          "Sandbox name prefix (default: the plan's, else batch)", "NAME"},
         {"evidence", 0, 0, G_OPTION_ARG_NONE, &evidence,
@@ -229,10 +227,15 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
     }
     if (evidence)
         plan->evidence = TRUE;
-    if (hosts_arg) {
-        g_strfreev(plan->hosts);
-        plan->hosts = g_strsplit(hosts_arg, ",", -1);
-    }
+    /*
+     * Sandboxes on other libvirt hosts ran without the firewall airlock installs here: gone.
+     * Many hosts go through Slurm, each node running its own airlock.
+     */
+    if (plan->hosts)
+        return vmm_cli_usage(argv[0],
+                             "%s: [batch] hosts is no longer supported (remote hosts ran guests "
+                             "without airlock's firewall): use --slurm (docs/batch.md)",
+                             argv[1]);
     /* More sandboxes than jobs would only boot for nothing. */
     plan->parallel = MIN(plan->parallel, plan->jobs->len);
     if (!output)
@@ -246,18 +249,14 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
         return vmm_cli_fail(err);
 
     /*
-     * The base image: every host must have it, matching its digest. All URIs
-     * given here reach this machine's image store (a remote host's store is
-     * on that host; see docs/batch.md), so it is checked once, here.
+     * The base image, matching its digest, in this machine's store: the pool runs
+     * here (on a Slurm node, each node checks its own).
      */
     if (!(image = vmm_image_load(cli->state_dir, spec->image, &err)) ||
         !vmm_image_verify(image, TRUE, &err))
         return vmm_cli_fail(err);
 
-    if (plan->hosts && plan->hosts[0])
-        uris = g_strdupv(plan->hosts);
-    else
-        uris = g_strsplit(vmm_conn_default_uri(cli->uri), ",", 2);
+    uris = g_strsplit(vmm_conn_default_uri(cli->uri), ",", 2);
     n_uris = g_strv_length(uris);
     for (guint i = 0; i < n_uris; i++)
         g_strstrip(uris[i]);
