@@ -293,8 +293,11 @@ vmm_batch_slurm_poll(const VmmBatchSlurmManifest *m, VmmBatchSlurmTaskState *sta
     if (!vmm_command_run(cmd, &status, error))
         return FALSE;
     if (status != 0 && !strstr(vmm_command_get_stderr(cmd), "Invalid job id")) {
-        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "squeue failed: %s",
-                    vmm_command_get_stderr(cmd));
+        g_auto(GStrv) lines = g_strsplit(g_strstrip((char *)vmm_command_get_stderr(cmd)), "\n", -1);
+        guint n = g_strv_length(lines);
+        /* Its last line says why (the first ones are the steps it tried). */
+        g_set_error(error, VMM_ERROR, VMM_ERROR_HOST, "squeue failed: %.200s (is SLURM_CONF set?)",
+                    n ? lines[n - 1] : "exit status not 0");
         return FALSE;
     }
     /* An unknown id: Slurm has forgotten the whole array, which has ended. */

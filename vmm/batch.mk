@@ -4,6 +4,7 @@ libvmm_a_SOURCES += vmm/batch.c vmm/batch.h vmm/batch-report.c vmm/batch-run.c v
 libvmm_a_SOURCES += vmm/batch-slurm.c vmm/batch-slurm.h vmm/batch-slurm-merge.c \
 	vmm/batch-slurm-run.c
 airlock_SOURCES += vmm/cli/batch.c
+airlock_SOURCES += vmm/cli/slurm.c vmm/cli/slurm.h
 
 check_PROGRAMS += tests/unit/test-batch
 tests_unit_test_batch_SOURCES = tests/unit/test-batch.c tests/unit/golden.h
