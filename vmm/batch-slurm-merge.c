@@ -267,9 +267,8 @@ merge_task(Merge *mg, const VmmBatchSlurmManifest *m, guint t, const VmmBatchSlu
                 g_strdup_printf("interrupted: the array was cancelled before %s ran it", label));
         else if (root)
             set_unfinished(mg, idx - 1, VMM_BATCH_STATUS_ERROR,
-                           g_strdup_printf("%s was stopped%s%s before it ran this job", label,
-                                           p->state ? " by Slurm: " : "",
-                                           p->state ? p->state : ""));
+                           g_strdup_printf("%s was stopped by Slurm (%s) before this job finished",
+                                           label, p->state ? p->state : "state unknown"));
         else
             set_unfinished(mg, idx - 1, VMM_BATCH_STATUS_ERROR,
                            g_strdup_printf("%s ended %s without a report%s%s", label,

@@ -421,8 +421,8 @@ test_merge_dead_task(void)
     g_assert_cmpstr(json_object_get_string_member(job_of(root2, "bad"), "status"), ==, "failed");
     g_assert_cmpstr(json_object_get_string_member(job_of(root2, "m-2"), "status"), ==, "error");
     g_assert_cmpstr(json_object_get_string_member(job_of(root2, "m-2"), "error"), ==,
-                    "Slurm task 1 (42_1 on n2) was stopped by Slurm: CANCELLED before it ran "
-                    "this job");
+                    "Slurm task 1 (42_1 on n2) was stopped by Slurm (CANCELLED) before this "
+                    "job finished");
     g_assert_false(rep2->interrupted);
 }
 
