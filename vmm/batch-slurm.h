@@ -128,7 +128,6 @@ GPtrArray *vmm_batch_slurm_retry_names(const char *json, GError **error);
 /* The options of `batch run --slurm`. */
 typedef struct {
     const char *partition; /* or NULL */
-    guint nodes;           /* array tasks wanted */
     char **sbatch_args;    /* extra arguments for sbatch, or NULL */
     const char *airlock;   /* the airlock binary each task runs (same path on every node) */
 } VmmBatchSlurmSubmit;

@@ -209,10 +209,8 @@ vmm_cli_batch_slurm_run(VmmCli *cli, VmmBatchPlan *plan, const char *output_arg,
     VmmBatchSlurmTaskState *states;
     guint nodes = opts->nodes > 0 ? (guint)opts->nodes : 1;
     guint per_node = opts->per_node > 0 ? (guint)opts->per_node : plan->parallel;
-    VmmBatchSlurmSubmit sub = {.partition = opts->partition,
-                               .nodes = nodes,
-                               .sbatch_args = opts->sbatch_args,
-                               .airlock = airlock};
+    VmmBatchSlurmSubmit sub = {
+        .partition = opts->partition, .sbatch_args = opts->sbatch_args, .airlock = airlock};
     Wait w = {0};
     gsize len;
     int rc;
