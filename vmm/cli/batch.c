@@ -5,6 +5,7 @@
 #include "autoptr.h"
 #include "batch-output.h"
 #include "batch-run.h"
+#include "batch-slurm.h"
 #include "batch.h"
 #include "cli.h"
 #include "settings.h"
@@ -13,6 +14,7 @@
 #include "image.h"
 #include "names.h"
 #include "sandbox.h"
+#include "slurm.h"
 
 #include <errno.h>
 #include <glib-unix.h>
@@ -152,17 +154,18 @@ now_iso8601(void)
 int
 vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
 {
-    g_autofree char *output = NULL, *hosts_arg = NULL, *prefix = NULL, *started = NULL;
+    g_autofree char *output = NULL, *prefix = NULL, *started = NULL, *slurm_task = NULL;
     gint parallel = -1;
-    gboolean quiet = FALSE, evidence = FALSE, stagger = FALSE;
+    gboolean quiet = FALSE, evidence = FALSE, stagger = FALSE, slurm = FALSE;
+    g_auto(GStrv) sbatch_args = NULL;
+    g_autofree char *partition = NULL;
+    VmmCliBatchSlurm sl = {.nodes = -1, .per_node = -1};
     GOptionEntry entries[] = {
         {"parallel", 'j', 0, G_OPTION_ARG_INT, &parallel,
          "Sandboxes in the pool (default: the plan's parallel, else 2)", "N"},
         {"output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
          "Directory for results.json, junit.xml, logs/ and artifacts/ (default batch-results)",
          "DIR"},
-        {"hosts", 0, 0, G_OPTION_ARG_STRING, &hosts_arg,
-         "Spread the pool over these libvirt URIs (comma-separated)", "URI,URI"},
         {"prefix", 0, 0, G_OPTION_ARG_STRING, &prefix,
          "Sandbox name prefix (default: the plan's, else batch)", "NAME"},
         {"evidence", 0, 0, G_OPTION_ARG_NONE, &evidence,
@@ -170,6 +173,23 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
         {"stagger-boots", 0, 0, G_OPTION_ARG_NONE, &stagger,
          "Boot the pool one sandbox after another; the first runs jobs meanwhile", NULL},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress, only the summary", NULL},
+        /* Slurm (docs/batch.md): the job array and, hidden, what each of its tasks runs. */
+        {"slurm", 0, 0, G_OPTION_ARG_NONE, &slurm,
+         "Run the plan as a Slurm job array, each task a local batch on its node", NULL},
+        {"partition", 0, 0, G_OPTION_ARG_STRING, &partition, "Slurm partition (--slurm)", "P"},
+        {"nodes", 0, 0, G_OPTION_ARG_INT, &sl.nodes,
+         "Array tasks, one per node (--slurm; default 1)", "N"},
+        {"per-node", 0, 0, G_OPTION_ARG_INT, &sl.per_node,
+         "Sandboxes in each task's pool (--slurm; default: --parallel)", "K"},
+        {"sbatch-arg", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sbatch_args,
+         "One more argument for sbatch, e.g. --sbatch-arg=--exclusive (--slurm; repeatable)",
+         "ARG"},
+        {"detach", 0, 0, G_OPTION_ARG_NONE, &sl.detach,
+         "Submit and return; then batch status|collect DIR (--slurm)", NULL},
+        {"retry-failed", 0, 0, G_OPTION_ARG_NONE, &sl.retry_failed,
+         "Run again the jobs DIR/results.json has as error or not-run (--slurm)", NULL},
+        {"slurm-task", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &slurm_task,
+         "Inside a Slurm array task: run this task's share of the batch in DIR", "DIR"},
         {NULL}};
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("PLAN - run a batch of jobs, each in a clean sandbox");
@@ -229,10 +249,21 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
     }
     if (evidence)
         plan->evidence = TRUE;
-    if (hosts_arg) {
-        g_strfreev(plan->hosts);
-        plan->hosts = g_strsplit(hosts_arg, ",", -1);
-    }
+    /*
+     * Sandboxes on other libvirt hosts ran without the firewall airlock installs here: gone.
+     * Many hosts go through Slurm, each node running its own airlock.
+     */
+    if (plan->hosts)
+        return vmm_cli_usage(argv[0],
+                             "%s: [batch] hosts is no longer supported (remote hosts ran guests "
+                             "without airlock's firewall): use --slurm (docs/batch.md)",
+                             argv[1]);
+    if (!slurm && (partition || sbatch_args || sl.nodes >= 0 || sl.per_node >= 0 || sl.detach ||
+                   sl.retry_failed))
+        return vmm_cli_usage(argv[0], "--partition, --nodes, --per-node, --sbatch-arg, "
+                                      "--detach and --retry-failed go with --slurm");
+    if (slurm_task && !vmm_batch_slurm_task_setup(plan, slurm_task, &output, &stagger, &err))
+        return vmm_cli_fail(err);
     /* More sandboxes than jobs would only boot for nothing. */
     plan->parallel = MIN(plan->parallel, plan->jobs->len);
     if (!output)
@@ -242,22 +273,25 @@ vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv)
         return vmm_cli_fail(err);
     if (spec->secrets_file && !(secrets = vmm_secrets_load(spec->secrets_file, &err)))
         return vmm_cli_fail(err);
+    if (slurm) {
+        sl.partition = partition;
+        sl.sbatch_args = sbatch_args;
+        sl.stagger = stagger;
+        sl.quiet = quiet;
+        return vmm_cli_batch_slurm_run(cli, plan, output, &sl, argv[0]);
+    }
     if (!vmm_accel_choose(cli->accel, "/", &lv.accel, &reason, &err))
         return vmm_cli_fail(err);
 
     /*
-     * The base image: every host must have it, matching its digest. All URIs
-     * given here reach this machine's image store (a remote host's store is
-     * on that host; see docs/batch.md), so it is checked once, here.
+     * The base image, matching its digest, in this machine's store: the pool runs
+     * here (on a Slurm node, each node checks its own).
      */
     if (!(image = vmm_image_load(cli->state_dir, spec->image, &err)) ||
         !vmm_image_verify(image, TRUE, &err))
         return vmm_cli_fail(err);
 
-    if (plan->hosts && plan->hosts[0])
-        uris = g_strdupv(plan->hosts);
-    else
-        uris = g_strsplit(vmm_conn_default_uri(cli->uri), ",", 2);
+    uris = g_strsplit(vmm_conn_default_uri(cli->uri), ",", 2);
     n_uris = g_strv_length(uris);
     for (guint i = 0; i < n_uris; i++)
         g_strstrip(uris[i]);

@@ -107,6 +107,8 @@ int vmm_cmd_cp(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_shell(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_batch_run(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_batch_check(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_batch_status(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_batch_collect(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_spec_check(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_token_create(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_token_list(VmmCli *cli, int argc, char **argv);

@@ -34,6 +34,8 @@ static const VmmCliCommand commands[] = {
     {"archive", "rm", vmm_cmd_archive_rm, "remove evidence archives"},
     {"batch", "run", vmm_cmd_batch_run, "run a plan of jobs, each in a clean sandbox"},
     {"batch", "check", vmm_cmd_batch_check, "parse a batch plan and list its jobs"},
+    {"batch", "status", vmm_cmd_batch_status, "where the tasks of a Slurm batch are"},
+    {"batch", "collect", vmm_cmd_batch_collect, "merge a Slurm batch's reports"},
     {NULL, "gc", vmm_cmd_gc, "destroy expired sandboxes and remove orphans"},
     {NULL, "events", vmm_cmd_events, "show the audit trail; --follow for live events"},
     {NULL, "logs", vmm_cmd_logs, "print a sandbox's console, events or DNS log"},
