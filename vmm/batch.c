@@ -404,14 +404,12 @@ parse_batch_group(VmmBatchPlan *plan, GKeyFile *kf, const char *origin, const ch
         plan->secrets_file = resolve(base_dir, g_strstrip(secrets));
     hosts = g_key_file_get_string_list(kf, "batch", "hosts", NULL, NULL);
     if (hosts) {
-        g_autoptr(GPtrArray) list = g_ptr_array_new();
-        for (char **h = hosts; *h; h++)
-            if (*g_strstrip(*h))
-                g_ptr_array_add(list, g_strdup(*h));
-        g_ptr_array_add(list, NULL);
-        plan->hosts = (char **)g_ptr_array_free(g_steal_pointer(&list), FALSE);
-        if (!plan->hosts[0])
-            g_clear_pointer(&plan->hosts, g_strfreev);
+        /* batch check refuses it as batch run does (no guest without airlock's firewall). */
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "%s: [batch] hosts is gone: guests on another libvirt host ran without "
+                    "airlock's firewall; spread a plan over hosts with --slurm (docs/batch.md)",
+                    origin);
+        return FALSE;
     }
     if ((evidence = g_key_file_get_string(kf, "batch", "evidence", NULL))) {
         plan->evidence = g_key_file_get_boolean(kf, "batch", "evidence", &local);

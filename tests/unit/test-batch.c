@@ -75,6 +75,15 @@ test_plan_defaults(void)
     g_assert_cmpstr(p->prefix, ==, "batch");
     g_assert_false(p->evidence);
     g_assert_null(p->hosts);
+    {
+        /* [batch] hosts is refused by the parser, so batch check refuses it as run does. */
+        const char *old = "[batch]\nhosts = qemu:///system\n[job a]\ncommand = true\n";
+        g_autoptr(GError) e2 = NULL;
+        g_autoptr(VmmBatchPlan) p2 = vmm_batch_plan_parse(old, -1, "p", NULL, &e2);
+        g_assert_null(p2);
+        g_assert_error(e2, VMM_ERROR, VMM_ERROR_INVALID);
+        g_assert_nonnull(strstr(e2->message, "--slurm"));
+    }
     g_assert_cmpuint(p->max_artifact_bytes, ==, 0); /* the spec's, else the agent's default */
     {
         g_autoptr(GError) e2 = NULL;
