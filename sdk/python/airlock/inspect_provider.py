@@ -149,7 +149,9 @@ class AirlockSandboxEnvironment(SandboxEnvironment):
             argv = ["sh", "-c", 'exec 0<"$1" && rm -f "$1" && shift && exec "$@"', "sh",
                     staged] + argv
             stdin = None
-        workdir = self._path(cwd) if cwd else self.cfg.workdir
+        # Another user starts in the guest's default for that user (airlock-guest's), not in
+        # the sandbox's workdir, which is root's and may be closed to them.
+        workdir = self._path(cwd) if cwd else (None if user else self.cfg.workdir)
         limit = SandboxEnvironmentLimits.MAX_EXEC_OUTPUT_SIZE
         try:
             r = await _run(self.client.exec, self.name, argv, stdin=stdin, env=env, cwd=workdir,
