@@ -88,11 +88,11 @@ _airlock()
 
     # An option's value.
     case $prev in
-    --image) COMPREPLY=($(compgen -W "$(_airlock_images)" -- "$cur")); return ;;
+    --image | --from | --kernel-from) COMPREPLY=($(compgen -W "$(_airlock_images)" -- "$cur")); return ;;
     --network) COMPREPLY=($(compgen -W "isolated allow none" -- "$cur")); return ;;
     --format) COMPREPLY=($(compgen -W "table json names" -- "$cur")); return ;;
     --state) COMPREPLY=($(compgen -W "running paused shutoff" -- "$cur")); return ;;
-    --file | --secrets | --output | -o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --file | --secrets | --output | -o | --recipe) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --to | --delete | -d)
         COMPREPLY=($(compgen -W "$(_airlock_tags "${COMP_WORDS[i + 1]}")" -- "$cur"))
         return
@@ -111,8 +111,8 @@ _airlock()
         break
     done
     case "$cmd${sub:+ $sub}" in
-    "image verify") [ -z "$first" ] && COMPREPLY=($(compgen -W "$(_airlock_images)" -- "$cur")) ;;
-    "batch run" | "batch check" | "spec check") COMPREPLY=($(compgen -f -- "$cur")) ;;
+    "image verify" | "image rm") [ -z "$first" ] && COMPREPLY=($(compgen -W "$(_airlock_images)" -- "$cur")) ;;
+    "batch run" | "batch check" | "spec check" | "image import") COMPREPLY=($(compgen -f -- "$cur")) ;;
     snapshot)
         if [ -z "$first" ]; then
             COMPREPLY=($(compgen -W "$(_airlock_sandboxes)" -- "$cur"))

@@ -118,8 +118,8 @@ check(Create *c, GError **error)
     /* A pinned digest must be the installed image's; deny-listed secrets, leaky parts. */
     if (c->spec->image_digest && g_strcmp0(c->spec->image_digest, c->image->digest) != 0) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_IMAGE,
-                    "image '%s' is %.19s…, the spec pins %.19s… (rebuild or import the pinned "
-                    "image, or update the pin)",
+                    "image '%s' is %.19s…, the spec pins %.19s… (airlock image import the "
+                    "pinned image, or update the pin)",
                     c->image->name, c->image->digest ? c->image->digest : "sha256:?",
                     c->spec->image_digest);
         return FALSE;

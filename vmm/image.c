@@ -71,7 +71,7 @@ vmm_image_load(const char *state_dir, const char *name, GError **error)
 
     if (!g_file_test(manifest, G_FILE_TEST_EXISTS)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
-                    "image '%s' not found in %s (build it with images/build %s; airlock image "
+                    "image '%s' not found in %s (airlock image build %s makes it; airlock image "
                     "list shows what exists)",
                     name, image->dir, name);
         return NULL;
@@ -79,7 +79,7 @@ vmm_image_load(const char *state_dir, const char *name, GError **error)
     if (!json_parser_load_from_file(parser, manifest, &local) ||
         !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_IMAGE,
-                    "image '%s': %s is unreadable (%s); rebuild with images/build --force %s", name,
+                    "image '%s': %s is unreadable (%s); airlock image build --force %s", name,
                     manifest, local ? local->message : "not a JSON object", name);
         return NULL;
     }
@@ -95,8 +95,8 @@ vmm_image_load(const char *state_dir, const char *name, GError **error)
     if (!json_object_has_member(root, "files") ||
         !JSON_NODE_HOLDS_OBJECT(json_object_get_member(root, "files"))) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_IMAGE,
-                    "image '%s': manifest lists no files; rebuild with images/build --force %s",
-                    name, name);
+                    "image '%s': manifest lists no files; airlock image build --force %s", name,
+                    name);
         return NULL;
     }
     files = json_object_get_object_member(root, "files");
@@ -122,8 +122,8 @@ vmm_image_load(const char *state_dir, const char *name, GError **error)
     }
     if (!disk_sha || !image->kernel_cmdline) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_IMAGE,
-                    "image '%s': manifest lacks disk.qcow2 or kernel_cmdline; rebuild with "
-                    "images/build --force %s",
+                    "image '%s': manifest lacks disk.qcow2 or kernel_cmdline; airlock image "
+                    "build --force %s",
                     name, name);
         return NULL;
     }
@@ -225,8 +225,8 @@ vmm_image_verify(VmmImage *image, gboolean use_cache, GError **error)
 
         if (!key) {
             g_set_error(error, VMM_ERROR, VMM_ERROR_IMAGE,
-                        "image '%s': %s is missing; rebuild with images/build --force %s",
-                        image->name, f->name, image->name);
+                        "image '%s': %s is missing; airlock image build --force %s", image->name,
+                        f->name, image->name);
             return FALSE;
         }
         line = g_strdup_printf("%s %s %s\n", f->name, f->sha256 ? f->sha256 : "-", key);
@@ -239,7 +239,7 @@ vmm_image_verify(VmmImage *image, gboolean use_cache, GError **error)
         if (g_strcmp0(actual, f->sha256) != 0) {
             g_set_error(error, VMM_ERROR, VMM_ERROR_IMAGE,
                         "image '%s': %s does not match its manifest (sha256 %.12s…, expected "
-                        "%.12s…); rebuild with images/build --force %s",
+                        "%.12s…); airlock image build --force %s",
                         image->name, f->name, actual, f->sha256 ? f->sha256 : "none", image->name);
             unlink(cache_path);
             return FALSE;

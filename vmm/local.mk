@@ -8,6 +8,7 @@ libvmm_a_SOURCES = \
 	vmm/fsutil.c vmm/fsutil.h \
 	vmm/conn.c vmm/conn.h \
 	vmm/image.c vmm/image.h \
+	vmm/image-build.c vmm/image-build.h vmm/image-store.c vmm/image-store.h \
 	vmm/command.c vmm/command.h
 
 bin_PROGRAMS += airlock

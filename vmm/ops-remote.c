@@ -109,7 +109,7 @@ send_request(Remote *r, const char *method, const char *path, const char *type, 
         soup_message_set_request_body(msg, type, body_stream, stream_len);
     if (!(in = soup_session_send(r->session, msg, NULL, &local))) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_CONNECT,
-                    "cannot talk to airlockd on %s: %s (scripts/start-airlockd starts it)",
+                    "cannot talk to airlockd on %s: %s (start it: airlockd, as root)",
                     r->socket_path, local->message);
         return NULL;
     }

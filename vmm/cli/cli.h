@@ -86,6 +86,9 @@ void vmm_cli_event(VmmCli *cli, const char *name, const char *event, JsonObject 
 int vmm_cmd_doctor(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_image_list(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_image_verify(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_image_build(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_image_import(VmmCli *cli, int argc, char **argv);
+int vmm_cmd_image_rm(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_create(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_destroy(VmmCli *cli, int argc, char **argv);
 int vmm_cmd_list(VmmCli *cli, int argc, char **argv);

@@ -47,6 +47,9 @@ static const VmmCliCommand commands[] = {
     {"token", "revoke", vmm_cmd_token_revoke, "revoke airlockd tokens"},
     {"image", "list", vmm_cmd_image_list, "list base images"},
     {"image", "verify", vmm_cmd_image_verify, "check an image against its manifest"},
+    {"image", "build", vmm_cmd_image_build, "build a base image, or derive one (--from)"},
+    {"image", "import", vmm_cmd_image_import, "verify and install an image directory or disk"},
+    {"image", "rm", vmm_cmd_image_rm, "remove images no sandbox or snapshot uses"},
     {"spec", "check", vmm_cmd_spec_check, "validate a sandbox spec file without creating anything"},
 };
 
