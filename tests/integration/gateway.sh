@@ -167,6 +167,10 @@ assert s["input_tokens"] == 13 and s["output_tokens"] == 5, s
 assert len(s["request_sha256"]) == 64 and len(s["response_sha256"]) == 64, s
 assert any(e["status"] == 429 and not e["forwarded"] for e in ev)
 assert any(e["status"] == 401 and not e["forwarded"] for e in ev)' "$WORK/events.json"
+ok "events NAME --type model: only the model calls" -- \
+    bash -c "'$AIRLOCK' events '$NAME' --type model --json | jq -e -s 'length >= 9 and all(.event == \"model-call\")' >/dev/null"
+ok "events NAME --type model --summary: calls, failures and tokens" -- \
+    bash -c "'$AIRLOCK' events '$NAME' --type model --summary --json | jq -e '.records >= 9 and .failed >= 2 and .input_tokens >= 13 and .output_tokens >= 5' >/dev/null"
 al audit verify "$NAME" >/dev/null; is "audit verify passes" "$?" 0
 ok "evidence holds the bodies" -- grep -q 'hello from fake anthropic' "$SBX/model-calls.jsonl"
 

@@ -130,6 +130,13 @@ rm -rf "$A/sandboxes" "$A/locks"
 ok "audit: verify of the global log" -- "$AIRLOCK" audit verify
 ok "audit: verify of the sandbox's log" -- "$AIRLOCK" audit verify au-one
 ok "audit: logs --events shows the sandbox's records" -- bash -c "'$AIRLOCK' logs au-one --events | grep -q '\"event\":\"create\".*\"result\":\"ok\"'"
+"$AIRLOCK" snapshot au-one t1 >/dev/null 2>&1; "$AIRLOCK" snapshot au-one --delete t1 >/dev/null 2>&1
+is "events --type create: only the create records" "$("$AIRLOCK" events au-one --type create --json | jq -r .event | sort -u | tr '\n' ' ')" "create "
+is "events --type snapshot: the family (snapshot, snapshot-delete)" "$("$AIRLOCK" events au-one --type snapshot --json | jq -r .event | sort -u | tr '\n' ' ')" "snapshot snapshot-delete "
+is "events --summary --json counts per event and the failed ones" \
+    "$("$AIRLOCK" events au-one --summary --json | jq -c '[.by_event.create, .records, .failed]')" \
+    "$("$AIRLOCK" events au-one --json | jq -s -c '[(map(select(.event=="create")) | length), length, (map(select(.result != "ok")) | length)]')"
+"$AIRLOCK" events --type 'Bad;' au-one >/dev/null 2>&1; is "events --type with a bad name: exit 2" "$?" 2
 ok "audit: nothing of the trail in the sandbox directory (the qemu user writes there)" -- \
     bash -c "! ls -A '$A/sandboxes/au-one' | grep -qE 'events|head'"
 ok "audit: the sandbox's log and head under STATE/audit" -- \

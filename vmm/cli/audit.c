@@ -97,6 +97,28 @@ vmm_cmd_audit_verify(VmmCli *cli, int argc, char **argv)
 
 static gboolean as_json_events;
 static char *events_filter;
+static char *type_filter; /* --type: an event name, or its first word (model: model-call) */
+static gboolean summary;  /* --summary: counts instead of records */
+
+typedef struct {
+    guint records, failed;
+    gint64 input_tokens, output_tokens;
+    GHashTable *by_event; /* event -> count */
+} Summary;
+
+static gboolean
+type_matches(const char *event)
+{
+    gsize n;
+
+    if (!type_filter)
+        return TRUE;
+    if (!event)
+        return FALSE;
+    n = strlen(type_filter);
+    return g_str_equal(event, type_filter) ||
+           (g_str_has_prefix(event, type_filter) && event[n] == '-');
+}
 static volatile int stop_following;
 
 static void
@@ -111,7 +133,7 @@ print_live(const char *name, const char *kind, const char *detail)
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *time = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
 
-    if (!name || (events_filter && strcmp(events_filter, name) != 0))
+    if (!name || (events_filter && strcmp(events_filter, name) != 0) || !type_matches(kind))
         return;
     if (as_json_events)
         printf("{\"time\":\"%s\",\"source\":\"libvirt\",\"sandbox\":\"%s\",\"event\":\"%s\","
@@ -134,7 +156,7 @@ on_live(const char *name, const char *kind, const char *detail, gpointer data)
  * that cannot be read is an error, never an empty trail.
  */
 static gboolean
-print_recorded(const char *path, guint *shown, GError **error)
+print_recorded(const char *path, guint *shown, Summary *sum, GError **error)
 {
     g_autofree char *data = NULL;
     g_auto(GStrv) lines = NULL;
@@ -163,8 +185,19 @@ print_recorded(const char *path, guint *shown, GError **error)
         sb = json_object_get_string_member_with_default(o, "sandbox", NULL);
         if (events_filter && g_strcmp0(sb, events_filter) != 0)
             continue;
+        if (!type_matches(json_object_get_string_member_with_default(o, "event", NULL)))
+            continue;
         (*shown)++;
-        if (as_json_events) {
+        if (sum) {
+            const char *ev = json_object_get_string_member_with_default(o, "event", "?");
+            guint c = GPOINTER_TO_UINT(g_hash_table_lookup(sum->by_event, ev));
+            g_hash_table_replace(sum->by_event, g_strdup(ev), GUINT_TO_POINTER(c + 1));
+            sum->records++;
+            sum->failed +=
+                g_strcmp0(json_object_get_string_member_with_default(o, "result", "ok"), "ok") != 0;
+            sum->input_tokens += json_object_get_int_member_with_default(o, "input_tokens", 0);
+            sum->output_tokens += json_object_get_int_member_with_default(o, "output_tokens", 0);
+        } else if (as_json_events) {
             printf("%s\n", *l);
         } else {
             g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -200,9 +233,18 @@ vmm_cmd_events(VmmCli *cli, int argc, char **argv)
          "agent) until interrupted",
          NULL},
         {"json", 0, 0, G_OPTION_ARG_NONE, &as_json_events, "One JSON object per line", NULL},
+        {"type", 0, 0, G_OPTION_ARG_STRING, &type_filter,
+         "Only records of this event (or family: model is model-call, snapshot also "
+         "snapshot-delete)",
+         "TYPE"},
+        {"summary", 0, 0, G_OPTION_ARG_NONE, &summary,
+         "Counts instead of records: per event, failed, input and output tokens (model calls)",
+         NULL},
         {NULL}};
     g_autoptr(GOptionContext) ctx =
         g_option_context_new("[NAME] - show the audit trail and live events");
+    Summary sum = {0};
+    g_autoptr(GHashTable) by_event = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(GError) err = NULL;
     g_autofree char *path = NULL;
     guint shown = 0;
@@ -218,9 +260,51 @@ vmm_cmd_events(VmmCli *cli, int argc, char **argv)
             return vmm_cli_fail(err);
         events_filter = argv[1];
     }
+    if (type_filter && (!*type_filter ||
+                        strspn(type_filter, "abcdefghijklmnopqrstuvwxyz-") != strlen(type_filter)))
+        return vmm_cli_usage(argv[0], "--type takes an event name, e.g. model, create, exec");
+    if (summary && follow)
+        return vmm_cli_usage(argv[0], "--summary counts what is recorded: not with --follow");
+    sum.by_event = by_event;
     path = vmm_events_global_path(cli->state_dir);
-    if (!print_recorded(path, &shown, &err))
+    if (!print_recorded(path, &shown, summary ? &sum : NULL, &err))
         return vmm_cli_fail(err);
+    if (summary) {
+        g_autoptr(GList) keys = g_list_sort(g_hash_table_get_keys(by_event), (GCompareFunc)strcmp);
+        if (as_json_events) {
+            g_autoptr(JsonBuilder) b = json_builder_new();
+            g_autoptr(JsonNode) node = NULL;
+            g_autofree char *text = NULL;
+            json_builder_begin_object(b);
+            json_builder_set_member_name(b, "records");
+            json_builder_add_int_value(b, sum.records);
+            json_builder_set_member_name(b, "failed");
+            json_builder_add_int_value(b, sum.failed);
+            json_builder_set_member_name(b, "input_tokens");
+            json_builder_add_int_value(b, sum.input_tokens);
+            json_builder_set_member_name(b, "output_tokens");
+            json_builder_add_int_value(b, sum.output_tokens);
+            json_builder_set_member_name(b, "by_event");
+            json_builder_begin_object(b);
+            for (GList *k = keys; k; k = k->next) {
+                json_builder_set_member_name(b, k->data);
+                json_builder_add_int_value(
+                    b, GPOINTER_TO_UINT(g_hash_table_lookup(by_event, k->data)));
+            }
+            json_builder_end_object(b);
+            json_builder_end_object(b);
+            node = json_builder_get_root(b);
+            text = json_to_string(node, FALSE);
+            printf("%s\n", text);
+        } else {
+            printf("records %u, failed %u, input tokens %" G_GINT64_FORMAT
+                   ", output tokens %" G_GINT64_FORMAT "\n",
+                   sum.records, sum.failed, sum.input_tokens, sum.output_tokens);
+            for (GList *k = keys; k; k = k->next)
+                printf("  %-16s %u\n", (const char *)k->data,
+                       GPOINTER_TO_UINT(g_hash_table_lookup(by_event, k->data)));
+        }
+    }
     fflush(stdout);
     if (events_filter && !shown && !follow) {
         g_autofree char *dir = vmm_path_sandbox_dir(cli->state_dir, events_filter);
