@@ -128,8 +128,7 @@ dest_valid(const char *dest)
 }
 
 gboolean
-vmm_image_recipe_add_file(VmmImageRecipe *r, const char *spec, const char *base_dir,
-                          GError **error)
+vmm_image_recipe_add_file(VmmImageRecipe *r, const char *spec, const char *base_dir, GError **error)
 {
     const char *colon = strrchr(spec, ':');
     g_autofree char *src = NULL;

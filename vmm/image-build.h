@@ -28,7 +28,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmImageRecipe, vmm_image_recipe_free)
 /* Sets the base; INVALID when another one was set already or @from is no image name. */
 gboolean vmm_image_recipe_set_from(VmmImageRecipe *recipe, const char *from, GError **error);
 
-/* Adds the Debian packages in @list (separated by commas or white space). INVALID for a bad name. */
+/* Adds the Debian packages in @list (separated by commas or white space). INVALID for a bad name.
+ */
 gboolean vmm_image_recipe_add_packages(VmmImageRecipe *recipe, const char *list, GError **error);
 
 /*

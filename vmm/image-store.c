@@ -53,7 +53,8 @@ vmm_image_qcow2_refs(int fd, VmmQcow2Refs *refs, GError **error)
     guint32 len;
 
     memset(refs, 0, sizeof(*refs));
-    if (n < 72 || memcmp(h, "QFI\xfb", 4) != 0 || ((version = field32(h + 4)) != 2 && version != 3)) {
+    if (n < 72 || memcmp(h, "QFI\xfb", 4) != 0 ||
+        ((version = field32(h + 4)) != 2 && version != 3)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
                     "not a qcow2 image (qemu-img convert -O qcow2 makes one)");
         return FALSE;
@@ -221,8 +222,8 @@ import_dir(const char *source, int stagefd, char **name, GError **error)
     for (const char *const *f = image_files; *f; f++) {
         JsonNode *n = json_object_get_member(listed, *f);
         const char *want = n && JSON_NODE_HOLDS_OBJECT(n)
-                               ? json_object_get_string_member_with_default(
-                                     json_node_get_object(n), "sha256", NULL)
+                               ? json_object_get_string_member_with_default(json_node_get_object(n),
+                                                                            "sha256", NULL)
                                : NULL;
         g_autofree char *shown = g_build_filename(source, *f, NULL);
 
@@ -447,8 +448,8 @@ scan_sandbox(const char *sdir, const char *sandbox, const char *image_dir, GPtrA
         g_autofree char *disk = g_build_filename(snaps, tag, "disk.qcow2", NULL);
         if (backed_by(disk, image_dir))
             add_user(out, sandbox,
-                     g_strdup_printf("snapshot '%s' of sandbox '%s'",
-                                     tag[0] == '.' ? tag + 1 : tag, sandbox));
+                     g_strdup_printf("snapshot '%s' of sandbox '%s'", tag[0] == '.' ? tag + 1 : tag,
+                                     sandbox));
     }
 }
 

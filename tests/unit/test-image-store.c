@@ -48,8 +48,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
     g_free(f->tmp);
 }
 
-static void
-run(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static void run(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static void
 run(const char *fmt, ...)
 {
@@ -173,7 +172,8 @@ test_import_refs(Fixture *f, gconstpointer data)
         {
             g_autofree char *sha = fake_image_sha256(disk);
             g_autofree char *cmd = g_strdup_printf(
-                "sed -i 's/\"disk.qcow2\":{\"sha256\":\"[0-9a-f]*\"/\"disk.qcow2\":{\"sha256\":\"%s\"/' "
+                "sed -i "
+                "'s/\"disk.qcow2\":{\"sha256\":\"[0-9a-f]*\"/\"disk.qcow2\":{\"sha256\":\"%s\"/' "
                 "'%s/manifest.json'",
                 sha, src);
             run("%s", cmd);
@@ -265,8 +265,8 @@ test_rm_in_use(Fixture *f, gconstpointer data)
     VmmCaller *caller = vmm_caller_new(getuid(), "test");
     virConnectPtr conn = vmm_conn_open("test:///default", &err);
     g_autofree char *base = g_build_filename(f->state, "images", "test-img", "disk.qcow2", NULL);
-    g_autofree char *snapdir = g_build_filename(f->state, "sandboxes", "snapped", "snapshots",
-                                                "t1", NULL);
+    g_autofree char *snapdir =
+        g_build_filename(f->state, "sandboxes", "snapped", "snapshots", "t1", NULL);
     g_autofree char *layer = g_build_filename(snapdir, "disk.qcow2", NULL);
     g_autofree char *listing = NULL;
 
@@ -315,15 +315,15 @@ test_recipe_values(Fixture *f, gconstpointer data)
     g_autoptr(VmmImageRecipe) r = vmm_image_recipe_new("my-eval");
     g_autofree char *tool = g_build_filename(f->tmp, "tool", NULL);
     g_autofree char *spec = g_strdup_printf("%s:/usr/local/bin/tool", tool);
-    const char *bad_packages[] = {"-oAPT::x=1", "Foo", "a", "pkg,--include", "x=1 2", "p=$(id)",
-                                  NULL};
-    const char *bad_dests[] = {"relative/x", "/", "/etc/../root/x", "/a b", "/x/./y", "/a//b",
-                               "/a\nb", "/a'b", NULL};
+    const char *bad_packages[] = {"-oAPT::x=1", "Foo",     "a", "pkg,--include",
+                                  "x=1 2",      "p=$(id)", NULL};
+    const char *bad_dests[] = {"relative/x", "/",     "/etc/../root/x", "/a b", "/x/./y",
+                               "/a//b",      "/a\nb", "/a'b",           NULL};
 
     g_assert_true(g_file_set_contents(tool, "#!/bin/sh\necho tool\n", -1, NULL));
     g_assert_cmpint(chmod(tool, 0755), ==, 0);
-    g_assert_true(vmm_image_recipe_add_packages(r, "python3-numpy, libc6=2.36-9+deb12u4 g++",
-                                                NULL));
+    g_assert_true(
+        vmm_image_recipe_add_packages(r, "python3-numpy, libc6=2.36-9+deb12u4 g++", NULL));
     g_assert_cmpuint(r->packages->len, ==, 3);
     for (const char *const *p = bad_packages; *p; p++) {
         g_autoptr(GError) err = NULL;
@@ -403,9 +403,9 @@ test_recipe_stage(Fixture *f, gconstpointer data)
     argv = vmm_image_build_argv(r, images, f->state, stage, TRUE);
     argv_text = g_strjoinv(" ", argv);
     {
-        g_autofree char *want = g_strdup_printf(
-            "%s/build --state-dir %s --force --name my-eval --derive %s debian-12", images,
-            f->state, stage);
+        g_autofree char *want =
+            g_strdup_printf("%s/build --state-dir %s --force --name my-eval --derive %s debian-12",
+                            images, f->state, stage);
         g_assert_cmpstr(argv_text, ==, want);
     }
     g_assert_true(vmm_fs_remove_tree(stage, NULL));
@@ -478,13 +478,12 @@ main(int argc, char **argv)
                fixture_teardown);
     g_test_add("/image/qcow2-refs", Fixture, NULL, fixture_setup, test_qcow2_refs,
                fixture_teardown);
-    g_test_add("/image/rm-in-use", Fixture, NULL, fixture_setup, test_rm_in_use,
-               fixture_teardown);
+    g_test_add("/image/rm-in-use", Fixture, NULL, fixture_setup, test_rm_in_use, fixture_teardown);
     g_test_add("/image/recipe-values", Fixture, NULL, fixture_setup, test_recipe_values,
                fixture_teardown);
     g_test_add("/image/recipe-stage", Fixture, NULL, fixture_setup, test_recipe_stage,
                fixture_teardown);
-    g_test_add("/image/recipe-file-errors", Fixture, NULL, fixture_setup,
-               test_recipe_file_errors, fixture_teardown);
+    g_test_add("/image/recipe-file-errors", Fixture, NULL, fixture_setup, test_recipe_file_errors,
+               fixture_teardown);
     return g_test_run();
 }
