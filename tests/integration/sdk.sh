@@ -54,6 +54,20 @@ while IFS= read -r line; do
 done <"$WORK/tap"
 is "real_guest.py exit status" "$rc" 0
 [ "$rc" = 0 ] || sed 's/^/# stderr: /' "$WORK/err" | tail -30
+# An Inspect run killed midway (after sample_init made its sandbox, before any cleanup),
+# then `inspect sandbox cleanup airlock` (cli_cleanup): nothing of it is left.
+"$PY" "$TOP/sdk/python/tests/killed_run.py" "$S" run >"$WORK/killed" 2>"$WORK/killed.err" &
+kpid=$!
+for _ in $(seq 600); do [ -s "$WORK/killed" ] || ! kill -0 $kpid 2>/dev/null && break; sleep 0.5; done
+KNAME=$(head -n 1 "$WORK/killed")
+kill -KILL $kpid 2>/dev/null; wait $kpid 2>/dev/null
+ok "a killed Inspect run left its sandbox ($KNAME; control)" -- \
+    bash -c "[ -n '$KNAME' ] && virsh -c $URI dominfo airlock-$KNAME >/dev/null 2>&1"
+[ -n "$KNAME" ] || sed 's/^/# stderr: /' "$WORK/killed.err" | tail -10
+left=$("$PY" "$TOP/sdk/python/tests/killed_run.py" "$S" cleanup 2>"$WORK/cleanup.err")
+is "cli_cleanup: no inspect sandbox is left" "$left" 0
+ok "... its domain, network and directory are gone" -- bash -c "[ -n '$KNAME' ] && ! virsh -c $URI dominfo airlock-$KNAME >/dev/null 2>&1 && ! virsh -c $URI net-info airlock-$KNAME >/dev/null 2>&1 && test ! -e $STATE/sandboxes/$KNAME"
+[ -n "$KNAME" ] && AIRLOCK_STATE_DIR=$STATE LIBVIRT_DEFAULT_URI=$URI "$AIRLOCK" destroy --force --no-evidence "$KNAME" >/dev/null 2>&1
 ok "nothing left behind: no domain" -- bash -c "! virsh -c $URI dominfo airlock-$NAME >/dev/null 2>&1"
 ok "nothing left behind: no sandbox directory" -- test ! -e "$STATE/sandboxes/$NAME"
 done_testing

@@ -3,7 +3,7 @@
 Standard library only. ``Client`` speaks airlockd's REST API over its unix
 socket or over TCP with a token; ``AsyncClient`` is the asyncio variant; the
 Inspect provider is ``airlock.inspect_provider`` (registered as ``airlock``
-through the ``inspect_ai`` entry point). See docs/sdk.md.
+through the ``inspect_ai`` entry point). See docs/python.md.
 """
 
 from .aio import AsyncClient

@@ -49,6 +49,12 @@ class TestRegistration(unittest.TestCase):
             eps = tomllib.load(f)["project"]["entry-points"]["inspect_ai"]
         self.assertEqual(eps, {"airlock": "airlock.inspect_provider"})
 
+    def test_airlock_inspect_names_the_same_provider(self):
+        """airlock_inspect (the name Inspect users look for) is the one provider, not a copy"""
+        p = provider()
+        import airlock_inspect
+        self.assertIs(airlock_inspect.AirlockSandboxEnvironment, p.AirlockSandboxEnvironment)
+
     def test_registered_as_airlock(self):
         """importing the entry point's module registers the sandbox environment 'airlock'"""
         p = provider()
