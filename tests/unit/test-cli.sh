@@ -91,6 +91,10 @@ awk '/^```ini/{f=1;next} /^```/{if(f)exit} f' "$docs/batch.md" > "$ex/plan.ini"
 printf 'API_KEY=x\n' > "$ex/secrets.env"; chmod 600 "$ex/secrets.env"
 ok "docs/batch.md's plan example passes batch check" -- "$AIRLOCK" batch check "$ex/plan.ini"
 is "docs/batch.md's example: 3 + 4 jobs" "$("$AIRLOCK" batch check --json "$ex/plan.ini" | grep -c '"name"')" 5
+awk '/^## Example/{f=1;next} /^## /{if(f)exit} f && /^    /{sub(/^    /,""); print}' "$docs/spec.md" > "$ex/sandbox.conf"
+printf '#cloud-config\n' > "$ex/extra.yaml"; printf '#cloud-config\n' > "$ex/more.yaml"
+ok "docs/spec.md's example passes spec check" -- "$AIRLOCK" spec check "$ex/sandbox.conf"
+is "docs/spec.md's example: what it says is read" "$("$AIRLOCK" spec check --json "$ex/sandbox.conf" 2>/dev/null | jq -c '[.valid, .image, .network, .secret_names, (.cloud_init_parts | length)]' 2>/dev/null)" '[true,"debian-12","allow",["API_KEY"],2]'
 mkdir "$AIRLOCK_STATE_DIR/unreadable"
 mkdir "$AIRLOCK_STATE_DIR/unreadable/events.jsonl"
 AIRLOCK_STATE_DIR=$AIRLOCK_STATE_DIR/unreadable expect "events when the log cannot be read" 1 -- events
