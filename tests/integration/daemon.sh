@@ -235,7 +235,7 @@ is "$U1's airlock create makes a real sandbox through airlockd ($((SECONDS - t0)
 ok "other clients were served during the create (slowest list ${worst} ms)" -- test "$worst" -lt 2000
 kill "$ssepid" 2>/dev/null; wait "$ssepid" 2>/dev/null
 ok "the create's stages reach its creator live ($(grep -o '"detail":"[a-z-]* ([0-9.]* s)' "$WORK/progress.sse" | cut -d'"' -f4 | tr '\n' ',' | head -c 120))" -- \
-    bash -c "grep -q '\"event\":\"progress\".*\"detail\":\"boot ' '$WORK/progress.sse' && grep -q '\"detail\":\"ready ' '$WORK/progress.sse'"
+    bash -c "grep -q '\"event\":\"progress\".*\"detail\":\"boot ' '$WORK/progress.sse' && grep -q '\"detail\":\"cloud-init ' '$WORK/progress.sse'"
 ok "the audit record of the real create names $U1's uid" -- bash -c "jq -s -e 'map(select(.event==\"create\" and .sandbox==\"$REALNAME\" and .result==\"ok\" and .uid==$U1_UID and .via==\"daemon\")) | length > 0' $REAL_STATE/events.jsonl"
 
 if [ -n "$browser" ]; then
