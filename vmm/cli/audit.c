@@ -273,8 +273,6 @@ vmm_cmd_events(VmmCli *cli, int argc, char **argv)
         g_autoptr(GList) keys = g_list_sort(g_hash_table_get_keys(by_event), (GCompareFunc)strcmp);
         if (as_json_events) {
             g_autoptr(JsonBuilder) b = json_builder_new();
-            g_autoptr(JsonNode) node = NULL;
-            g_autofree char *text = NULL;
             json_builder_begin_object(b);
             json_builder_set_member_name(b, "records");
             json_builder_add_int_value(b, sum.records);
@@ -293,9 +291,7 @@ vmm_cmd_events(VmmCli *cli, int argc, char **argv)
             }
             json_builder_end_object(b);
             json_builder_end_object(b);
-            node = json_builder_get_root(b);
-            text = json_to_string(node, FALSE);
-            printf("%s\n", text);
+            vmm_cli_print_json(json_builder_get_root(b)); /* as every --json */
         } else {
             printf("records %u, failed %u, input tokens %" G_GINT64_FORMAT
                    ", output tokens %" G_GINT64_FORMAT "\n",

@@ -99,6 +99,13 @@ void vmm_events_hub_close_all(VmmEventsHub *hub);
 /* A create's stage as a live event ("progress", "STAGE (N s)") for its creator and admins. */
 void vmm_events_hub_progress(VmmEventsHub *hub, const char *name, uid_t uid, const char *stage,
                              gdouble elapsed_s);
+/* The sandbox of @r's route when its caller may see it (NOT_FOUND otherwise, as for a
+ * sandbox that does not exist); its owner is noted for the events filter. */
+VmmSandboxView *vmm_daemon_visible(VmmRequest *r, VmmOps *ops, GError **error);
+/* Whether @r's sandbox is visible and running: the checks before an exec stream starts. */
+gboolean vmm_daemon_exec_ready(VmmRequest *r, VmmOps *ops, GError **error);
+/* What an exec request asks (argv, env, workdir, input, timeout, user) into @spec. */
+void vmm_daemon_exec_spec(const VmmApiExec *e, VmmAgentExec *spec);
 /* Runs an exec request as an NDJSON stream (takes @r). */
 void vmm_daemon_exec_stream(VmmRequest *r);
 /* Whether @r asks for a websocket (Connection: upgrade, Upgrade: websocket). */

@@ -69,8 +69,8 @@ not_found(const char *name, GError **error)
 }
 
 /* The sandbox of the route, when the caller may see it; NOT_FOUND otherwise. */
-static VmmSandboxView *
-visible(VmmRequest *r, VmmOps *ops, GError **error)
+VmmSandboxView *
+vmm_daemon_visible(VmmRequest *r, VmmOps *ops, GError **error)
 {
     g_autoptr(VmmSandboxView) v = vmm_ops_inspect(ops, r->match.name, error);
 
@@ -82,6 +82,35 @@ visible(VmmRequest *r, VmmOps *ops, GError **error)
         return NULL;
     }
     return g_steal_pointer(&v);
+}
+
+gboolean
+vmm_daemon_exec_ready(VmmRequest *r, VmmOps *ops, GError **error)
+{
+    g_autoptr(VmmSandboxView) v = vmm_daemon_visible(r, ops, error);
+
+    if (!v)
+        return FALSE;
+    if (g_strcmp0(v->state, "running") != 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
+                    "sandbox '%s' is not running (airlock reset %s starts it from its clean state)",
+                    r->match.name, r->match.name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void
+vmm_daemon_exec_spec(const VmmApiExec *e, VmmAgentExec *spec)
+{
+    spec->argv = (const char *const *)e->argv;
+    spec->env = (const char *const *)e->env;
+    spec->workdir = e->workdir;
+    spec->with_sandbox_env = e->sandbox_env;
+    spec->input = e->input;
+    spec->timeout_ms = e->timeout_s * 1000;
+    spec->user = e->user;
+    spec->group = e->group;
 }
 
 static const char *
@@ -252,7 +281,7 @@ do_create(VmmRequest *r, VmmOps *ops, Result *res)
 static void
 do_inspect(VmmRequest *r, VmmOps *ops, Result *res)
 {
-    g_autoptr(VmmSandboxView) v = visible(r, ops, &res->error);
+    g_autoptr(VmmSandboxView) v = vmm_daemon_visible(r, ops, &res->error);
 
     if (v)
         res->node = vmm_sandbox_view_to_json(v, TRUE);
@@ -261,7 +290,7 @@ do_inspect(VmmRequest *r, VmmOps *ops, Result *res)
 static void
 do_destroy(VmmRequest *r, VmmOps *ops, Result *res)
 {
-    g_autoptr(VmmSandboxView) v = visible(r, ops, &res->error);
+    g_autoptr(VmmSandboxView) v = vmm_daemon_visible(r, ops, &res->error);
     g_autofree char *archive = NULL;
     VmmDestroyFlags flags = 0;
 
@@ -284,7 +313,8 @@ do_reset(VmmRequest *r, VmmOps *ops, Result *res)
     gsize len;
     const char *body = body_data(r, &len);
 
-    if (!vmm_api_parse_reset(body, len, &tag, &res->error) || !(v = visible(r, ops, &res->error)) ||
+    if (!vmm_api_parse_reset(body, len, &tag, &res->error) ||
+        !(v = vmm_daemon_visible(r, ops, &res->error)) ||
         !vmm_ops_reset(ops, r->match.name, tag, &t, &res->error))
         return;
     res->node = object1("name", r->match.name, "timings_s", vmm_reset_timings_to_json(&t));
@@ -295,7 +325,7 @@ do_reset(VmmRequest *r, VmmOps *ops, Result *res)
 static void
 do_snapshots(VmmRequest *r, VmmOps *ops, Result *res)
 {
-    g_autoptr(VmmSandboxView) v = visible(r, ops, &res->error);
+    g_autoptr(VmmSandboxView) v = vmm_daemon_visible(r, ops, &res->error);
     g_autoptr(GPtrArray) snaps = NULL;
     JsonArray *a;
 
@@ -317,7 +347,7 @@ do_snapshot_take(VmmRequest *r, VmmOps *ops, Result *res)
     const char *body = body_data(r, &len);
 
     if (!(tag = vmm_api_parse_snapshot(body, len, &res->error)) ||
-        !(v = visible(r, ops, &res->error)) ||
+        !(v = vmm_daemon_visible(r, ops, &res->error)) ||
         !vmm_ops_snapshot(ops, r->match.name, tag, FALSE, &res->error))
         return;
     res->status = 201;
@@ -328,7 +358,7 @@ do_snapshot_take(VmmRequest *r, VmmOps *ops, Result *res)
 static void
 do_snapshot_delete(VmmRequest *r, VmmOps *ops, Result *res)
 {
-    g_autoptr(VmmSandboxView) v = visible(r, ops, &res->error);
+    g_autoptr(VmmSandboxView) v = vmm_daemon_visible(r, ops, &res->error);
 
     if (!v || !vmm_ops_snapshot(ops, r->match.name, r->match.tag, TRUE, &res->error))
         return;
@@ -339,7 +369,7 @@ do_snapshot_delete(VmmRequest *r, VmmOps *ops, Result *res)
 static void
 do_stats(VmmRequest *r, VmmOps *ops, Result *res)
 {
-    g_autoptr(VmmSandboxView) v = visible(r, ops, &res->error);
+    g_autoptr(VmmSandboxView) v = vmm_daemon_visible(r, ops, &res->error);
     g_autoptr(GPtrArray) stats = NULL;
 
     if (!v || !(stats = vmm_ops_stats(ops, r->match.name, &res->error)))
@@ -429,8 +459,8 @@ do_file_get(VmmRequest *r, VmmOps *ops, Result *res)
     char *data = NULL;
     gsize len = 0;
 
-    if (!vmm_api_guest_path_valid(guest, &res->error) || !(v = visible(r, ops, &res->error)) ||
-        !(dir = scratch_dir(r->d, &res->error)))
+    if (!vmm_api_guest_path_valid(guest, &res->error) ||
+        !(v = vmm_daemon_visible(r, ops, &res->error)) || !(dir = scratch_dir(r->d, &res->error)))
         return;
     if (recursive(r)) {
         tree_get(r, ops, res, guest, dir);
@@ -463,8 +493,8 @@ do_file_put(VmmRequest *r, VmmOps *ops, Result *res)
                     "mode must be octal permission bits 0..0777 (e.g. 0644)");
         return;
     }
-    if (!vmm_api_guest_path_valid(guest, &res->error) || !(v = visible(r, ops, &res->error)) ||
-        !(dir = scratch_dir(r->d, &res->error)))
+    if (!vmm_api_guest_path_valid(guest, &res->error) ||
+        !(v = vmm_daemon_visible(r, ops, &res->error)) || !(dir = scratch_dir(r->d, &res->error)))
         return;
     if (recursive(r)) {
         tree_put(r, ops, res, guest, dir);
@@ -489,7 +519,7 @@ do_file_put(VmmRequest *r, VmmOps *ops, Result *res)
 static void
 do_log(VmmRequest *r, VmmOps *ops, Result *res)
 {
-    g_autoptr(VmmSandboxView) v = visible(r, ops, &res->error);
+    g_autoptr(VmmSandboxView) v = vmm_daemon_visible(r, ops, &res->error);
     g_autofree char *path = NULL;
     g_autofree char *buf = NULL;
     g_autofree char *text = NULL;

@@ -211,7 +211,6 @@ exec_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
     VmmRequest *r = x->r;
     GError *err = NULL;
     virConnectPtr conn = vmm_daemon_conn(r->d, &err);
-    g_autoptr(VmmSandboxView) v = NULL;
     VmmAgentExec spec = {0};
     VmmOps ops = {0};
     int code = -1;
@@ -227,30 +226,14 @@ exec_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
     ops.ctx.accel = r->d->accel;
     ops.caller = r->caller;
     /* Checks first, so that a refusal is a plain JSON error with its status. */
-    v = vmm_ops_inspect(&ops, r->match.name, &err);
-    if (v && !vmm_access_sees(r->role, r->caller->user, v->md->owner)) {
-        g_set_error(&err, VMM_ERROR, VMM_ERROR_NOT_FOUND,
-                    "sandbox '%s' not found (airlock list shows what exists)", r->match.name);
-    } else if (v && g_strcmp0(v->state, "running") != 0) {
-        g_set_error(&err, VMM_ERROR, VMM_ERROR_FAILED,
-                    "sandbox '%s' is not running (airlock reset %s starts it from its clean state)",
-                    r->match.name, r->match.name);
-    }
-    if (err) {
+    if (!vmm_daemon_exec_ready(r, &ops, &err)) {
         virConnectClose(conn);
         g_task_return_error(task, err);
         return;
     }
     g_atomic_int_inc(&x->refs);
     g_idle_add_full(G_PRIORITY_DEFAULT, exec_start, x, (GDestroyNotify)exec_unref);
-    spec.argv = (const char *const *)x->e->argv;
-    spec.env = (const char *const *)x->e->env;
-    spec.workdir = x->e->workdir;
-    spec.with_sandbox_env = x->e->sandbox_env;
-    spec.input = x->e->input;
-    spec.timeout_ms = x->e->timeout_s * 1000;
-    spec.user = x->e->user;
-    spec.group = x->e->group;
+    vmm_daemon_exec_spec(x->e, &spec);
     spec.on_stdout = on_stdout;
     spec.on_stderr = on_stderr;
     spec.user_data = x;

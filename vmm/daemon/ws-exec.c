@@ -179,7 +179,6 @@ exec_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
     VmmRequest *r = w->r;
     GError *err = NULL;
     virConnectPtr conn = vmm_daemon_conn(r->d, &err);
-    g_autoptr(VmmSandboxView) v = NULL;
     VmmAgentExec spec = {0};
     VmmOps ops = {0};
     int code = -1;
@@ -191,23 +190,9 @@ exec_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
         ops.ctx.state_dir = r->d->state_dir;
         ops.ctx.accel = r->d->accel;
         ops.caller = r->caller;
-        v = vmm_ops_inspect(&ops, r->match.name, &err);
     }
-    if (v && !vmm_access_sees(r->role, r->caller->user, v->md->owner))
-        g_set_error(&err, VMM_ERROR, VMM_ERROR_NOT_FOUND,
-                    "sandbox '%s' not found (airlock list shows what exists)", r->match.name);
-    else if (v && g_strcmp0(v->state, "running") != 0)
-        g_set_error(&err, VMM_ERROR, VMM_ERROR_FAILED,
-                    "sandbox '%s' is not running (airlock reset %s starts it from its clean state)",
-                    r->match.name, r->match.name);
-    if (!err) {
-        spec.argv = (const char *const *)w->e->argv;
-        spec.env = (const char *const *)w->e->env;
-        spec.workdir = w->e->workdir;
-        spec.with_sandbox_env = w->e->sandbox_env;
-        spec.timeout_ms = w->e->timeout_s * 1000;
-        spec.user = w->e->user;
-        spec.group = w->e->group;
+    if (conn && vmm_daemon_exec_ready(r, &ops, &err)) {
+        vmm_daemon_exec_spec(w->e, &spec);
         spec.stdin_stream = TRUE;
         spec.stdin_fd = w->in_r;
         spec.tty = w->e->tty;
