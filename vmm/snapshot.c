@@ -357,15 +357,9 @@ read_info(int sfd, const char *tag)
 
 static void sweep_layers(int sfd);
 
-/*
- * Restores @memory (with @xml) and leaves the guest running, its agent
- * answering, its clock and RNG fixed. Restored paused first, so the
- * helper's request is in before the guest runs (fixup.h). @t (may be NULL)
- * gets the restore, agent and fixup times and the fix's path.
- */
-static gboolean
-restore_and_fix(VmmContext *ctx, virDomainPtr dom, const VmmMetadata *md, const char *memory,
-                const char *xml, VmmResetTimings *t, GError **error)
+gboolean
+vmm_snapshot_restore_fixed(VmmContext *ctx, virDomainPtr dom, const VmmMetadata *md,
+                           const char *memory, const char *xml, VmmResetTimings *t, GError **error)
 {
     g_autoptr(VmmFixup) fx = NULL;
     gint64 a = g_get_monotonic_time(), b, c;
@@ -520,7 +514,7 @@ vmm_snapshot_take_locked(VmmContext *ctx, const char *name, const char *tag, gbo
         !vmm_fs_write_at(tfd, "domain.xml", xml, -1, 0600, error) || !head_write(sfd, tag, error))
         return FALSE;
     if (!(md = vmm_sandbox_metadata(dom, &err)) ||
-        !restore_and_fix(ctx, dom, md, memory, xml, NULL, &err)) {
+        !vmm_snapshot_restore_fixed(ctx, dom, md, memory, xml, NULL, &err)) {
         g_set_error(error, VMM_ERROR, err->code,
                     "snapshot '%s' taken but '%s' did not resume (airlock reset %s --to %s): %s",
                     tag, name, name, tag, err->message);
@@ -608,7 +602,7 @@ revert_locked(VmmContext *ctx, const char *name, const char *tag, VmmResetTiming
         return FALSE;
     sweep_layers(sfd);
     LAP(overlay);
-    if (!restore_and_fix(ctx, dom, md, memory, xml, t, error))
+    if (!vmm_snapshot_restore_fixed(ctx, dom, md, memory, xml, t, error))
         return FALSE;
     t->total = (g_get_monotonic_time() - start) / 1e6;
 #undef LAP

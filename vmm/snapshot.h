@@ -82,5 +82,16 @@ char *vmm_snapshot_restore_xml(const char *saved_xml, const char *overlay, const
 GPtrArray *vmm_snapshot_overlay_chain(const char *state_dir, const char *name, const char *base,
                                       GError **error);
 
+/*
+ * Restores @memory (with @xml) onto the defined domain @dom and leaves the
+ * guest running, its tap fenced, its agent answering, its clock and RNG
+ * fixed. Restored paused first, so the helper's request is in before the
+ * guest runs (fixup.h). @t (may be NULL) gets the restore, agent and fixup
+ * times and the fix's path.
+ */
+gboolean vmm_snapshot_restore_fixed(VmmContext *ctx, virDomainPtr dom, const VmmMetadata *md,
+                                    const char *memory, const char *xml, VmmResetTimings *t,
+                                    GError **error);
+
 /* TRUE when @name has snapshot @tag. */
 gboolean vmm_snapshot_exists(const char *state_dir, const char *name, const char *tag);
