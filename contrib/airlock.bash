@@ -76,7 +76,7 @@ _airlock()
         return
     fi
     case $cmd in
-    archive | batch | audit | token | image | spec)
+    archive | batch | audit | token | image | spec | pool)
         if [ "$COMP_CWORD" -eq $((i + 1)) ]; then
             COMPREPLY=($(compgen -W "$(_airlock_subcommands "$cmd")" -- "$cur"))
             return

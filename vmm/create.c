@@ -32,32 +32,7 @@
 
 #define CONSOLE_TAIL_LINES 4
 
-/* Everything a create works on, from the first step to the last. */
-typedef struct {
-    VmmContext *ctx;
-    const char *name;
-    const VmmSpec *spec;
-    const VmmSecrets *secrets;
-    VmmCreateFlags flags;
-    VmmCreateTimings *t;
-    gint64 start, deadline;
-    gint64 step_start;
-    char *dir, *overlay, *seed_path, *console, *obj;
-    char uuid[37];
-    VmmImage *image;
-    VmmMetadata *md;
-    VmmDomainConfig dc;
-    virDomainPtr dom;
-    VmmGatewaySetup *gw; /* [model-gateway]: token, environment, the seed's secrets */
-} Create;
-
-typedef struct {
-    const char *stage; /* progress stage shown as it starts, or NULL */
-    const char *crash; /* AIRLOCK_CRASH_AT point once it is done, or NULL */
-    gssize timing;     /* offset of the slot in VmmCreateTimings it adds to, or -1 */
-    gboolean (*wanted)(const Create *c); /* NULL: always */
-    gboolean (*run)(Create *c, GError **error);
-} CreateStep;
+#include "create-private.h"
 
 /* ---- checks before anything is made ---- */
 
@@ -200,34 +175,41 @@ step_overlay(Create *c, GError **error)
            vmm_image_create_overlay(base, c->overlay, c->spec->disk_gib, error);
 }
 
-static gboolean
-want_network(const Create *c)
+gboolean
+vmm_create_want_network(const Create *c)
 {
     return c->spec->net_mode != VMM_NET_MODE_NONE;
 }
 
-static gboolean
-step_network(Create *c, GError **error)
+gboolean
+vmm_create_step_network(Create *c, GError **error)
 {
     g_autofree char *dns_log = g_build_filename(c->dir, "dns.log", NULL);
-    VmmNetworkPolicy policy = {.allow = (const char *const *)c->spec->allow, .dns_log = dns_log};
+    VmmNetworkPolicy policy = {.allow = (const char *const *)c->spec->allow,
+                               .dns_log = dns_log,
+                               .state_dir = c->ctx->state_dir,
+                               .subnet = c->slot ? c->slot->subnet : 0};
 
-    c->md->mac = random_mac();
+    /* A pooled guest keeps its MAC (its saved device state has it) and its subnet, which
+     * its slot's stopped network held until now. */
+    if (c->slot && !vmm_network_remove(c->ctx->conn, c->slot->slot, NULL, error))
+        return FALSE;
+    c->md->mac = c->slot ? g_strdup(c->slot->mac) : random_mac();
     /* The firewall's allow list; DNS questions go to dns.log (docs/security.md). */
     return vmm_network_create(c->ctx->conn, c->name, c->md, &policy, error);
 }
 
 /* ---- the model gateway's part (docs/gateway.md) ---- */
 
-static gboolean
-want_gateway(const Create *c)
+gboolean
+vmm_create_want_gateway(const Create *c)
 {
     return c->gw != NULL;
 }
 
 /* The token and the registry entry, once the addresses are known; the seed carries the token. */
-static gboolean
-step_gateway(Create *c, GError **error)
+gboolean
+vmm_create_step_gateway(Create *c, GError **error)
 {
     VmmGatewayLimits limits = {.max_calls = c->spec->gateway.max_calls,
                                .max_tokens = c->spec->gateway.max_tokens,
@@ -239,10 +221,23 @@ step_gateway(Create *c, GError **error)
 }
 
 /* The secrets the seed carries: the user's, and the gateway's token when there is one. */
-static const VmmSecrets *
-seed_secrets(const Create *c)
+const VmmSecrets *
+vmm_create_seed_secrets(const Create *c)
 {
     return c->gw ? c->gw->secrets : c->secrets;
+}
+
+GPtrArray *
+vmm_create_seed_env(const Create *c)
+{
+    GPtrArray *env = g_ptr_array_new();
+
+    for (guint i = 0; i < c->spec->env->len; i++)
+        g_ptr_array_add(env, g_ptr_array_index(c->spec->env, i));
+    for (char **e = c->gw ? c->gw->env : NULL; e && *e; e++)
+        g_ptr_array_add(env, *e);
+    g_ptr_array_add(env, NULL);
+    return env;
 }
 
 /* ---- the steps, continued ---- */
@@ -250,14 +245,14 @@ seed_secrets(const Create *c)
 static gboolean
 step_seed(Create *c, GError **error)
 {
-    g_autoptr(GPtrArray) env = g_ptr_array_new();
+    g_autoptr(GPtrArray) env = vmm_create_seed_env(c);
     g_autofree char *instance_id = g_strdup_printf("airlock-%s", c->uuid);
     VmmSeedConfig sc = {.instance_id = instance_id,
                         .hostname = c->name,
                         .mac = c->md->mac,
                         .address = c->md->address,
                         .nameserver = c->md->host_address, /* the DNS recorder */
-                        .secrets = seed_secrets(c),
+                        .secrets = vmm_create_seed_secrets(c),
                         .parts = c->spec->parts};
     GBytes *iso;
     gboolean ok;
@@ -266,11 +261,6 @@ step_seed(Create *c, GError **error)
     if (!c->image->guest_agent || !*c->image->guest_agent)
         sc.guest_helper = vmm_seed_guest_helper(&sc.guest_helper_len);
 
-    for (guint i = 0; i < c->spec->env->len; i++)
-        g_ptr_array_add(env, g_ptr_array_index(c->spec->env, i));
-    for (char **e = c->gw ? c->gw->env : NULL; e && *e; e++)
-        g_ptr_array_add(env, *e);
-    g_ptr_array_add(env, NULL);
     sc.env = (const char *const *)env->pdata;
     if (!(iso = vmm_seed_build(&sc, error)))
         return FALSE;
@@ -294,7 +284,7 @@ step_define(Create *c, GError **error)
                               .cmdline = c->image->kernel_cmdline,
                               .overlay = c->overlay,
                               .seed = c->seed_path,
-                              .network = want_network(c) ? c->obj : NULL,
+                              .network = vmm_create_want_network(c) ? c->obj : NULL,
                               .mac = c->md->mac,
                               .console_log = c->console,
                               .metadata = c->md};
@@ -435,7 +425,7 @@ step_finish(Create *c, GError **error)
 {
     g_autofree char *seed_disk = NULL;
 
-    if (want_guest(c) && vmm_secrets_count(seed_secrets(c)) > 0) {
+    if (want_guest(c) && vmm_secrets_count(vmm_create_seed_secrets(c)) > 0) {
         /* cloud-init's on-disk copies of the user-data hold the secrets (base64). */
         const char *scrub_argv[] = {VMM_SEED_SCRUB, NULL};
         g_autofree char *so = NULL, *se = NULL;
@@ -474,17 +464,18 @@ step_finish(Create *c, GError **error)
     return TRUE;
 }
 
-static gboolean
-want_snapshot(const Create *c)
+gboolean
+vmm_create_want_snapshot(const Create *c)
 {
     return want_guest(c) && !(c->flags & VMM_CREATE_NO_SNAPSHOT);
 }
 
-static gboolean
-step_snapshot(Create *c, GError **error)
+gboolean
+vmm_create_step_snapshot(Create *c, GError **error)
 {
+    /* A pooled guest's caches were dropped before it was saved: nothing much to drop. */
     return wait_detached(c->dom, VMM_SEED_TARGET, error) &&
-           vmm_snapshot_take_locked(c->ctx, c->name, VMM_SNAPSHOT_CLEAN, TRUE, error);
+           vmm_snapshot_take_locked(c->ctx, c->name, VMM_SNAPSHOT_CLEAN, c->slot == NULL, error);
 }
 
 #define SLOT(field) ((gssize)offsetof(VmmCreateTimings, field))
@@ -492,22 +483,22 @@ step_snapshot(Create *c, GError **error)
 /* The procedure. Crash points: tests/integration/crash.sh kills create at each. */
 static const CreateStep steps[] = {
     {"overlay", "overlay", SLOT(overlay), NULL, step_overlay},
-    {"network", "network", SLOT(network), want_network, step_network},
-    {"gateway", NULL, SLOT(network), want_gateway, step_gateway},
+    {"network", "network", SLOT(network), vmm_create_want_network, vmm_create_step_network},
+    {"gateway", NULL, SLOT(network), vmm_create_want_gateway, vmm_create_step_gateway},
     {"seed", "seed", SLOT(seed), NULL, step_seed},
     {"define", "define", SLOT(define), NULL, step_define},
     {"boot", "boot", SLOT(boot), NULL, step_boot},
     {NULL, NULL, SLOT(boot), want_guest, step_agent}, /* boot lasts until the agent answers */
     {"cloud-init", "ready", SLOT(cloud_init), NULL, step_cloud_init}, /* seed.iso still there */
     {"finish", NULL, SLOT(finish), NULL, step_finish},
-    {"snapshot", "snapshot", SLOT(snapshot), want_snapshot, step_snapshot},
+    {"snapshot", "snapshot", SLOT(snapshot), vmm_create_want_snapshot, vmm_create_step_snapshot},
 };
 
-static gboolean
-run_steps(Create *c, GError **error)
+gboolean
+vmm_create_run_steps(Create *c, const CreateStep *table, gsize n, GError **error)
 {
-    for (gsize i = 0; i < G_N_ELEMENTS(steps); i++) {
-        const CreateStep *s = &steps[i];
+    for (gsize i = 0; i < n; i++) {
+        const CreateStep *s = &table[i];
         gint64 now = g_get_monotonic_time();
         gboolean ok;
 
@@ -539,6 +530,9 @@ create_clear(Create *c)
     vmm_image_free(c->image);
     vmm_metadata_free(c->md);
     vmm_gateway_setup_free(c->gw);
+    vmm_pool_slot_free(c->slot);
+    g_free(c->slot_dir);
+    g_free(c->restore_xml);
     if (c->dom)
         virDomainFree(c->dom);
 }
@@ -560,19 +554,44 @@ create_locked(Create *c, GError **error)
     uuid_generate_random(uuid);
     uuid_unparse_lower(uuid, c->uuid);
     fill_metadata(c);
-    if (run_steps(c, error)) {
-        c->t->total = (g_get_monotonic_time() - c->start) / 1e6;
-        vmm_journal_end(c->ctx->state_dir, c->name);
-        return TRUE;
+    if (!(c->flags & VMM_CREATE_COLD) && vmm_host_for(c->ctx->conn)->has_guests) {
+        g_autoptr(GError) warm_err = NULL;
+        if (vmm_create_warm(c, &warm_err)) {
+            c->t->warm = TRUE;
+            g_strlcpy(c->t->pool, c->slot->pool, sizeof(c->t->pool));
+            goto done;
+        }
+        if (warm_err) {
+            /* The pooled guest is spent; the sandbox is still owed: roll back, boot it cold. */
+            g_autoptr(GError) cleanup_err = NULL;
+            g_autofree char *why = g_strdup_printf("warm create failed: %s", warm_err->message);
+            if (!vmm_sandbox_remove_locked(c->ctx, c->name, NULL, &cleanup_err)) {
+                g_propagate_prefixed_error(error, g_steal_pointer(&warm_err),
+                                           "(cleanup also failed: %s; airlock gc retries it) ",
+                                           cleanup_err->message);
+                return FALSE;
+            }
+            g_strlcpy(c->t->cold_reason, why, sizeof(c->t->cold_reason));
+            g_clear_pointer(&c->slot, vmm_pool_slot_free);
+            g_clear_pointer(&c->md->mac, g_free);
+            if (c->dom)
+                g_clear_pointer(&c->dom, virDomainFree);
+            c->t->restore = c->t->identity = c->t->network = c->t->overlay = 0;
+            c->t->define = c->t->snapshot = 0;
+        }
     }
-    {
+    if (!vmm_create_run_steps(c, steps, G_N_ELEMENTS(steps), error)) {
         /* One rollback for any prefix of the steps; a failed one leaves the intent for gc. */
         g_autoptr(GError) cleanup_err = NULL;
         if (!vmm_sandbox_remove_locked(c->ctx, c->name, NULL, &cleanup_err))
             g_prefix_error(error, "(cleanup also failed: %s; airlock gc retries it) ",
                            cleanup_err->message);
+        return FALSE;
     }
-    return FALSE;
+done:
+    c->t->total = (g_get_monotonic_time() - c->start) / 1e6;
+    vmm_journal_end(c->ctx->state_dir, c->name);
+    return TRUE;
 }
 
 gboolean

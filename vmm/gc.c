@@ -10,6 +10,7 @@
 #include "names.h"
 #include "host.h"
 #include "network.h"
+#include "pool.h"
 #include "nft.h"
 
 #include <gio/gio.h>
@@ -65,7 +66,8 @@ known_names(VmmContext *ctx)
         g_autofree char *xml = name ? virNetworkGetXMLDesc(nets[i], 0) : NULL;
         g_autofree char *mine =
             g_markup_printf_escaped("<airlock:state-dir>%s</airlock:state-dir>", ctx->state_dir);
-        if (xml && strstr(xml, mine))
+        /* A pool slot's network is held on purpose while the slot waits (pool.h). */
+        if (xml && strstr(xml, mine) && !vmm_pool_slot_exists(ctx->state_dir, name))
             g_hash_table_add(names, g_steal_pointer(&name));
         virNetworkFree(nets[i]);
     }

@@ -23,7 +23,8 @@ airlock_SOURCES = \
 	vmm/cli/snapshot.c \
 	vmm/cli/archive.c \
 	vmm/cli/audit.c \
-	vmm/cli/gc.c
+	vmm/cli/gc.c \
+	vmm/cli/pool.c
 airlock_LDADD = libvmm.a $(VMM_LIBS)
 libvmm_a_SOURCES += \
 	vmm/xml.c vmm/xml.h vmm/json-builder.h \
@@ -35,7 +36,8 @@ libvmm_a_SOURCES += \
 	vmm/spec-parts.c \
 	vmm/sandbox.c vmm/sandbox.h \
 	vmm/lookup.c vmm/lookup.h \
-	vmm/create.c \
+	vmm/create.c vmm/create-warm.c vmm/create-private.h \
+	vmm/pool.c vmm/pool.h vmm/save-image.c vmm/save-image.h \
 	vmm/snapshot.c vmm/snapshot.h \
 	vmm/fixup.c vmm/fixup.h \
 	vmm/archive.c vmm/archive.h \

@@ -8,6 +8,7 @@
 #include "network-xml.h"
 #include "host.h"
 #include "nft.h"
+#include "pool.h"
 #include "settings.h"
 #include "conn.h"
 
@@ -170,6 +171,19 @@ vmm_network_create(virConnectPtr conn, const char *name, VmmMetadata *md,
     }
     if (!collect_used(conn, pool, used, error))
         return FALSE;
+    if (policy && policy->state_dir)
+        vmm_pool_mark_reserved(policy->state_dir, pool, used);
+    if (policy && policy->subnet) {
+        /* A pooled guest's own subnet: the slot reserved it; only it will do. */
+        if (policy->subnet >= VMM_NET_POOL_SIZE - 1) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "subnet %u is not in the pool",
+                        policy->subnet);
+            return FALSE;
+        }
+        for (guint k = 0; k < VMM_NET_POOL_SIZE; k++)
+            used[k] = k != policy->subnet;
+        start = policy->subnet;
+    }
     for (guint k = 0; k < VMM_NET_POOL_SIZE && attempts < 8; k++) {
         guint subnet = (start + k) % VMM_NET_POOL_SIZE;
         g_autofree char *xml = NULL;

@@ -10,6 +10,8 @@
 typedef struct {
     const char *const *allow; /* mode allow: "HOST:PORT" entries ("host" = the bridge), or NULL */
     const char *dns_log;      /* file recording the guest's DNS questions; NULL: no DNS service */
+    const char *state_dir;    /* subnets its pools' waiting slots hold are not taken; or NULL */
+    guint subnet;             /* 1-254: exactly this /24 of the pool (a pooled guest's); 0: any */
 } VmmNetworkPolicy;
 
 /*

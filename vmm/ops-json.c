@@ -163,12 +163,39 @@ timings_to_json(const char *const *names, const gdouble *values, gsize n)
 JsonNode *
 vmm_create_timings_to_json(const VmmCreateTimings *t)
 {
-    const char *names[] = {"overlay",    "network", "seed",     "define", "boot",
-                           "cloud_init", "finish",  "snapshot", "total"};
-    const gdouble values[] = {t->overlay,    t->network, t->seed,     t->define, t->boot,
-                              t->cloud_init, t->finish,  t->snapshot, t->total};
+    const char *names[] = {"overlay", "network", "seed",     "define",   "boot", "cloud_init",
+                           "finish",  "restore", "identity", "snapshot", "total"};
+    const gdouble values[] = {t->overlay,  t->network,    t->seed,   t->define,
+                              t->boot,     t->cloud_init, t->finish, t->restore,
+                              t->identity, t->snapshot,   t->total};
 
     return timings_to_json(names, values, G_N_ELEMENTS(names));
+}
+
+void
+vmm_create_source_to_json(const VmmCreateTimings *t, JsonObject *o)
+{
+    json_object_set_string_member(o, "create", t->warm ? "warm" : "cold");
+    if (t->warm)
+        json_object_set_string_member(o, "pool", t->pool);
+    else
+        json_object_set_null_member(o, "pool");
+    if (t->cold_reason[0])
+        json_object_set_string_member(o, "cold_reason", t->cold_reason);
+    else
+        json_object_set_null_member(o, "cold_reason");
+}
+
+void
+vmm_create_source_from_json(JsonObject *o, VmmCreateTimings *t)
+{
+    const char *pool = o ? json_object_get_string_member_with_default(o, "pool", NULL) : NULL;
+    const char *why = o ? json_object_get_string_member_with_default(o, "cold_reason", NULL) : NULL;
+
+    t->warm =
+        o && g_strcmp0(json_object_get_string_member_with_default(o, "create", ""), "warm") == 0;
+    g_strlcpy(t->pool, pool ? pool : "", sizeof(t->pool));
+    g_strlcpy(t->cold_reason, why ? why : "", sizeof(t->cold_reason));
 }
 
 JsonNode *
@@ -419,10 +446,11 @@ timings_from_json(JsonNode *node, const char *const *names, gdouble *const *valu
 void
 vmm_create_timings_from_json(JsonNode *node, VmmCreateTimings *t)
 {
-    const char *names[] = {"overlay",    "network", "seed",     "define", "boot",
-                           "cloud_init", "finish",  "snapshot", "total"};
-    gdouble *const values[] = {&t->overlay,    &t->network, &t->seed,     &t->define, &t->boot,
-                               &t->cloud_init, &t->finish,  &t->snapshot, &t->total};
+    const char *names[] = {"overlay", "network", "seed",     "define",   "boot", "cloud_init",
+                           "finish",  "restore", "identity", "snapshot", "total"};
+    gdouble *const values[] = {&t->overlay,  &t->network,    &t->seed,   &t->define,
+                               &t->boot,     &t->cloud_init, &t->finish, &t->restore,
+                               &t->identity, &t->snapshot,   &t->total};
 
     timings_from_json(node, names, values, G_N_ELEMENTS(names));
 }
@@ -434,4 +462,35 @@ vmm_reset_timings_from_json(JsonNode *node, VmmResetTimings *t)
     gdouble *const values[] = {&t->stop, &t->overlay, &t->restore, &t->agent, &t->fixup, &t->total};
 
     timings_from_json(node, names, values, G_N_ELEMENTS(names));
+}
+
+JsonNode *
+vmm_pool_to_json(const VmmPool *p)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "pool");
+    json_builder_add_string_value(b, p->id);
+    json_builder_set_member_name(b, "image");
+    json_builder_add_string_value(b, p->image);
+    json_builder_set_member_name(b, "cpus");
+    json_builder_add_int_value(b, p->cpus);
+    json_builder_set_member_name(b, "memory_mib");
+    json_builder_add_int_value(b, p->memory_mib);
+    json_builder_set_member_name(b, "disk_gib");
+    if (p->disk_gib)
+        json_builder_add_int_value(b, p->disk_gib);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "network");
+    json_builder_add_string_value(b, vmm_net_mode_to_string(p->net_mode));
+    json_builder_set_member_name(b, "size");
+    json_builder_add_int_value(b, p->size);
+    json_builder_set_member_name(b, "ready");
+    json_builder_add_int_value(b, p->ready);
+    json_builder_set_member_name(b, "stale");
+    json_builder_add_int_value(b, p->stale);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
 }

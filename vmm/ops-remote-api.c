@@ -248,6 +248,10 @@ vmm_remote_create_body(const VmmCreateRequest *req, gsize *len, GError **error)
     }
     json_builder_set_member_name(b, "no_snapshot");
     json_builder_add_boolean_value(b, req->no_snapshot);
+    if (req->cold) {
+        json_builder_set_member_name(b, "cold");
+        json_builder_add_boolean_value(b, TRUE);
+    }
     json_builder_end_object(b);
     /* json-glib's copies of the secret values are freed (not wiped) with the builder. */
     return builder_to_data(b, len);

@@ -187,8 +187,11 @@ remote_create(VmmOps *ops, const VmmCreateRequest *req, VmmCreateTimings *t, GEr
         !(body = vmm_remote_create_body(req, &len, error)) ||
         !(answer = call(ops->backend_data, "POST", "/v1/sandboxes", body, len, error)))
         return FALSE;
-    if (t)
+    if (t) {
         vmm_create_timings_from_json(member(answer, "timings_s"), t);
+        if (JSON_NODE_HOLDS_OBJECT(answer))
+            vmm_create_source_from_json(json_node_get_object(answer), t);
+    }
     /* The front end reports the accelerator the sandbox got: airlockd's host chose it. */
     if ((accel = member_str(answer, "accel")))
         vmm_accel_from_string(accel, &ops->ctx.accel, NULL);

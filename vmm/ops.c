@@ -109,14 +109,18 @@ vmm_ops_create(VmmOps *ops, const VmmCreateRequest *req, VmmCreateTimings *t, GE
     ctx.owner = ops->caller ? ops->caller->user : NULL;
     ok = vmm_name_validate(req->name, "sandbox name", &err) && vmm_spec_validate(req->spec, &err) &&
          vmm_sandbox_create(&ctx, req->name, req->spec, req->secrets, timeout,
-                            req->no_snapshot ? VMM_CREATE_NO_SNAPSHOT : 0, t, &err);
+                            (req->no_snapshot ? VMM_CREATE_NO_SNAPSHOT : 0) |
+                                (req->cold ? VMM_CREATE_COLD : 0),
+                            t, &err);
     /* The secret NAMES are part of what ran; their values never reach the record. */
     hash = vmm_spec_hash_full(req->spec, (const char *const *)secret_names);
     json_object_set_string_member(rec, "spec_hash", hash);
     json_object_set_string_member(rec, "image", req->spec->image);
     json_object_set_string_member(rec, "accel", vmm_accel_to_string(ops->ctx.accel));
-    if (ok)
+    if (ok) {
         json_object_set_member(rec, "timings_s", vmm_create_timings_to_json(t));
+        vmm_create_source_to_json(t, rec);
+    }
     audit(ops, audit_name(req->name), "create", rec, err);
     if (!ok)
         g_propagate_error(error, err);
@@ -433,4 +437,73 @@ vmm_ops_cp(VmmOps *ops, const char *name, gboolean into_guest, const char *host_
     if (!ok)
         g_propagate_error(error, err);
     return ok;
+}
+
+/* ---- pools ------------------------------------------------------------------------------ */
+
+static gboolean
+pools_here(VmmOps *ops, GError **error)
+{
+    if (!ops->backend)
+        return TRUE;
+    g_set_error(error, VMM_ERROR, VMM_ERROR_HOST,
+                "pools are kept by root on the sandbox host (run airlock pool there as root)");
+    return FALSE;
+}
+
+VmmPool *
+vmm_ops_pool_set(VmmOps *ops, const VmmSpec *spec, guint size, GError **error)
+{
+    g_autoptr(JsonObject) rec = json_object_new();
+    g_autofree char *id = vmm_pool_id(spec);
+    GError *err = NULL;
+    VmmPool *pool;
+
+    if (!pools_here(ops, error))
+        return NULL;
+    pool = vmm_pool_set(ops->ctx.state_dir, spec, size, &err);
+    json_object_set_string_member(rec, "pool", id);
+    json_object_set_int_member(rec, "size", size);
+    audit(ops, NULL, "pool-set", rec, err);
+    if (err)
+        g_propagate_error(error, err);
+    return pool;
+}
+
+GPtrArray *
+vmm_ops_pool_list(VmmOps *ops, GError **error)
+{
+    return pools_here(ops, error) ? vmm_pool_list(&ops->ctx, error) : NULL;
+}
+
+typedef struct {
+    VmmOps *ops;
+    VmmPoolFillFunc fn;
+    gpointer data;
+} PoolFill;
+
+static void
+pool_fill_audit(const char *pool, const char *slot, gdouble seconds, const GError *err,
+                gpointer data)
+{
+    PoolFill *f = data;
+    g_autoptr(JsonObject) rec = json_object_new();
+
+    json_object_set_string_member(rec, "pool", pool);
+    json_object_set_string_member(rec, "slot", slot);
+    json_object_set_double_member(rec, "seconds", seconds);
+    audit(f->ops, NULL, "pool-fill", rec, err);
+    if (f->fn)
+        f->fn(pool, slot, seconds, err, f->data);
+}
+
+gboolean
+vmm_ops_pool_fill(VmmOps *ops, const char *id, guint max, VmmPoolFillFunc fn, gpointer data,
+                  guint *booted, GError **error)
+{
+    PoolFill f = {.ops = ops, .fn = fn, .data = data};
+    guint timeout = ops->ctx.accel == VMM_ACCEL_TCG ? 600 : 180;
+
+    return pools_here(ops, error) &&
+           vmm_pool_fill(&ops->ctx, id, max, timeout, pool_fill_audit, &f, booted, error);
 }

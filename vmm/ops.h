@@ -15,6 +15,7 @@
 #include "agent.h"
 #include "gc.h"
 #include "sandbox.h"
+#include "pool.h"
 #include "secrets.h"
 #include "snapshot.h"
 #include "spec.h"
@@ -104,6 +105,7 @@ typedef struct {
     const VmmSecrets *secrets; /* may be NULL; values go only into the seed */
     guint timeout_s;           /* readiness; 0: 600 under TCG, 180 under KVM */
     gboolean no_snapshot;
+    gboolean cold; /* boot it even when a pool holds a guest of its shape */
 } VmmCreateRequest;
 
 /* Creates a sandbox and waits until it is ready. @t (may be NULL) gets the stage timings. */
@@ -185,6 +187,20 @@ VmmStats *vmm_stats_from_json(JsonNode *node, GError **error);
 
 /* The JSON form of create's and reset's stage timings. Caller frees. */
 JsonNode *vmm_create_timings_to_json(const VmmCreateTimings *t);
+/*
+ * Pools of pre-booted guests (pool.h), root's on this host: set a shape's
+ * size ("pool-set" record), list them, fill them ("pool-fill" record per
+ * slot booted). With a remote backend: HOST error.
+ */
+VmmPool *vmm_ops_pool_set(VmmOps *ops, const VmmSpec *spec, guint size, GError **error);
+GPtrArray *vmm_ops_pool_list(VmmOps *ops, GError **error);
+gboolean vmm_ops_pool_fill(VmmOps *ops, const char *id, guint max, VmmPoolFillFunc fn,
+                           gpointer data, guint *booted, GError **error);
+JsonNode *vmm_pool_to_json(const VmmPool *pool);
+
+/* "create": "warm"|"cold", "pool" (warm: its id) and "cold_reason" set on @o, and back. */
+void vmm_create_source_to_json(const VmmCreateTimings *t, JsonObject *o);
+void vmm_create_source_from_json(JsonObject *o, VmmCreateTimings *t);
 JsonNode *vmm_reset_timings_to_json(const VmmResetTimings *t);
 /* Fills @t from the forms above (members missing: 0; fixup_via is not carried). */
 void vmm_create_timings_from_json(JsonNode *node, VmmCreateTimings *t);

@@ -13,10 +13,15 @@
 /* Durations of create's stages in seconds, for bench and --json. */
 typedef struct {
     gdouble overlay, seed, network, define, boot, cloud_init, finish, snapshot, total;
+    gdouble restore, identity; /* warm create: the pooled guest's restore, its identity */
+    gboolean warm;             /* it came from a pool (docs/architecture.md, "Warm create") */
+    char pool[128];            /* warm: the pool's id */
+    char cold_reason[256];     /* cold although a pool has this shape: why (else empty) */
 } VmmCreateTimings;
 
 typedef enum {
     VMM_CREATE_NO_SNAPSHOT = 1 << 0, /* skip capturing the clean state */
+    VMM_CREATE_COLD = 1 << 1,        /* boot it even when a pool holds a guest of its shape */
 } VmmCreateFlags;
 
 /*

@@ -346,6 +346,18 @@ env_file_b64(const char *const *env)
     return g_base64_encode((const guchar *)s->str, s->len);
 }
 
+char *
+vmm_seed_secrets_b64(const VmmSecrets *secrets)
+{
+    return secrets_file_b64(secrets);
+}
+
+char *
+vmm_seed_env_b64(const char *const *env)
+{
+    return env_file_b64(env);
+}
+
 static char *
 script_b64(const char *name)
 {

@@ -84,5 +84,13 @@ gboolean vmm_seed_write(const char *path, GBytes *iso, GError **error);
 
 /* Zeroes a string's bytes and frees it. */
 void vmm_seed_wipe_free(char *text);
+
+/*
+ * The contents the seed writes to VMM_SEED_SECRETS_PATH and VMM_SEED_ENV_PATH
+ * (KEY='value' lines), base64. Warm create hands them to a restored guest.
+ * Caller frees (secrets: with vmm_seed_wipe_free).
+ */
+char *vmm_seed_secrets_b64(const VmmSecrets *secrets);
+char *vmm_seed_env_b64(const char *const *env);
 /* Zeroes the bytes of @iso (it must be the only reference) and unrefs it. */
 void vmm_seed_bytes_wipe_free(GBytes *iso);

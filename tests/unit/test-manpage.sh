@@ -20,7 +20,7 @@ entry() {
     ' <<<"$text"
 }
 
-commands=$("$AIRLOCK" help | awk '/^Commands:/ {f = 1; next} /^$/ {f = 0} f {print $1 ($1 ~ /^(archive|batch|audit|token|image|spec)$/ ? " " $2 : "")}')
+commands=$("$AIRLOCK" help | awk '/^Commands:/ {f = 1; next} /^$/ {f = 0} f {print $1 ($1 ~ /^(archive|batch|audit|token|image|spec|pool)$/ ? " " $2 : "")}')
 [ -n "$commands" ] || bail "airlock help listed no commands"
 while IFS= read -r c; do
     e=$(entry "$c")

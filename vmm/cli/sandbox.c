@@ -89,6 +89,7 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     g_auto(GStrv) allows = NULL; /* --allow HOST:PORT */
     gint cpus = G_MININT, memory = G_MININT, disk = G_MININT, timeout = G_MININT;
     gboolean quiet = FALSE, as_json = FALSE, no_snapshot = FALSE, model_gateway = FALSE;
+    gboolean cold = FALSE;
     GOptionEntry entries[] = {
         {"file", 0, 0, G_OPTION_ARG_FILENAME, &spec_file, "Sandbox spec file", "SPEC"},
         {"spec-file", 'f', G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &spec_file_f,
@@ -118,6 +119,8 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
          "Seconds to wait for readiness (default 600 with tcg, 180 with kvm)", "S"},
         {"no-snapshot", 0, 0, G_OPTION_ARG_NONE, &no_snapshot,
          "Do not capture the clean state (reset will not be possible)", NULL},
+        {"cold", 0, 0, G_OPTION_ARG_NONE, &cold,
+         "Boot a new guest even when a pool holds one of this shape (airlock pool list)", NULL},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Print nothing but errors", NULL},
         {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print the result and stage timings as JSON",
          NULL},
@@ -209,6 +212,7 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     req.secrets = secrets;
     req.timeout_s = timeout != G_MININT ? (guint)timeout : 0;
     req.no_snapshot = no_snapshot;
+    req.cold = cold;
     rc = vmm_ops_create(cli->ops, &req, &timings, &err);
     g_clear_pointer(&secrets, vmm_secrets_free); /* wiped as soon as the seed is gone */
     progress_stop(&progress);
@@ -226,10 +230,14 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
         json_builder_set_member_name(b, "timings_s");
         json_builder_add_value(b, vmm_create_timings_to_json(&timings));
         json_builder_end_object(b);
-        vmm_cli_print_json(json_builder_get_root(b));
+        {
+            g_autoptr(JsonNode) root = json_builder_get_root(b);
+            vmm_create_source_to_json(&timings, json_node_get_object(root));
+            vmm_cli_print_json(g_steal_pointer(&root));
+        }
     } else if (!quiet && cli->tty) {
-        printf("sandbox '%s' ready in %.1f s (airlock exec %s -- CMD)\n", name, timings.total,
-               name);
+        printf("sandbox '%s' ready in %.1f s%s%s (airlock exec %s -- CMD)\n", name, timings.total,
+               timings.warm ? " from pool " : "", timings.warm ? timings.pool : "", name);
     }
     return AIRLOCK_EXIT_OK;
 }

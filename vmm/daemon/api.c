@@ -467,7 +467,7 @@ vmm_api_parse_create(const char *body, gsize len, const char *tmp_dir, GError **
 {
     static const char *const known[] = {
         "name", "spec", "image",  "cpus",    "memory_mib", "disk_gib",    "network", "allow",
-        "ttl",  "env",  "labels", "secrets", "timeout_s",  "no_snapshot", NULL};
+        "ttl",  "env",  "labels", "secrets", "timeout_s",  "no_snapshot", "cold",    NULL};
     g_autoptr(JsonParser) p = NULL;
     g_autoptr(VmmApiCreate) c = g_new0(VmmApiCreate, 1);
     g_auto(GStrv) allow = NULL;
@@ -484,7 +484,8 @@ vmm_api_parse_create(const char *body, gsize len, const char *tmp_dir, GError **
         !get_uint(o, "memory_mib", 1024 * 1024, &memory, &has_memory, error) ||
         !get_uint(o, "disk_gib", 1024 * 1024, &disk, &has_disk, error) ||
         !get_uint(o, "timeout_s", 24 * 3600, &c->timeout_s, NULL, error) ||
-        !get_bool(o, "no_snapshot", &c->no_snapshot, error) || !get_strv(o, "allow", &allow, error))
+        !get_bool(o, "no_snapshot", &c->no_snapshot, error) ||
+        !get_bool(o, "cold", &c->cold, error) || !get_strv(o, "allow", &allow, error))
         return NULL;
     if (!name) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID, "field 'name' is required");

@@ -77,7 +77,7 @@ const char *const *vmm_route_templates(void);
 /*
  * A create request: {"name", "spec" (spec file text), "image", "cpus",
  * "memory_mib", "disk_gib", "network", "allow" [..], "ttl" ("2h" or seconds),
- * "env" {K:V}, "labels" {K:V}, "secrets" {K:V}, "timeout_s", "no_snapshot"}.
+ * "env" {K:V}, "labels" {K:V}, "secrets" {K:V}, "timeout_s", "no_snapshot", "cold"}.
  * The spec text may not name host files (secrets file, cloud-init parts): the
  * daemon reads nothing on a client's behalf. Unknown members are INVALID.
  */
@@ -87,6 +87,7 @@ typedef struct {
     VmmSecrets *secrets; /* or NULL */
     guint timeout_s;
     gboolean no_snapshot;
+    gboolean cold;
 } VmmApiCreate;
 
 void vmm_api_create_free(VmmApiCreate *c);

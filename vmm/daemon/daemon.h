@@ -49,8 +49,9 @@ typedef struct {
     guint inflight; /* requests running in threads (main loop only) */
     guint open;     /* API responses not yet finished on their connection */
     gboolean draining;
-    gboolean gc_running; /* one gc at a time (main loop only) */
-    guint drain_idle;    /* 100 ms ticks with nothing in flight but responses still open */
+    gboolean gc_running;   /* one gc at a time (main loop only) */
+    gboolean pool_running; /* a pool fill runs (main.c): one at a time */
+    guint drain_idle;      /* 100 ms ticks with nothing in flight but responses still open */
     VmmEventsHub *hub;
 } VmmDaemon;
 

@@ -252,6 +252,7 @@ do_create(VmmRequest *r, VmmOps *ops, Result *res)
     req.secrets = c->secrets;
     req.timeout_s = c->timeout_s;
     req.no_snapshot = c->no_snapshot;
+    req.cold = c->cold;
     {
         /* A create takes minutes under TCG: its stages go out as live events meanwhile. */
         Progress p = {.r = r, .name = c->name};
@@ -274,6 +275,7 @@ do_create(VmmRequest *r, VmmOps *ops, Result *res)
         return;
     node = vmm_sandbox_view_to_json(v, FALSE);
     json_object_set_member(json_node_get_object(node), "timings_s", vmm_create_timings_to_json(&t));
+    vmm_create_source_to_json(&t, json_node_get_object(node));
     res->status = 201;
     res->node = node;
 }

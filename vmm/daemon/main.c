@@ -104,6 +104,72 @@ gc_first(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+/* ---- pools: one guest at a time, and only while the host has room to spare (pool.h) ---- */
+
+static void
+pool_report(const char *pool, const char *slot, gdouble seconds, const GError *error, gpointer data)
+{
+    if (error)
+        g_message("pool %s: %s failed: %s", pool, slot, error->message);
+    else
+        g_message("pool %s: %s ready in %.1f s", pool, slot, seconds);
+}
+
+static void
+pool_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    VmmDaemon *d = data;
+    g_autoptr(GError) err = NULL;
+    virConnectPtr conn = vmm_daemon_conn(d, &err);
+
+    if (conn) {
+        g_autoptr(VmmCaller) caller = vmm_caller_new(geteuid(), "daemon");
+        VmmOps ops = {0};
+        ops.ctx.conn = conn;
+        ops.ctx.state_dir = d->state_dir;
+        ops.ctx.accel = d->accel;
+        ops.caller = caller;
+        vmm_ops_pool_fill(&ops, NULL, 1, pool_report, NULL, NULL, &err);
+        virConnectClose(conn);
+    }
+    if (err)
+        g_message("pool: %s", err->message);
+    g_task_return_boolean(task, TRUE);
+}
+
+static void
+pool_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+    VmmDaemon *d = data;
+
+    d->pool_running = FALSE;
+    d->inflight--;
+}
+
+/*
+ * A fill boots one guest per tick, and none while requests are in flight or
+ * the load average is above the host's CPU count: filling never competes
+ * with the sandboxes that run.
+ */
+static gboolean
+pool_tick(gpointer data)
+{
+    VmmDaemon *d = data;
+    g_autoptr(GTask) task = NULL;
+    double load[1];
+
+    if (d->draining || d->pool_running || d->inflight > 0)
+        return G_SOURCE_CONTINUE;
+    if (getloadavg(load, 1) == 1 && load[0] > (double)g_get_num_processors())
+        return G_SOURCE_CONTINUE;
+    d->pool_running = TRUE;
+    d->inflight++;
+    task = g_task_new(NULL, NULL, pool_done, d);
+    g_task_set_task_data(task, d, NULL);
+    g_task_run_in_thread(task, pool_thread);
+    return G_SOURCE_CONTINUE;
+}
+
 /* The model gateway runs beside airlockd when it is configured (docs/gateway.md): its own
  * process, next to this binary, so the provider keys never live in the daemon. */
 static GSubprocess *
@@ -151,6 +217,7 @@ main(int argc, char **argv)
     g_autofree char *config = NULL, *accel = NULL, *admin_group = NULL;
     gint q_sandboxes = -1, q_memory = -1, q_cpus = -1, max_body_kib = 1024, max_file_mib = 64;
     gint gc_interval = 60;
+    gint pool_interval = 30;
     gboolean no_socket = FALSE, config_given, no_gateway = FALSE;
     g_autoptr(GSubprocess) gateway = NULL;
     VmmDaemon d = {0};
@@ -178,6 +245,8 @@ main(int argc, char **argv)
          "N"},
         {"max-body", 0, 0, G_OPTION_ARG_INT, &max_body_kib, "Largest JSON body (default 1024)",
          "KiB"},
+        {"pool-interval", 0, 0, G_OPTION_ARG_INT, &pool_interval,
+         "Seconds between pool fills, one guest each (default 30; 0: never)", "S"},
         {"gc-interval", 0, 0, G_OPTION_ARG_INT, &gc_interval,
          "Run gc at start and every N seconds: interrupted creates, TTLs, orphans (0: never; "
          "default 60)",
@@ -205,9 +274,9 @@ main(int argc, char **argv)
         fprintf(stderr, "airlockd: unexpected argument '%s'\n", argv[1]);
         return 2;
     }
-    if (max_body_kib <= 0 || max_file_mib <= 0 || gc_interval < 0) {
+    if (max_body_kib <= 0 || max_file_mib <= 0 || gc_interval < 0 || pool_interval < 0) {
         fprintf(stderr, "airlockd: --max-body and --max-file must be positive, --gc-interval "
-                        "0 or more\n");
+                        "and --pool-interval 0 or more\n");
         return 2;
     }
     {
@@ -286,6 +355,8 @@ main(int argc, char **argv)
         g_idle_add(gc_first, &d);
         g_timeout_add_seconds(gc_interval, gc_tick, &d);
     }
+    if (pool_interval > 0)
+        g_timeout_add_seconds(pool_interval, pool_tick, &d);
     if (!no_gateway)
         gateway = start_gateway(d.state_dir);
     g_unix_signal_add(SIGTERM, on_term, &d);
