@@ -125,7 +125,7 @@ _airlock()
         COMPREPLY=($(compgen -W "$(_airlock_sandboxes | sed 's/$/:/')" -- "$cur") $(compgen -f -- "$cur"))
         compopt -o nospace 2>/dev/null
         ;;
-    exec | shell | reset | snapshots | inspect | console | port | logs | events | stats)
+    exec | shell | reset | pause | resume | ttl | snapshots | inspect | console | port | logs | events | stats)
         [ -z "$first" ] && COMPREPLY=($(compgen -W "$(_airlock_sandboxes)" -- "$cur"))
         ;;
     destroy | "audit verify") COMPREPLY=($(compgen -W "$(_airlock_sandboxes)" -- "$cur")) ;;

@@ -21,6 +21,7 @@ airlock_SOURCES = \
 	vmm/cli/image.c \
 	vmm/cli/sandbox.c \
 	vmm/cli/snapshot.c \
+	vmm/cli/pause.c \
 	vmm/cli/archive.c \
 	vmm/cli/audit.c \
 	vmm/cli/gc.c \
@@ -39,6 +40,8 @@ libvmm_a_SOURCES += \
 	vmm/create.c vmm/create-warm.c vmm/create-private.h \
 	vmm/pool.c vmm/pool.h vmm/save-image.c vmm/save-image.h \
 	vmm/snapshot.c vmm/snapshot.h \
+	vmm/pause.c vmm/pause.h \
+	vmm/ttl.c vmm/ttl.h \
 	vmm/fixup.c vmm/fixup.h \
 	vmm/archive.c vmm/archive.h \
 	vmm/events.c vmm/events-record.c vmm/events.h \

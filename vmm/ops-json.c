@@ -208,6 +208,15 @@ vmm_reset_timings_to_json(const VmmResetTimings *t)
 }
 
 JsonNode *
+vmm_pause_timings_to_json(const VmmPauseTimings *t)
+{
+    const char *names[] = {"save", "total"};
+    const gdouble values[] = {t->save, t->total};
+
+    return timings_to_json(names, values, G_N_ELEMENTS(names));
+}
+
+JsonNode *
 vmm_stats_to_json(const VmmStats *s)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
@@ -460,6 +469,15 @@ vmm_reset_timings_from_json(JsonNode *node, VmmResetTimings *t)
 {
     const char *names[] = {"stop", "overlay", "restore", "agent", "fixup", "total"};
     gdouble *const values[] = {&t->stop, &t->overlay, &t->restore, &t->agent, &t->fixup, &t->total};
+
+    timings_from_json(node, names, values, G_N_ELEMENTS(names));
+}
+
+void
+vmm_pause_timings_from_json(JsonNode *node, VmmPauseTimings *t)
+{
+    const char *names[] = {"save", "total"};
+    gdouble *const values[] = {&t->save, &t->total};
 
     timings_from_json(node, names, values, G_N_ELEMENTS(names));
 }

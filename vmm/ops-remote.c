@@ -240,6 +240,63 @@ remote_reset(VmmOps *ops, const char *name, const char *tag, VmmResetTimings *t,
 }
 
 static gboolean
+remote_pause(VmmOps *ops, const char *name, VmmPauseTimings *t, GError **error)
+{
+    g_autofree char *path = sandbox_path(name, "/pause", error);
+    g_autoptr(JsonNode) answer = NULL;
+
+    if (!path || !(answer = call(ops->backend_data, "POST", path, "{}", 2, error)))
+        return FALSE;
+    if (t) {
+        JsonNode *m = member(answer, "memory_bytes");
+        vmm_pause_timings_from_json(member(answer, "timings_s"), t);
+        t->memory_bytes =
+            m && JSON_NODE_HOLDS_VALUE(m) && json_node_get_value_type(m) == G_TYPE_INT64
+                ? (guint64)MAX(json_node_get_int(m), 0)
+                : 0;
+    }
+    return TRUE;
+}
+
+static gboolean
+remote_resume(VmmOps *ops, const char *name, VmmResetTimings *t, GError **error)
+{
+    g_autofree char *path = sandbox_path(name, "/resume", error);
+    g_autoptr(JsonNode) answer = NULL;
+
+    if (!path || !(answer = call(ops->backend_data, "POST", path, "{}", 2, error)))
+        return FALSE;
+    if (t)
+        vmm_reset_timings_from_json(member(answer, "timings_s"), t);
+    return TRUE;
+}
+
+static gboolean
+remote_ttl(VmmOps *ops, const char *name, VmmTtlChange change, gint64 seconds, gint64 *ttl_s,
+           GError **error)
+{
+    g_autofree char *path = sandbox_path(name, "/ttl", error);
+    g_autoptr(JsonNode) answer = NULL;
+    g_autofree char *body = NULL;
+    JsonNode *m;
+
+    if (!path)
+        return FALSE;
+    /* Digits and a sign only: nothing of the caller's text reaches the body. */
+    body = change == VMM_TTL_NONE ? g_strdup("{\"ttl\":\"none\"}")
+                                  : g_strdup_printf("{\"ttl\":\"%s%" G_GINT64_FORMAT "s\"}",
+                                                    change == VMM_TTL_EXTEND ? "+" : "", seconds);
+    if (!(answer = call(ops->backend_data, "POST", path, body, strlen(body), error)))
+        return FALSE;
+    m = member(answer, "ttl_s");
+    if (ttl_s)
+        *ttl_s = m && JSON_NODE_HOLDS_VALUE(m) && json_node_get_value_type(m) == G_TYPE_INT64
+                     ? json_node_get_int(m)
+                     : 0;
+    return TRUE;
+}
+
+static gboolean
 remote_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean remove, GError **error)
 {
     g_autofree char *path = NULL;
@@ -757,6 +814,9 @@ static const VmmOpsBackend remote_backend = {
     .reset = remote_reset,
     .snapshot = remote_snapshot,
     .snapshots = remote_snapshots,
+    .pause = remote_pause,
+    .resume = remote_resume,
+    .ttl = remote_ttl,
     .list = remote_list,
     .inspect = remote_inspect,
     .exec = remote_exec,

@@ -253,6 +253,83 @@ vmm_ops_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean remove
     return ok;
 }
 
+/* ---- pause / resume / ttl --------------------------------------------------------------- */
+
+gboolean
+vmm_ops_pause(VmmOps *ops, const char *name, VmmPauseTimings *t, GError **error)
+{
+    g_autoptr(JsonObject) rec = json_object_new();
+    VmmPauseTimings local = {0};
+    GError *err = NULL;
+    gboolean ok;
+
+    if (ops->backend)
+        return ops->backend->pause(ops, name, t, error);
+    if (!t)
+        t = &local;
+    ok = vmm_name_validate(name, "sandbox name", &err) && vmm_pause(&ops->ctx, name, t, &err);
+    if (ok) {
+        json_object_set_double_member(rec, "duration_s", t->total);
+        json_object_set_int_member(rec, "memory_bytes", (gint64)t->memory_bytes);
+    }
+    audit(ops, audit_name(name), "pause", rec, err);
+    if (!ok)
+        g_propagate_error(error, err);
+    return ok;
+}
+
+gboolean
+vmm_ops_resume(VmmOps *ops, const char *name, VmmResetTimings *t, GError **error)
+{
+    g_autoptr(JsonObject) rec = json_object_new();
+    VmmResetTimings local = {0};
+    GError *err = NULL;
+    gboolean ok;
+
+    if (ops->backend)
+        return ops->backend->resume(ops, name, t, error);
+    if (!t)
+        t = &local;
+    ok =
+        vmm_name_validate(name, "sandbox name", &err) && vmm_pause_resume(&ops->ctx, name, t, &err);
+    if (ok) {
+        json_object_set_double_member(rec, "duration_s", t->total);
+        json_object_set_string_member(rec, "fixup_via", t->fixup_via ? t->fixup_via : "");
+    }
+    audit(ops, audit_name(name), "resume", rec, err);
+    if (!ok)
+        g_propagate_error(error, err);
+    return ok;
+}
+
+gboolean
+vmm_ops_ttl(VmmOps *ops, const char *name, VmmTtlChange change, gint64 seconds, gint64 *ttl_s,
+            GError **error)
+{
+    static const char *const changes[] = {"set", "extend", "none"};
+    g_autoptr(JsonObject) rec = json_object_new();
+    GError *err = NULL;
+    gint64 v = 0;
+    gboolean ok;
+
+    if (ops->backend)
+        return ops->backend->ttl(ops, name, change, seconds, ttl_s, error);
+    ok = vmm_name_validate(name, "sandbox name", &err) &&
+         vmm_ttl_set(&ops->ctx, name, change, seconds, &v, &err);
+    json_object_set_string_member(rec, "change", changes[change]);
+    json_object_set_int_member(rec, "seconds", seconds);
+    if (ok)
+        json_object_set_int_member(rec, "ttl_s", v);
+    audit(ops, audit_name(name), "ttl", rec, err);
+    if (!ok) {
+        g_propagate_error(error, err);
+        return FALSE;
+    }
+    if (ttl_s)
+        *ttl_s = v;
+    return TRUE;
+}
+
 GPtrArray *
 vmm_ops_snapshots(VmmOps *ops, const char *name, GError **error)
 {
@@ -313,7 +390,10 @@ view_new(VmmOps *ops, virDomainPtr dom, GError **error)
 
     if (!(v->md = vmm_sandbox_metadata(dom, error)))
         return NULL;
-    v->state = g_strdup(vmm_sandbox_state(dom));
+    /* Saved to disk by pause: libvirt sees a shut-off domain, the user a paused sandbox. */
+    v->state = g_strdup(vmm_pause_is_paused(ops->ctx.state_dir, v->md->name, dom)
+                            ? "paused"
+                            : vmm_sandbox_state(dom));
     v->dir = vmm_path_sandbox_dir(ops->ctx.state_dir, v->md->name);
     v->console = vmm_sandbox_console_path(ops->ctx.state_dir, v->md->name);
     note_crash(ops, v->md->name, v->state);
@@ -360,9 +440,12 @@ vmm_ops_inspect(VmmOps *ops, const char *name, GError **error)
 
 /* ---- exec / cp --------------------------------------------------------------------------- */
 
-/* The running sandbox @name's domain; NOT_FOUND, or FAILED when it is not running. */
+/*
+ * The running sandbox @name's domain for @what; NOT_FOUND, INVALID when it is
+ * paused (vmm_pause_refuse), or FAILED when it is not running.
+ */
 static virDomainPtr
-lookup_running(VmmOps *ops, const char *name, GError **error)
+lookup_running(VmmOps *ops, const char *name, const char *what, GError **error)
 {
     g_autoptr(virDomain) dom = NULL;
     int active;
@@ -373,6 +456,10 @@ lookup_running(VmmOps *ops, const char *name, GError **error)
     active = virDomainIsActive(dom);
     if (active < 0) {
         vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot get the state of sandbox '%s'", name);
+        return NULL;
+    }
+    if (vmm_pause_is_paused(ops->ctx.state_dir, name, dom)) {
+        vmm_pause_refuse(error, name, what);
         return NULL;
     }
     if (active != 1) {
@@ -399,7 +486,8 @@ vmm_ops_exec(VmmOps *ops, const char *name, const VmmAgentExec *spec, int *exit_
     if (ops->backend)
         return ops->backend->exec(ops, name, spec, exit_code, error);
 
-    ok = (dom = lookup_running(ops, name, &err)) != NULL && vmm_agent_exec(dom, spec, &code, &err);
+    ok = (dom = lookup_running(ops, name, "exec", &err)) != NULL &&
+         vmm_agent_exec(dom, spec, &code, &err);
     /* The program's name only: arguments and environment may carry what must not be kept. */
     prog = spec->argv && spec->argv[0] ? g_path_get_basename(spec->argv[0]) : g_strdup("");
     json_object_set_string_member(rec, "program", prog);
@@ -428,7 +516,7 @@ vmm_ops_cp(VmmOps *ops, const char *name, gboolean into_guest, const char *host_
     if (ops->backend)
         return ops->backend->cp(ops, name, into_guest, host_path, guest_path, opts, error);
 
-    ok = (dom = lookup_running(ops, name, &err)) != NULL &&
+    ok = (dom = lookup_running(ops, name, "cp", &err)) != NULL &&
          (into_guest ? vmm_agent_copy_in(dom, host_path, guest_path, opts, &err)
                      : vmm_agent_copy_out(dom, guest_path, host_path, opts, &err));
     json_object_set_string_member(rec, "direction", into_guest ? "in" : "out");

@@ -5,7 +5,8 @@
  * libvirt or writes the audit trail for these operations.
  *
  * The audit vocabulary (docs/security.md): one record per operation, named by
- * it (create, destroy, reset, snapshot, snapshot-delete, exec, cp), whatever
+ * it (create, destroy, reset, snapshot, snapshot-delete, pause, resume, ttl, exec,
+ * cp), whatever
  * the front end, with "result" ("ok" or "failed"), on failure "error" (the
  * message) and "code" (vmm_error_code_to_string), "via" (the front end) and
  * the operation's own fields. The record's user and uid are the caller's.
@@ -14,6 +15,8 @@
 
 #include "agent.h"
 #include "gc.h"
+#include "pause.h"
+#include "ttl.h"
 #include "sandbox.h"
 #include "pool.h"
 #include "secrets.h"
@@ -120,6 +123,16 @@ gboolean vmm_ops_destroy(VmmOps *ops, const char *name, VmmDestroyFlags flags, c
 gboolean vmm_ops_reset(VmmOps *ops, const char *name, const char *tag, VmmResetTimings *t,
                        GError **error);
 
+/* Saves running @name to disk (qemu exits, RAM freed): pause.h. @t may be NULL. */
+gboolean vmm_ops_pause(VmmOps *ops, const char *name, VmmPauseTimings *t, GError **error);
+
+/* Brings paused @name back as it was, running. @t may be NULL. */
+gboolean vmm_ops_resume(VmmOps *ops, const char *name, VmmResetTimings *t, GError **error);
+
+/* Changes @name's TTL (vmm_ttl_parse's @change and @seconds); *@ttl_s (may be NULL): the new. */
+gboolean vmm_ops_ttl(VmmOps *ops, const char *name, VmmTtlChange change, gint64 seconds,
+                     gint64 *ttl_s, GError **error);
+
 /* Captures @name as @tag, or deletes @tag when @delete. */
 gboolean vmm_ops_snapshot(VmmOps *ops, const char *name, const char *tag, gboolean remove,
                           GError **error);
@@ -202,6 +215,8 @@ JsonNode *vmm_pool_to_json(const VmmPool *pool);
 void vmm_create_source_to_json(const VmmCreateTimings *t, JsonObject *o);
 void vmm_create_source_from_json(JsonObject *o, VmmCreateTimings *t);
 JsonNode *vmm_reset_timings_to_json(const VmmResetTimings *t);
+JsonNode *vmm_pause_timings_to_json(const VmmPauseTimings *t);
+void vmm_pause_timings_from_json(JsonNode *node, VmmPauseTimings *t);
 /* Fills @t from the forms above (members missing: 0; fixup_via is not carried). */
 void vmm_create_timings_from_json(JsonNode *node, VmmCreateTimings *t);
 void vmm_reset_timings_from_json(JsonNode *node, VmmResetTimings *t);
@@ -223,6 +238,10 @@ struct _VmmOpsBackend {
     gboolean (*snapshot)(VmmOps *ops, const char *name, const char *tag, gboolean remove,
                          GError **error);
     GPtrArray *(*snapshots)(VmmOps *ops, const char *name, GError **error);
+    gboolean (*pause)(VmmOps *ops, const char *name, VmmPauseTimings *t, GError **error);
+    gboolean (*resume)(VmmOps *ops, const char *name, VmmResetTimings *t, GError **error);
+    gboolean (*ttl)(VmmOps *ops, const char *name, VmmTtlChange change, gint64 seconds,
+                    gint64 *ttl_s, GError **error);
     GPtrArray *(*list)(VmmOps *ops, GError **error);
     VmmSandboxView *(*inspect)(VmmOps *ops, const char *name, GError **error);
     gboolean (*exec)(VmmOps *ops, const char *name, const VmmAgentExec *spec, int *exit_code,

@@ -12,6 +12,7 @@
 #include "journal.h"
 #include "names.h"
 #include "network.h"
+#include "pause.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -49,8 +50,8 @@ vmm_snapshot_info_free(VmmSnapshotInfo *info)
  * is used; a directory that belongs to the qemu user (an older airlock made
  * it so) is refused.
  */
-static int
-open_sandbox_dir(const char *state_dir, const char *name, GError **error)
+int
+vmm_sandbox_open_dir(const char *state_dir, const char *name, GError **error)
 {
     g_autofree char *sdir = vmm_path_sandbox_dir(state_dir, name);
     int fd;
@@ -102,7 +103,7 @@ exists_at(int sfd, const char *tag)
 gboolean
 vmm_snapshot_exists(const char *state_dir, const char *name, const char *tag)
 {
-    int sfd = open_sandbox_dir(state_dir, name, NULL);
+    int sfd = vmm_sandbox_open_dir(state_dir, name, NULL);
     gboolean ok = sfd >= 0 && exists_at(sfd, tag);
 
     if (sfd >= 0)
@@ -193,7 +194,7 @@ GPtrArray *
 vmm_snapshot_overlay_chain(const char *state_dir, const char *name, const char *base,
                            GError **error)
 {
-    vmm_auto_fd int sfd = open_sandbox_dir(state_dir, name, error);
+    vmm_auto_fd int sfd = vmm_sandbox_open_dir(state_dir, name, error);
     g_autofree char *head = NULL;
     GPtrArray *chain;
 
@@ -446,7 +447,7 @@ vmm_snapshot_take_locked(VmmContext *ctx, const char *name, const char *tag, gbo
         return FALSE;
     if (!(dom = vmm_sandbox_lookup(ctx->conn, name, error)))
         return FALSE;
-    if ((sfd = open_sandbox_dir(ctx->state_dir, name, error)) < 0)
+    if ((sfd = vmm_sandbox_open_dir(ctx->state_dir, name, error)) < 0)
         return FALSE;
     parent = head_read(sfd);
     if (fstatat(sfd, "snapshots", &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -460,6 +461,10 @@ vmm_snapshot_take_locked(VmmContext *ctx, const char *name, const char *tag, gbo
                         name, tag, name);
             return FALSE;
         }
+    }
+    if (vmm_pause_is_paused(ctx->state_dir, name, dom)) {
+        vmm_pause_refuse(error, name, "snapshot");
+        return FALSE;
     }
     if (virDomainIsActive(dom) != 1) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
@@ -551,7 +556,7 @@ revert_locked(VmmContext *ctx, const char *name, const char *tag, VmmResetTiming
         return FALSE;
     if (!(dom = vmm_sandbox_lookup(ctx->conn, name, error)))
         return FALSE;
-    if ((sfd = open_sandbox_dir(ctx->state_dir, name, error)) < 0)
+    if ((sfd = vmm_sandbox_open_dir(ctx->state_dir, name, error)) < 0)
         return FALSE;
     if (!exists_at(sfd, tag)) {
         if (strcmp(tag, VMM_SNAPSHOT_CLEAN) == 0 && !vmm_host_for(ctx->conn)->has_guests)
@@ -592,6 +597,9 @@ revert_locked(VmmContext *ctx, const char *name, const char *tag, VmmResetTiming
         vmm_error_libvirt_last_code() != VIR_ERR_OPERATION_INVALID)
         return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot stop '%s'", name);
     LAP(stop);
+    /* A paused state belongs to the overlay about to go: drop it first, never after. */
+    if (!vmm_fs_remove_at(sfd, VMM_PAUSE_DIR, error))
+        return FALSE;
     if (unlinkat(sfd, "overlay.qcow2", 0) != 0 && errno != ENOENT) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "cannot remove %s: %s", overlay,
                     g_strerror(errno));
@@ -642,7 +650,7 @@ vmm_snapshot_list(const char *state_dir, const char *name, GError **error)
 {
     GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_snapshot_info_free);
     g_autoptr(GPtrArray) tags = NULL;
-    vmm_auto_fd int sfd = open_sandbox_dir(state_dir, name, NULL);
+    vmm_auto_fd int sfd = vmm_sandbox_open_dir(state_dir, name, NULL);
 
     if (sfd < 0)
         return out;
@@ -708,7 +716,7 @@ delete_locked(VmmContext *ctx, const char *name, const char *tag, GError **error
         return FALSE;
     if (!(dom = vmm_sandbox_lookup(ctx->conn, name, error)))
         return FALSE;
-    if ((sfd = open_sandbox_dir(ctx->state_dir, name, error)) < 0)
+    if ((sfd = vmm_sandbox_open_dir(ctx->state_dir, name, error)) < 0)
         return FALSE;
     if (!exists_at(sfd, tag) || (snaps = vmm_fs_open_own_dir_at(sfd, "snapshots", NULL)) < 0 ||
         (tfd = vmm_fs_open_own_dir_at(snaps, tag, NULL)) < 0) {

@@ -93,5 +93,11 @@ gboolean vmm_snapshot_restore_fixed(VmmContext *ctx, virDomainPtr dom, const Vmm
                                     const char *memory, const char *xml, VmmResetTimings *t,
                                     GError **error);
 
+/*
+ * Opens sandboxes/@name after checking the state directory (vmm_fs_open_own_dir:
+ * root's, nobody else can write it); -1 with an error naming the sandbox. Caller closes.
+ */
+int vmm_sandbox_open_dir(const char *state_dir, const char *name, GError **error);
+
 /* TRUE when @name has snapshot @tag. */
 gboolean vmm_snapshot_exists(const char *state_dir, const char *name, const char *tag);

@@ -97,6 +97,9 @@ static const struct {
     {"GET", "/v1/sandboxes/{name}", VMM_ROUTE_SANDBOX},
     {"DELETE", "/v1/sandboxes/{name}", VMM_ROUTE_SANDBOX},
     {"POST", "/v1/sandboxes/{name}/reset", VMM_ROUTE_RESET},
+    {"POST", "/v1/sandboxes/{name}/pause", VMM_ROUTE_PAUSE},
+    {"POST", "/v1/sandboxes/{name}/resume", VMM_ROUTE_RESUME},
+    {"POST", "/v1/sandboxes/{name}/ttl", VMM_ROUTE_TTL},
     {"GET", "/v1/sandboxes/{name}/snapshots", VMM_ROUTE_SNAPSHOTS},
     {"POST", "/v1/sandboxes/{name}/snapshots", VMM_ROUTE_SNAPSHOTS},
     {"DELETE", "/v1/sandboxes/{name}/snapshots/{tag}", VMM_ROUTE_SNAPSHOT},
@@ -766,6 +769,26 @@ vmm_api_parse_reset(const char *body, gsize len, char **tag, GError **error)
         return FALSE;
     *tag = g_strdup(t);
     return TRUE;
+}
+
+gboolean
+vmm_api_parse_ttl(const char *body, gsize len, VmmTtlChange *change, gint64 *seconds,
+                  GError **error)
+{
+    static const char *const known[] = {"ttl", NULL};
+    g_autoptr(JsonParser) p = NULL;
+    JsonObject *o;
+    const char *t = NULL;
+
+    if (!(o = parse_object(body, len, &p, error)) || !only_known(o, known, "ttl", error) ||
+        !get_string(o, "ttl", &t, error))
+        return FALSE;
+    if (!t) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "field 'ttl' is required (\"2h\", \"+2h\" or \"none\")");
+        return FALSE;
+    }
+    return vmm_ttl_parse(t, change, seconds, error);
 }
 
 /* ---- paths, labels, frames ----------------------------------------------------------- */

@@ -8,6 +8,7 @@
 #include "agent.h"
 #include "secrets.h"
 #include "spec.h"
+#include "ttl.h"
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
@@ -39,6 +40,9 @@ typedef enum {
     VMM_ROUTE_SANDBOXES,    /* GET list, POST create */
     VMM_ROUTE_SANDBOX,      /* GET inspect, DELETE destroy */
     VMM_ROUTE_RESET,        /* POST */
+    VMM_ROUTE_PAUSE,        /* POST */
+    VMM_ROUTE_RESUME,       /* POST */
+    VMM_ROUTE_TTL,          /* POST {"ttl"} */
     VMM_ROUTE_SNAPSHOTS,    /* GET list, POST take */
     VMM_ROUTE_SNAPSHOT,     /* DELETE */
     VMM_ROUTE_STATS,        /* GET */
@@ -137,6 +141,10 @@ char *vmm_api_parse_snapshot(const char *body, gsize len, GError **error);
 
 /* A reset request: {} or {"tag"} (an empty body is {}); *@tag NULL for clean. */
 gboolean vmm_api_parse_reset(const char *body, gsize len, char **tag, GError **error);
+
+/* A TTL request: {"ttl": "2h" | "+2h" | "none"} (vmm_ttl_parse). */
+gboolean vmm_api_parse_ttl(const char *body, gsize len, VmmTtlChange *change, gint64 *seconds,
+                           GError **error);
 
 /*
  * A guest path for the files route: absolute, at most 4096 bytes, valid

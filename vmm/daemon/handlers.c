@@ -91,6 +91,10 @@ vmm_daemon_exec_ready(VmmRequest *r, VmmOps *ops, GError **error)
 
     if (!v)
         return FALSE;
+    if (g_strcmp0(v->state, "paused") == 0) {
+        vmm_pause_refuse(error, r->match.name, "exec");
+        return FALSE;
+    }
     if (g_strcmp0(v->state, "running") != 0) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
                     "sandbox '%s' is not running (airlock reset %s starts it from its clean state)",
@@ -322,6 +326,49 @@ do_reset(VmmRequest *r, VmmOps *ops, Result *res)
     res->node = object1("name", r->match.name, "timings_s", vmm_reset_timings_to_json(&t));
     json_object_set_string_member(json_node_get_object(res->node), "to",
                                   tag ? tag : VMM_SNAPSHOT_CLEAN);
+}
+
+static void
+do_pause(VmmRequest *r, VmmOps *ops, Result *res)
+{
+    g_autoptr(VmmSandboxView) v = vmm_daemon_visible(r, ops, &res->error);
+    VmmPauseTimings t = {0};
+
+    if (!v || !vmm_ops_pause(ops, r->match.name, &t, &res->error))
+        return;
+    res->node = object1("name", r->match.name, "timings_s", vmm_pause_timings_to_json(&t));
+    json_object_set_int_member(json_node_get_object(res->node), "memory_bytes",
+                               (gint64)t.memory_bytes);
+}
+
+static void
+do_resume(VmmRequest *r, VmmOps *ops, Result *res)
+{
+    g_autoptr(VmmSandboxView) v = vmm_daemon_visible(r, ops, &res->error);
+    VmmResetTimings t = {0};
+
+    if (!v || !vmm_ops_resume(ops, r->match.name, &t, &res->error))
+        return;
+    res->node = object1("name", r->match.name, "timings_s", vmm_reset_timings_to_json(&t));
+    json_object_set_string_member(json_node_get_object(res->node), "fixup_via",
+                                  t.fixup_via ? t.fixup_via : "");
+}
+
+static void
+do_ttl(VmmRequest *r, VmmOps *ops, Result *res)
+{
+    g_autoptr(VmmSandboxView) v = NULL;
+    VmmTtlChange change;
+    gint64 seconds, ttl_s = 0;
+    gsize len;
+    const char *body = body_data(r, &len);
+
+    if (!vmm_api_parse_ttl(body, len, &change, &seconds, &res->error) ||
+        !(v = vmm_daemon_visible(r, ops, &res->error)) ||
+        !vmm_ops_ttl(ops, r->match.name, change, seconds, &ttl_s, &res->error))
+        return;
+    res->node = object1("name", r->match.name, NULL, NULL);
+    json_object_set_int_member(json_node_get_object(res->node), "ttl_s", ttl_s);
 }
 
 static void
@@ -602,6 +649,12 @@ worker_for(VmmRequest *r)
         return del ? do_destroy : do_inspect;
     case VMM_ROUTE_RESET:
         return do_reset;
+    case VMM_ROUTE_PAUSE:
+        return do_pause;
+    case VMM_ROUTE_RESUME:
+        return do_resume;
+    case VMM_ROUTE_TTL:
+        return do_ttl;
     case VMM_ROUTE_SNAPSHOTS:
         return get ? do_snapshots : do_snapshot_take;
     case VMM_ROUTE_SNAPSHOT:

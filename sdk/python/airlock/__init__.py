@@ -13,8 +13,8 @@ from .errors import (AgentError, AirlockError, AlreadyExists, ConnectError, Fail
                      ImageError, InvalidRequest, LibvirtError, MethodNotAllowed, NotFound,
                      PermissionDenied, ProtocolError, QuotaExceeded, Timeout, TooLarge,
                      Unauthorized, Unavailable)
-from .models import (DestroyResult, Event, ExecChunk, ExecResult, Image, ResetResult, SandboxInfo,
-                     SnapshotInfo, WhoAmI)
+from .models import (DestroyResult, Event, ExecChunk, ExecResult, Image, PauseResult, ResetResult,
+                     ResumeResult, SandboxInfo, SnapshotInfo, WhoAmI)
 
 __version__ = "0.1.0"
 
@@ -22,7 +22,7 @@ __all__ = [
     "AgentError", "AirlockError", "AlreadyExists", "AsyncClient", "Client", "ConnectError",
     "DEFAULT_SOCKET", "DestroyResult", "Event", "EventStream", "ExecChunk", "ExecResult",
     "ExecStream", "Failed", "HostError", "Image", "ImageError", "InvalidRequest", "LibvirtError",
-    "MethodNotAllowed", "NotFound", "OutputLimitExceeded", "PermissionDenied", "ProtocolError",
-    "QuotaExceeded", "ResetResult", "Sandbox", "SandboxInfo", "SnapshotInfo", "Timeout",
+    "MethodNotAllowed", "NotFound", "OutputLimitExceeded", "PauseResult", "PermissionDenied",
+    "ProtocolError", "QuotaExceeded", "ResetResult", "ResumeResult", "Sandbox", "SandboxInfo", "SnapshotInfo", "Timeout",
     "TooLarge", "Unauthorized", "Unavailable", "WhoAmI", "__version__",
 ]

@@ -27,8 +27,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 from . import errors
 from .errors import AirlockError
-from .models import (DestroyResult, Event, ExecChunk, ExecResult, Image, ResetResult, SandboxInfo,
-                     SnapshotInfo, WhoAmI)
+from .models import (DestroyResult, Event, ExecChunk, ExecResult, Image, PauseResult, ResetResult,
+                     ResumeResult, SandboxInfo, SnapshotInfo, WhoAmI)
 
 DEFAULT_SOCKET = "/run/airlock/airlockd.sock"
 JSON_MAX = 64 * 1024 * 1024        # a JSON answer larger than this is not airlockd's
@@ -296,6 +296,27 @@ class Client:
         body = {"tag": tag} if tag else {}
         return ResetResult.from_json(self._json("POST", self._sb(name, "reset"), body=body,
                                                 timeout=600))
+
+    def pause(self, name: str) -> PauseResult:
+        """Saves the running sandbox to disk: its memory is freed until ``resume``."""
+        return PauseResult.from_json(self._json("POST", self._sb(name, "pause"), body={},
+                                                timeout=600))
+
+    def resume(self, name: str) -> ResumeResult:
+        """Brings a paused sandbox back as it was (processes, files), its clock set right."""
+        return ResumeResult.from_json(self._json("POST", self._sb(name, "resume"), body={},
+                                                 timeout=600))
+
+    def set_ttl(self, name: str, ttl: Union[str, int, None]) -> int:
+        """Sets the sandbox's time to live: ``"2h"`` or seconds from now, ``"+2h"`` more than it
+        has, ``None`` or ``"none"`` for none. Returns the new TTL in seconds after creation."""
+        if ttl is None:
+            ttl = "none"
+        elif isinstance(ttl, int) and not isinstance(ttl, bool):
+            ttl = "%ds" % ttl
+        return int(self._json("POST", self._sb(name, "ttl"), body={"ttl": ttl}).get("ttl_s", 0))
+
+    set_timeout = set_ttl
 
     def snapshots(self, name: str) -> List[SnapshotInfo]:
         """The sandbox's named snapshots."""
@@ -678,6 +699,17 @@ class Sandbox:
 
     def snapshot(self, tag: str) -> None:
         self.client.snapshot(self.name, tag)
+
+    def pause(self) -> PauseResult:
+        return self.client.pause(self.name)
+
+    def resume(self) -> ResumeResult:
+        return self.client.resume(self.name)
+
+    def set_ttl(self, ttl: Union[str, int, None]) -> int:
+        return self.client.set_ttl(self.name, ttl)
+
+    set_timeout = set_ttl
 
     def snapshots(self) -> List[SnapshotInfo]:
         return self.client.snapshots(self.name)

@@ -102,6 +102,30 @@ class ResetResult:
 
 
 @dataclass
+class PauseResult:
+    """A paused sandbox: how long the save took and how much memory went to disk."""
+    name: str
+    timings_s: Dict[str, float]
+    memory_bytes: int
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> "PauseResult":
+        return cls(_get(d, "name", str, ""), _get(d, "timings_s", dict, {}),
+                   _get(d, "memory_bytes", int, 0))
+
+
+@dataclass
+class ResumeResult:
+    """A resumed sandbox and how long each step of the restore took."""
+    name: str
+    timings_s: Dict[str, float]
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> "ResumeResult":
+        return cls(_get(d, "name", str, ""), _get(d, "timings_s", dict, {}))
+
+
+@dataclass
 class DestroyResult:
     """A destroyed sandbox and where its evidence was archived (``None``: not kept)."""
     name: str
