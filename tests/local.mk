@@ -105,3 +105,7 @@ EXTRA_DIST += tests/fuzz/run tests/fuzz/fuzz-spec.c tests/fuzz/fuzz-xml.c tests/
 # The Python SDK (sdk/python) against airlockd on test:///default.
 TESTS += tests/unit/test-sdk.sh
 EXTRA_DIST += tests/unit/test-sdk.sh
+check_PROGRAMS += tests/unit/test-save-image
+tests_unit_test_save_image_SOURCES = tests/unit/test-save-image.c
+tests_unit_test_save_image_LDADD = $(TEST_LDADD)
+TESTS += tests/unit/test-save-image
