@@ -113,6 +113,27 @@ al cp "$NAME:/root/in.bin" "$WORK/out.bin"; is "cp out" "$?" 0
 is "cp out: unchanged" "$(sha256sum < "$WORK/out.bin" | cut -d' ' -f1)" "$(sha256sum < "$WORK/in.bin" | cut -d' ' -f1)"
 is "cp out: 0666 less the umask, not the guest's mode" "$(stat -c %a "$WORK/out.bin")" "$(printf '%o' $((0666 & ~0$(umask))))"
 
+# Density: free page reporting (virtio-balloon) gives memory the guest frees back to the
+# host. The guest touches 300 MiB and holds it (qemu's RSS must rise: else the probe
+# measures nothing), then frees it; qemu's RSS must fall by most of it. Without the balloon
+# it stays up: init_on_free has the guest write zeros over what it frees.
+qemu_rss_mib() { awk '/^VmRSS:/{print int($2 / 1024)}' "/proc/$(cat "/run/libvirt/qemu/$DOM.pid")/status"; }
+HOLD='import os, time
+b = b"\x01" * (300 << 20)
+open("/run/airlock-test-held", "w").close()
+while os.path.exists("/run/airlock-test-held"):
+    time.sleep(0.2)'
+rss0=$(qemu_rss_mib)
+al exec "$NAME" -- sh -c 'python3 -c "$1" >/dev/null 2>&1 &' sh "$HOLD"
+for _ in $(seq 60); do al exec "$NAME" -- test -e /run/airlock-test-held && break; sleep 1; done
+rss1=$(qemu_rss_mib)
+al exec "$NAME" -- rm -f /run/airlock-test-held
+for _ in $(seq 60); do rss2=$(qemu_rss_mib); [ $((rss1 - rss2)) -ge 150 ] && break; sleep 1; done
+echo "# qemu RSS: ${rss0} MiB idle, ${rss1} MiB with 300 MiB held, ${rss2} MiB once freed"
+ok "control: 300 MiB held in the guest raise qemu's RSS by 200 MiB or more" -- test $((rss1 - rss0)) -ge 200
+ok "free page reporting: qemu's RSS falls by 150 MiB or more once the guest frees them" -- \
+    test $((rss1 - rss2)) -ge 150
+
 # list / inspect / console
 ok "list shows the sandbox" -- bash -c "$(printf '%q' "$AIRLOCK") list | grep -q '^$NAME .*running'"
 al inspect --json "$NAME" > "$WORK/inspect.json"
