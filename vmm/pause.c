@@ -27,8 +27,7 @@ saved_at(int sfd, guint64 *bytes)
     vmm_auto_fd int pfd = vmm_fs_open_own_dir_at(sfd, VMM_PAUSE_DIR, NULL);
     struct stat st;
 
-    if (pfd < 0 || fstatat(pfd, MEMORY_FILE, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-        !S_ISREG(st.st_mode))
+    if (pfd < 0 || fstatat(pfd, MEMORY_FILE, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
         return FALSE;
     if (bytes)
         *bytes = st.st_blocks * 512;
@@ -161,8 +160,8 @@ restore_xml(VmmContext *ctx, const char *name, const VmmMetadata *md, const char
         return NULL;
     }
     base = vmm_image_file(image, "disk.qcow2");
-    if (!(saved = virDomainSaveImageGetXMLDesc(ctx->conn, memory,
-                                               VIR_DOMAIN_SAVE_IMAGE_XML_SECURE))) {
+    if (!(saved =
+              virDomainSaveImageGetXMLDesc(ctx->conn, memory, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE))) {
         vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot read the paused state of '%s'", name);
         return NULL;
     }

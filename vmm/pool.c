@@ -504,9 +504,8 @@ boot_slot(VmmContext *ctx, int pfd, const VmmPool *pool, guint timeout_s, char *
 
     /* Cold: a slot made from another slot would share its RNG state and boot. */
     *slot_name = g_strdup(name);
-    if (slots < 0 ||
-        !vmm_sandbox_create(ctx, name, spec, NULL, timeout_s,
-                            VMM_CREATE_NO_SNAPSHOT | VMM_CREATE_COLD, NULL, error))
+    if (slots < 0 || !vmm_sandbox_create(ctx, name, spec, NULL, timeout_s,
+                                         VMM_CREATE_NO_SNAPSHOT | VMM_CREATE_COLD, NULL, error))
         return FALSE;
     lock = vmm_sandbox_lock(ctx->state_dir, name, error);
     ok = lock >= 0 && park(ctx, slots, slots_path, name, error);

@@ -28,8 +28,9 @@ vmm_sandbox_metadata_update(virDomainPtr dom, const VmmMetadata *md, unsigned in
                             GError **error)
 {
     g_autofree char *text = vmm_metadata_format(md);
-    g_autoptr(xmlDoc) doc = xmlReadMemory(text, strlen(text), "metadata.xml", NULL,
-                                          XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    g_autoptr(xmlDoc) doc =
+        xmlReadMemory(text, strlen(text), "metadata.xml", NULL,
+                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
     xmlChar *bare = NULL;
     int len = 0, rc;

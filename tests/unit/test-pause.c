@@ -243,8 +243,8 @@ test_ttl(Fixture *f, gconstpointer data)
     g_assert_cmpint(secs, ==, 1800);
     g_assert_true(vmm_ttl_parse("none", &c, &secs, &err));
     g_assert_cmpint(c, ==, VMM_TTL_NONE);
-    for (const char *const *bad = (const char *const[]){"", "+", "-2h", "2x", "0", "++1h", "None",
-                                                        "2h ", NULL};
+    for (const char *const *bad =
+             (const char *const[]){"", "+", "-2h", "2x", "0", "++1h", "None", "2h ", NULL};
          *bad; bad++) {
         g_assert_false(vmm_ttl_parse(*bad, &c, &secs, &err));
         g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
@@ -294,9 +294,8 @@ test_ttl(Fixture *f, gconstpointer data)
         /* The persistent definition has it too: what a paused (shut off) sandbox shows. */
         g_autofree char *obj = vmm_name_object("op-t");
         g_autoptr(virDomain) dom = virDomainLookupByName(f->conn, obj);
-        g_autofree char *xml =
-            virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, VMM_METADATA_NS,
-                                 VIR_DOMAIN_AFFECT_CONFIG);
+        g_autofree char *xml = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT,
+                                                    VMM_METADATA_NS, VIR_DOMAIN_AFFECT_CONFIG);
         g_autoptr(VmmMetadata) md = vmm_metadata_parse(xml, &err);
         g_assert_no_error(err);
         g_assert_cmpint(md->ttl_s, ==, v);
@@ -360,8 +359,7 @@ main(int argc, char **argv)
     g_test_add("/pause/resume-running", Fixture, NULL, fixture_setup, test_resume_running,
                fixture_teardown);
     g_test_add("/pause/link", Fixture, NULL, fixture_setup, test_pause_link, fixture_teardown);
-    g_test_add("/pause/gc-expiry", Fixture, NULL, fixture_setup, test_gc_expiry,
-               fixture_teardown);
+    g_test_add("/pause/gc-expiry", Fixture, NULL, fixture_setup, test_gc_expiry, fixture_teardown);
     g_test_add("/pause/ttl", Fixture, NULL, fixture_setup, test_ttl, fixture_teardown);
     return g_test_run();
 }

@@ -12,7 +12,7 @@
 #define OLD_XML                                                                                    \
     "<domain type='qemu'>\n  <name>airlock-pool-0a1b2c3d</name>\n"                                 \
     "  <uuid>11111111-2222-4333-8444-555555555555</uuid>\n"                                        \
-    "  <metadata><x:y xmlns:x='urn:x'><x:name>pool-0a1b2c3d</x:name></x:y></metadata>\n"          \
+    "  <metadata><x:y xmlns:x='urn:x'><x:name>pool-0a1b2c3d</x:name></x:y></metadata>\n"           \
     "  <devices><disk/></devices>\n</domain>\n"
 #define COOKIE "<qemu-migration><cpu/></qemu-migration>\n"
 #define NEW_NAME "airlock-a-much-longer-sandbox-name"
@@ -30,8 +30,8 @@ static int
 make_image(const char *path, const char *magic, guint32 version, guint32 compressed,
            guint32 data_len, const char *xml, gboolean cookie_after)
 {
-    Header h = {.version = version, .data_len = data_len, .was_running = 1,
-                .compressed = compressed};
+    Header h = {
+        .version = version, .data_len = data_len, .was_running = 1, .compressed = compressed};
     g_autofree char *data = g_malloc0(data_len);
     gsize xl = strlen(xml);
     int fd;

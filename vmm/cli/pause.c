@@ -102,14 +102,13 @@ vmm_cmd_ttl(VmmCli *cli, int argc, char **argv)
         return vmm_cli_usage(argv[0], "expects NAME DURATION (2h, +2h or none)");
     if (!vmm_ttl_parse(argv[2], &change, &seconds, &err))
         return vmm_cli_usage(argv[0], "%s", err->message);
-    if (!vmm_cli_ops(cli, &err) ||
-        !vmm_ops_ttl(cli->ops, argv[1], change, seconds, &ttl_s, &err) ||
+    if (!vmm_cli_ops(cli, &err) || !vmm_ops_ttl(cli->ops, argv[1], change, seconds, &ttl_s, &err) ||
         !(view = vmm_ops_inspect(cli->ops, argv[1], &err)))
         return vmm_cli_fail(err);
     /* The expiry as inspect shows it: the same computation, from the same metadata. */
     node = vmm_sandbox_view_to_json(view, FALSE);
-    expires = json_object_get_string_member_with_default(json_node_get_object(node), "expires",
-                                                         NULL);
+    expires =
+        json_object_get_string_member_with_default(json_node_get_object(node), "expires", NULL);
     if (as_json) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         json_builder_begin_object(b);
