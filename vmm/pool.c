@@ -7,6 +7,7 @@
 #include "error.h"
 #include "fixup.h"
 #include "fsutil.h"
+#include "host.h"
 #include "image.h"
 #include "names.h"
 #include "network.h"
@@ -252,9 +253,13 @@ slot_read(int slots_fd, const char *name)
     slot->subnet_pool = g_strdup(prefix);
     slot->image_digest = g_strdup(digest);
     /* Only what airlock wrote passes: these reach XML and the network's definition. */
-    if (!vmm_pool_is_slot_name(slot->slot) || strlen(mac) != 17 ||
-        strspn(mac, "0123456789abcdef:") != 17 || slot->subnet > VMM_NET_POOL_SIZE - 2 ||
+    if (!vmm_pool_is_slot_name(slot->slot) || slot->subnet > VMM_NET_POOL_SIZE - 2 ||
         !g_str_has_prefix(digest, "sha256:"))
+        return NULL;
+    /* A slot with a network has its MAC and subnet; one without has neither. */
+    if (*prefix ? strlen(mac) != 17 || strspn(mac, "0123456789abcdef:") != 17 ||
+                      strspn(prefix, "0123456789.") != strlen(prefix) || !slot->subnet
+                : *mac || slot->subnet)
         return NULL;
     return g_steal_pointer(&slot);
 }
@@ -267,8 +272,9 @@ slot_ready(int slots_fd, const char *name, const VmmPoolSlot *slot, const char *
     vmm_auto_fd int sfd = vmm_fs_open_own_dir_at(slots_fd, name, NULL);
     struct stat st;
 
+    /* A slot with a network must have been booted in today's subnet pool; one without has none. */
     return sfd >= 0 && slot && g_strcmp0(slot->image_digest, digest) == 0 &&
-           g_strcmp0(slot->subnet_pool, prefix) == 0 &&
+           (!*slot->subnet_pool || g_strcmp0(slot->subnet_pool, prefix) == 0) &&
            fstatat(sfd, "memory.save", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
            fstatat(sfd, "disk.qcow2", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
 }
@@ -435,8 +441,8 @@ park(VmmContext *ctx, int slots, const char *slots_path, const char *name, GErro
         return FALSE;
     }
     /* A smaller saved state restores faster; the helper must wait for the fix in it. */
-    vmm_agent_run(dom, drop, 60000, &code, NULL, NULL, NULL);
-    if (!vmm_fixup_prepare(dom, error))
+    if (vmm_host_for(ctx->conn)->has_guests &&
+        (vmm_agent_run(dom, drop, 60000, &code, NULL, NULL, NULL), !vmm_fixup_prepare(dom, error)))
         return FALSE;
     if ((nfd = vmm_fs_mkdir_at(slots, parking, 0700, getuid(), getgid(), error)) < 0)
         return FALSE;
@@ -452,7 +458,8 @@ park(VmmContext *ctx, int slots, const char *slots_path, const char *name, GErro
     /* slot.json first: from here on the subnet stays held, even while the network goes away. */
     if (!write_json_at(nfd, "slot.json", o, error))
         return FALSE;
-    if (virDomainSaveFlags(dom, memory, NULL, VIR_DOMAIN_SAVE_RUNNING) < 0)
+    /* Restored running or paused alike (warm create restores paused); test:/// takes no flag. */
+    if (virDomainSaveFlags(dom, memory, NULL, 0) < 0)
         return vmm_error_libvirt(error, VMM_ERROR_LIBVIRT, "cannot save slot '%s'", name);
     if ((sfd = vmm_fs_open_own_dir(sdir, error)) < 0)
         return FALSE;
@@ -502,20 +509,58 @@ boot_slot(VmmContext *ctx, int pfd, const VmmPool *pool, guint timeout_s, char *
     gboolean ok;
     int lock;
 
-    /* Cold: a slot made from another slot would share its RNG state and boot. */
+    g_autofree char *parking = g_strconcat(PARKING, name, NULL);
+    int nfd;
+
     *slot_name = g_strdup(name);
-    if (slots < 0 || !vmm_sandbox_create(ctx, name, spec, NULL, timeout_s,
-                                         VMM_CREATE_NO_SNAPSHOT | VMM_CREATE_COLD, NULL, error))
+    /* The parking directory first: while it exists, a fill elsewhere leaves the sandbox be. */
+    if (slots < 0 || (nfd = vmm_fs_mkdir_at(slots, parking, 0700, getuid(), getgid(), error)) < 0)
         return FALSE;
+    close(nfd);
+    /* Cold: a slot made from another slot would share its RNG state and boot. */
+    if (!vmm_sandbox_create(ctx, name, spec, NULL, timeout_s,
+                            VMM_CREATE_NO_SNAPSHOT | VMM_CREATE_COLD, NULL, error)) {
+        vmm_fs_remove_at(slots, parking, NULL);
+        return FALSE;
+    }
     lock = vmm_sandbox_lock(ctx->state_dir, name, error);
     ok = lock >= 0 && park(ctx, slots, slots_path, name, error);
     if (!ok && lock >= 0) {
-        g_autofree char *parking = g_strconcat(PARKING, name, NULL);
         vmm_sandbox_remove_locked(ctx, name, NULL, NULL);
         vmm_fs_remove_at(slots, parking, NULL);
     }
     vmm_sandbox_unlock(ctx->state_dir, name, lock, TRUE);
     return ok;
+}
+
+/*
+ * A slot sandbox (pool-XXXXXXXX) of this state directory that no fill holds
+ * and no pool keeps was left by a fill that died between its create and its
+ * parking: nobody else will ever remove it.
+ */
+static void
+remove_dead_slots(VmmContext *ctx)
+{
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(ctx->conn, &doms, 0);
+
+    for (int i = 0; i < n; i++) {
+        g_autofree char *name = vmm_name_from_object(virDomainGetName(doms[i]));
+        g_autoptr(VmmMetadata) md =
+            vmm_pool_is_slot_name(name) ? vmm_sandbox_metadata(doms[i], NULL) : NULL;
+        int lock;
+
+        virDomainFree(doms[i]);
+        if (!md || g_strcmp0(md->state_dir, ctx->state_dir) != 0 ||
+            vmm_pool_slot_exists(ctx->state_dir, name))
+            continue;
+        if ((lock = vmm_sandbox_lock(ctx->state_dir, name, NULL)) < 0)
+            continue; /* a fill is booting it */
+        g_debug("removing slot sandbox %s left by a fill that died", name);
+        vmm_sandbox_remove_locked(ctx, name, NULL, NULL);
+        vmm_sandbox_unlock(ctx->state_dir, name, lock, TRUE);
+    }
+    free(doms);
 }
 
 gboolean
@@ -530,6 +575,7 @@ vmm_pool_fill(VmmContext *ctx, const char *id, guint max, guint timeout_s, VmmPo
         *booted = 0;
     if (!pools)
         return FALSE;
+    remove_dead_slots(ctx);
     root = open_root(ctx->state_dir, TRUE, error);
     if (root < 0)
         return FALSE;

@@ -90,7 +90,7 @@ fake_image() { # a tiny image whose files match their manifest (as tests/unit/fa
 rm -rf "$FAKE"; mkdir -p "$FAKE"; chmod 755 "$FAKE"; fake_image "$FAKE"
 printf '[quota]\nsandboxes=1\nmemory=1024\ncpus=2\n' >"$FAKE/airlockd.conf"
 S=$SOCKDIR/fake.sock
-start_daemon test:///default "$FAKE" "$S" --listen "127.0.0.1:$PORT" || bail "airlockd did not start on test:///default"
+start_daemon test:///default "$FAKE" "$S" --listen "127.0.0.1:$PORT" --pool-interval 1 --pool-max-load 1000 || bail "airlockd did not start on test:///default"
 ok "socket is 0660 root:airlock" -- test "$(stat -c '%a %U %G' "$S")" = "660 root airlock"
 
 r=$(api root "$S" GET /v1/whoami); is "root is an admin" "$(body "$r" | jq -r .role)" admin
@@ -191,6 +191,14 @@ else
 fi
 r=$(api root "$S" GET /v1/audit/verify); is "audit chain intact" "$(body "$r" | jq -r .intact)" true
 api root "$S" DELETE '/v1/sandboxes/airlock-test-root?evidence=false' >/dev/null
+# airlockd keeps pools filled in the background: one guest per --pool-interval, when idle.
+fake_cli() { AIRLOCK_STATE_DIR=$FAKE LIBVIRT_DEFAULT_URI=test:///default "$AIRLOCK" "$@"; }
+fake_cli pool set test-img --network none --size 1 >/dev/null
+is "no guest ready right after pool set" "$(fake_cli pool list --json | jq '.[0].ready')" 0
+for _ in $(seq 1 60); do [ "$(fake_cli pool list --json | jq '.[0].ready')" = 1 ] && break; sleep 0.5; done
+is "airlockd filled the pool by itself" "$(fake_cli pool list --json | jq '.[0].ready')" 1
+ok "... recorded as a pool-fill by airlockd" -- jq -s -e 'map(select(.event == "pool-fill" and .via == "daemon" and .result == "ok")) | length == 1' "$FAKE/events.jsonl"
+fake_cli pool set test-img --network none --size 0 >/dev/null
 kill -TERM "$DPID"; wait "$DPID"; rc=$?; DPID=
 is "SIGTERM: airlockd exits 0" "$rc" 0
 ok "... and removes its socket" -- test ! -e "$S"

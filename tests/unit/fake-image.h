@@ -15,16 +15,16 @@ fake_image_sha256(const char *path)
     return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)data, len);
 }
 
-/* Installs image "test-img" under @state/images. */
+/* Installs image "test-img" with a disk of @size (qemu-img's "64M") under @state/images. */
 static inline void
-make_image(const char *state)
+make_image_with_size(const char *state, const char *size)
 {
     g_autofree char *dir = g_build_filename(state, "images", "test-img", NULL);
     g_autofree char *disk = g_build_filename(dir, "disk.qcow2", NULL);
     g_autofree char *kernel = g_build_filename(dir, "vmlinuz", NULL);
     g_autofree char *initrd = g_build_filename(dir, "initrd.img", NULL);
     g_autofree char *manifest = g_build_filename(dir, "manifest.json", NULL);
-    g_autofree char *cmd = g_strdup_printf("qemu-img create -q -f qcow2 %s 64M", disk);
+    g_autofree char *cmd = g_strdup_printf("qemu-img create -q -f qcow2 %s %s", disk, size);
     g_autofree char *hd = NULL, *hk = NULL, *hi = NULL, *json = NULL;
 
     g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
@@ -41,4 +41,11 @@ make_image(const char *state)
                            "\"packages\":[]}",
                            hd, hk, hi);
     g_assert_true(g_file_set_contents(manifest, json, -1, NULL));
+}
+
+/* Installs image "test-img" under @state/images. */
+static inline void
+make_image(const char *state)
+{
+    make_image_with_size(state, "64M");
 }

@@ -51,6 +51,7 @@ typedef struct {
     gboolean draining;
     gboolean gc_running;   /* one gc at a time (main loop only) */
     gboolean pool_running; /* a pool fill runs (main.c): one at a time */
+    gdouble pool_max_load; /* no fill above this load average */
     guint drain_idle;      /* 100 ms ticks with nothing in flight but responses still open */
     VmmEventsHub *hub;
 } VmmDaemon;

@@ -148,8 +148,8 @@ pool_done(GObject *source, GAsyncResult *result, gpointer data)
 
 /*
  * A fill boots one guest per tick, and none while requests are in flight or
- * the load average is above the host's CPU count: filling never competes
- * with the sandboxes that run.
+ * the load average is above --pool-max-load (default: the CPU count):
+ * filling never competes with the sandboxes that run.
  */
 static gboolean
 pool_tick(gpointer data)
@@ -160,8 +160,10 @@ pool_tick(gpointer data)
 
     if (d->draining || d->pool_running || d->inflight > 0)
         return G_SOURCE_CONTINUE;
-    if (getloadavg(load, 1) == 1 && load[0] > (double)g_get_num_processors())
+    if (getloadavg(load, 1) == 1 && load[0] > d->pool_max_load) {
+        g_debug("pool: load %.2f is above %.2f, no fill now", load[0], d->pool_max_load);
         return G_SOURCE_CONTINUE;
+    }
     d->pool_running = TRUE;
     d->inflight++;
     task = g_task_new(NULL, NULL, pool_done, d);
@@ -218,6 +220,7 @@ main(int argc, char **argv)
     gint q_sandboxes = -1, q_memory = -1, q_cpus = -1, max_body_kib = 1024, max_file_mib = 64;
     gint gc_interval = 60;
     gint pool_interval = 30;
+    gdouble pool_max_load = g_get_num_processors();
     gboolean no_socket = FALSE, config_given, no_gateway = FALSE;
     g_autoptr(GSubprocess) gateway = NULL;
     VmmDaemon d = {0};
@@ -247,6 +250,8 @@ main(int argc, char **argv)
          "KiB"},
         {"pool-interval", 0, 0, G_OPTION_ARG_INT, &pool_interval,
          "Seconds between pool fills, one guest each (default 30; 0: never)", "S"},
+        {"pool-max-load", 0, 0, G_OPTION_ARG_DOUBLE, &pool_max_load,
+         "No pool fill while the load average is above this (default: the CPU count)", "LOAD"},
         {"gc-interval", 0, 0, G_OPTION_ARG_INT, &gc_interval,
          "Run gc at start and every N seconds: interrupted creates, TTLs, orphans (0: never; "
          "default 60)",
@@ -355,6 +360,7 @@ main(int argc, char **argv)
         g_idle_add(gc_first, &d);
         g_timeout_add_seconds(gc_interval, gc_tick, &d);
     }
+    d.pool_max_load = pool_max_load;
     if (pool_interval > 0)
         g_timeout_add_seconds(pool_interval, pool_tick, &d);
     if (!no_gateway)
