@@ -302,6 +302,114 @@ do_fixup(int p, uint32_t sid, const uint8_t *pl, uint32_t len)
         send_frame(p, AG_FIXED, sid, NULL, 0, NULL, 0);
 }
 
+/*
+ * A warm start's identity (a sandbox restored from a pool's saved guest): written where a
+ * cold start's seed writes it, with the same modes, each file replaced whole by a rename.
+ */
+static int
+replace_file(const char *dir, const char *name, const uint8_t *data, uint32_t len, mode_t mode)
+{
+    char tmp[PATH_MAX], path[PATH_MAX];
+    int fd, r = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s/.%s.airlock-new", dir, name);
+    unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -1;
+    for (uint32_t off = 0; off < len && r == 0;) {
+        ssize_t n = write(fd, data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            r = -1;
+        else
+            off += (uint32_t)n;
+    }
+    if (r == 0 && (fchown(fd, 0, 0) != 0 || fchmod(fd, mode) != 0))
+        r = -1;
+    if (close(fd) != 0)
+        r = -1;
+    if (r == 0 && rename(tmp, path) != 0)
+        r = -1;
+    if (r != 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+    }
+    return r;
+}
+
+static void
+do_identity(int p, uint32_t sid, uint8_t *pl, uint32_t len)
+{
+    const uint8_t *f[5] = {0};
+    uint32_t flen[5] = {0}, off = 0;
+    char host[AG_HOSTNAME_MAX + 2], mid[34];
+    const char *what = NULL;
+
+    while (off < len) {
+        uint8_t tag;
+        uint32_t n;
+        if (len - off < 5)
+            goto malformed;
+        tag = pl[off];
+        n = ag_get32(pl + off + 1);
+        off += 5;
+        if (tag < AG_I_HOSTNAME || tag > AG_I_SECRETS || f[tag] || n > len - off)
+            goto malformed;
+        f[tag] = pl + off;
+        flen[tag] = n;
+        off += n;
+    }
+    /* All four, the names in their strict shapes (they become a file and a kernel value). */
+    if (!f[AG_I_HOSTNAME] || !f[AG_I_MACHINE_ID] || !f[AG_I_ENV] || !f[AG_I_SECRETS] ||
+        flen[AG_I_HOSTNAME] < 1 || flen[AG_I_HOSTNAME] > AG_HOSTNAME_MAX ||
+        flen[AG_I_MACHINE_ID] != 32)
+        goto malformed;
+    for (uint32_t i = 0; i < flen[AG_I_HOSTNAME]; i++) {
+        uint8_t c = f[AG_I_HOSTNAME][i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            goto malformed;
+    }
+    for (uint32_t i = 0; i < 32; i++) {
+        uint8_t c = f[AG_I_MACHINE_ID][i];
+        if (!((c >= 'a' && c <= 'f') || (c >= '0' && c <= '9')))
+            goto malformed;
+    }
+    memcpy(host, f[AG_I_HOSTNAME], flen[AG_I_HOSTNAME]);
+    host[flen[AG_I_HOSTNAME]] = '\n';
+    host[flen[AG_I_HOSTNAME] + 1] = '\0';
+    memcpy(mid, f[AG_I_MACHINE_ID], 32);
+    mid[32] = '\n';
+    mid[33] = '\0';
+    if (mkdir("/run/airlock", 0755) != 0 && errno != EEXIST)
+        what = "/run/airlock";
+    else if (replace_file("/run/airlock", "env", f[AG_I_ENV], flen[AG_I_ENV], 0644) != 0)
+        what = AG_ENV_FILE;
+    else if (replace_file("/run/airlock", "secrets.env", f[AG_I_SECRETS], flen[AG_I_SECRETS],
+                          0600) != 0)
+        what = AG_SECRETS_FILE;
+    else if (sethostname(host, flen[AG_I_HOSTNAME]) != 0)
+        what = "sethostname";
+    else if (replace_file("/etc", "hostname", (const uint8_t *)host, flen[AG_I_HOSTNAME] + 1,
+                          0644) != 0)
+        what = "/etc/hostname";
+    else if (replace_file("/etc", "machine-id", (const uint8_t *)mid, 33, 0444) != 0)
+        what = "/etc/machine-id";
+    /* The secrets leave this process's memory with the frame. */
+    explicit_bzero(pl, len);
+    if (what)
+        send_error(p, sid, AG_E_IO, errno, "%s: %s", what, strerror(errno));
+    else
+        send_frame(p, AG_IDENTIFIED, sid, NULL, 0, NULL, 0);
+    return;
+malformed:
+    explicit_bzero(pl, len);
+    send_error(p, sid, AG_E_PROTOCOL, 0, "malformed IDENTITY");
+}
+
 static void
 do_hello(int p, uint32_t sid, const uint8_t *pl, uint32_t len)
 {
@@ -320,7 +428,7 @@ do_hello(int p, uint32_t sid, const uint8_t *pl, uint32_t len)
     memcpy(out, AG_MAGIC, AG_MAGIC_LEN);
     ag_put16(out + 8, AG_VERSION_MAX);
     ag_put16(out + 10, 0);
-    ag_put32(out + 12, 0); /* features */
+    ag_put32(out + 12, AG_FEATURE_IDENTITY); /* features */
     memcpy(out + 16, pl + 16, AG_NONCE_LEN);
     send_frame(p, AG_HELLO, sid, out, sizeof(out), name, sizeof(name) - 1);
     ports[p].hello = 1;
@@ -345,6 +453,9 @@ handle_frame(int p, uint16_t type, uint32_t sid, uint8_t *pl, uint32_t len)
         break;
     case AG_FIXUP:
         do_fixup(p, sid, pl, len);
+        break;
+    case AG_IDENTITY:
+        do_identity(p, sid, pl, len);
         break;
     case AG_EXEC:
         exec_start(p, sid, pl, len);

@@ -28,29 +28,38 @@
 
 /* Frame types. Host -> guest unless marked; "g>h" guest -> host; "both" either way. */
 enum {
-    AG_HELLO = 1,    /* both: handshake (host first; a new HELLO resets the port's sessions) */
-    AG_ERROR = 2,    /* g>h: the session failed: u32 code, u32 errno, text */
-    AG_CANCEL = 3,   /* end the session now: SIGKILL its process group / abandon the transfer */
-    AG_FIXUP = 4,    /* i64 seconds, i64 nanoseconds, 64 random bytes: clock + RNG reseed */
-    AG_FIXED = 5,    /* g>h: the FIXUP was applied (empty) */
-    AG_PING = 6,     /* at most AG_PING_MAX bytes, echoed in PONG: is the helper still there? */
-    AG_PONG = 7,     /* g>h: the PING's payload */
-    AG_EXEC = 16,    /* u32 flags, u32 timeout_ms, u16 rows, u16 cols, then fields (AG_F_*) */
-    AG_STARTED = 17, /* g>h: u32 pid */
-    AG_STDIN = 18,   /* data; empty = end of input */
-    AG_STDOUT = 19,  /* g>h: data (the pty's output in pty mode) */
-    AG_STDERR = 20,  /* g>h: data */
-    AG_SIGNAL = 21,  /* u32 signal number, sent to the process group */
-    AG_RESIZE = 22,  /* u16 rows, u16 cols */
-    AG_EXIT = 23,    /* g>h: i32 status (0-255, 128+N for signal N), u32 flags (AG_EXIT_*) */
-    AG_WINDOW = 24,  /* g>h: u32 stdin bytes consumed (credit returned to the host) */
-    AG_PUT = 32,     /* u32 flags (AG_PUT_*), path; then ENTRY/DATA... END */
-    AG_GET = 33,     /* u32 flags (AG_GET_*), path; answered with ENTRY/DATA... END */
+    AG_HELLO = 1,  /* both: handshake (host first; a new HELLO resets the port's sessions) */
+    AG_ERROR = 2,  /* g>h: the session failed: u32 code, u32 errno, text */
+    AG_CANCEL = 3, /* end the session now: SIGKILL its process group / abandon the transfer */
+    AG_FIXUP = 4,  /* i64 seconds, i64 nanoseconds, 64 random bytes: clock + RNG reseed */
+    AG_FIXED = 5,  /* g>h: the FIXUP was applied (empty) */
+    AG_PING = 6,   /* at most AG_PING_MAX bytes, echoed in PONG: is the helper still there? */
+    AG_PONG = 7,   /* g>h: the PING's payload */
+    AG_IDENTITY =
+        8, /* fields (AG_I_*): hostname, machine-id, env and secrets files (a warm start) */
+    AG_IDENTIFIED = 9, /* g>h: the IDENTITY was applied (empty) */
+    AG_EXEC = 16,      /* u32 flags, u32 timeout_ms, u16 rows, u16 cols, then fields (AG_F_*) */
+    AG_STARTED = 17,   /* g>h: u32 pid */
+    AG_STDIN = 18,     /* data; empty = end of input */
+    AG_STDOUT = 19,    /* g>h: data (the pty's output in pty mode) */
+    AG_STDERR = 20,    /* g>h: data */
+    AG_SIGNAL = 21,    /* u32 signal number, sent to the process group */
+    AG_RESIZE = 22,    /* u16 rows, u16 cols */
+    AG_EXIT = 23,      /* g>h: i32 status (0-255, 128+N for signal N), u32 flags (AG_EXIT_*) */
+    AG_WINDOW = 24,    /* g>h: u32 stdin bytes consumed (credit returned to the host) */
+    AG_PUT = 32,       /* u32 flags (AG_PUT_*), path; then ENTRY/DATA... END */
+    AG_GET = 33,       /* u32 flags (AG_GET_*), path; answered with ENTRY/DATA... END */
     AG_ENTRY = 34, /* both: u8 kind, 3 zero bytes, u32 mode, u64 size, u16 name len, name, target */
     AG_DATA = 35,  /* both: file content; empty = end of the current file */
     AG_END = 36,   /* both: end of the entry stream */
     AG_DONE = 37,  /* g>h: a PUT is complete: u64 bytes, u32 entries */
 };
+
+/* HELLO feature mask (the guest's answer): what this guest does beyond version 1's frames */
+#define AG_FEATURE_IDENTITY 1u
+/* AG_IDENTITY fields, as AG_EXEC's (u8 tag, u32 length, bytes); each at most once */
+enum { AG_I_HOSTNAME = 1, AG_I_MACHINE_ID = 2, AG_I_ENV = 3, AG_I_SECRETS = 4 };
+#define AG_HOSTNAME_MAX 64u
 
 /* AG_EXEC flags */
 #define AG_EXEC_PTY 1u         /* a terminal (stdout carries both streams) */

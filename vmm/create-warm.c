@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "error.h"
 #include "fsutil.h"
+#include "guest-channel.h"
 #include "journal.h"
 #include "names.h"
 #include "network-xml.h"
@@ -195,31 +196,47 @@ warm_restore(Create *c, GError **error)
     "sed -i \"s/\\b$old\\b/$h/g\" /etc/hosts; fi; "                                                \
     "printf '%s\\n' \"$m\" > /etc/machine-id"
 
+/* The identity through airlock-guest's IDENTITY frame: one round trip, no process started. */
 static gboolean
-warm_identity(Create *c, GError **error)
+identity_frame(Create *c, const char *machine_id, const char *env_b64, const char *secrets_b64,
+               GError **error)
+{
+    g_autoptr(VmmGuestConn) conn = vmm_guest_connect(c->dom, VMM_GUEST_HELLO_TIMEOUT_MS, error);
+    gsize env_len = 0, secrets_len = 0;
+    g_autofree guchar *env = NULL;
+    guchar *secrets;
+    VmmGuestIdentity id = {.hostname = c->name, .machine_id = machine_id};
+    gboolean ok;
+
+    if (!conn)
+        return FALSE;
+    env = g_base64_decode(env_b64, &env_len);
+    secrets = g_base64_decode(secrets_b64, &secrets_len);
+    id.env = env;
+    id.env_len = env_len;
+    id.secrets = secrets;
+    id.secrets_len = secrets_len;
+    ok = vmm_guest_identity(conn, &id, IDENTITY_TIMEOUT_MS, error);
+    explicit_bzero(secrets, secrets_len);
+    g_free(secrets);
+    return ok;
+}
+
+/* The same through one agent exec (guests whose airlock-guest predates IDENTITY). */
+static gboolean
+identity_exec(Create *c, const char *machine_id, const char *env_b64, const char *secrets_b64,
+              GError **error)
 {
     const char *argv[] = {"/bin/sh", "-c", IDENTITY_SH, NULL};
-    g_autoptr(GPtrArray) env = vmm_create_seed_env(c);
-    g_autofree char *env_b64 = vmm_seed_env_b64((const char *const *)env->pdata);
-    char *secrets_b64 = vmm_seed_secrets_b64(vmm_create_seed_secrets(c));
-    g_autofree char *machine_id = g_uuid_string_random();
     g_autofree char *out = NULL, *err = NULL;
     GString *payload = g_string_sized_new(256 + strlen(secrets_b64) + strlen(env_b64));
     g_autoptr(GBytes) input = NULL;
     gboolean ok;
     int code = -1;
 
-    /* 32 hex digits, as systemd writes it. */
-    for (char *r = machine_id, *w = machine_id;; r++) {
-        if (*r != '-')
-            *w++ = *r;
-        if (!*r)
-            break;
-    }
     g_string_append_printf(payload, "%s\n%s\n%s\n", c->name, machine_id, env_b64);
     g_string_append(payload, secrets_b64);
     g_string_append_c(payload, '\n');
-    vmm_seed_wipe_free(secrets_b64);
     input = g_bytes_new_with_free_func(payload->str, payload->len,
                                        (GDestroyNotify)vmm_seed_wipe_free, payload->str);
     g_string_free(payload, FALSE);
@@ -231,6 +248,39 @@ warm_identity(Create *c, GError **error)
                     code, shown);
         return FALSE;
     }
+    return ok;
+}
+
+static gboolean
+warm_identity(Create *c, GError **error)
+{
+    g_autoptr(GPtrArray) env = vmm_create_seed_env(c);
+    g_autofree char *env_b64 = vmm_seed_env_b64((const char *const *)env->pdata);
+    char *secrets_b64 = vmm_seed_secrets_b64(vmm_create_seed_secrets(c));
+    g_autofree char *machine_id = g_uuid_string_random();
+    g_autoptr(GError) frame_err = NULL;
+    gboolean ok;
+
+    /* 32 hex digits, as systemd writes it. */
+    for (char *r = machine_id, *w = machine_id;; r++) {
+        if (*r != '-')
+            *w++ = *r;
+        if (!*r)
+            break;
+    }
+    ok = identity_frame(c, machine_id, env_b64, secrets_b64, &frame_err);
+    if (ok) {
+        g_strlcpy(c->t->identity_via, "airlock-guest", sizeof(c->t->identity_via));
+    } else if (frame_err->code == VMM_ERROR_NOT_FOUND) {
+        /* No airlock-guest here, or one without IDENTITY: the agent does it. */
+        g_debug("identity through the agent: %s", frame_err->message);
+        ok = identity_exec(c, machine_id, env_b64, secrets_b64, error);
+        g_strlcpy(c->t->identity_via, "exec", sizeof(c->t->identity_via));
+    } else {
+        g_propagate_prefixed_error(error, g_steal_pointer(&frame_err),
+                                   "sandbox '%s': handing the guest its identity: ", c->name);
+    }
+    vmm_seed_wipe_free(secrets_b64);
     return ok;
 }
 

@@ -11,6 +11,7 @@ struct _VmmGuestConn {
     guint8 nonce[AG_NONCE_LEN];
     guint32 next_sid, fixup_sid;
     guint version;
+    guint32 features; /* the HELLO's AG_FEATURE_* mask */
     char *peer;
 };
 

@@ -293,6 +293,7 @@ vmm_guest_handshake(VmmGuestConn *conn, guint timeout_ms, GError **error)
             continue; /* output queued for an earlier connection */
         if (vmm_guest_hello_check(&f, conn->nonce, &version, &conn->peer, &err)) {
             conn->version = version;
+            conn->features = ag_get32(f.data + AG_MAGIC_LEN + 4);
             return TRUE;
         }
         if (err->code != VMM_ERROR_INVALID || !strstr(err->message, "earlier")) {
@@ -570,6 +571,65 @@ vmm_guest_fixup_finish(VmmGuestConn *conn, guint timeout_ms, gboolean *answered,
             return vmm_guest_failed(&f, error);
         g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
                     "the guest answered the clock fix with a frame of type %u", f.type);
+        return FALSE;
+    }
+}
+
+/* ---- identity (a warm start) ----------------------------------------------------------- */
+
+static void
+identity_field(GByteArray *out, guint8 tag, const void *data, gsize len)
+{
+    guint8 h[5] = {tag};
+
+    ag_put32(h + 1, (guint32)len);
+    g_byte_array_append(out, h, sizeof(h));
+    g_byte_array_append(out, data, len);
+}
+
+gboolean
+vmm_guest_identity(VmmGuestConn *conn, const VmmGuestIdentity *id, guint timeout_ms, GError **error)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    g_autoptr(GByteArray) out = NULL;
+    guint32 sid;
+    gboolean sent;
+
+    if (!conn->version && !vmm_guest_handshake(conn, timeout_ms, error))
+        return FALSE;
+    if (!(conn->features & AG_FEATURE_IDENTITY)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_NOT_FOUND,
+                    "the guest's airlock-guest takes no IDENTITY (an older image)");
+        return FALSE;
+    }
+    if (id->env_len + id->secrets_len + 256 > AG_FRAME_MAX) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                    "the environment and secrets are more than one frame holds (%u bytes)",
+                    AG_FRAME_MAX);
+        return FALSE;
+    }
+    out = g_byte_array_sized_new(64 + id->env_len + id->secrets_len);
+    identity_field(out, AG_I_HOSTNAME, id->hostname, strlen(id->hostname));
+    identity_field(out, AG_I_MACHINE_ID, id->machine_id, strlen(id->machine_id));
+    identity_field(out, AG_I_ENV, id->env, id->env_len);
+    identity_field(out, AG_I_SECRETS, id->secrets, id->secrets_len);
+    sid = conn->next_sid++;
+    sent = vmm_guest_send_frame(conn, AG_IDENTITY, sid, out->data, out->len, error);
+    explicit_bzero(out->data, out->len);
+    if (!sent)
+        return FALSE;
+    for (;;) {
+        VmmGuestFrame f;
+        if (!vmm_guest_next(conn, &f, deadline, error))
+            return FALSE;
+        if (f.sid != sid)
+            continue;
+        if (f.type == AG_IDENTIFIED)
+            return TRUE;
+        if (f.type == AG_ERROR)
+            return vmm_guest_failed(&f, error);
+        g_set_error(error, VMM_ERROR, VMM_ERROR_AGENT,
+                    "the guest answered its identity with a frame of type %u", f.type);
         return FALSE;
     }
 }

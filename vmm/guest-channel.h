@@ -76,3 +76,21 @@ gboolean vmm_guest_fixup_finish(VmmGuestConn *conn, guint timeout_ms, gboolean *
 
 /* "airlock-guest" when its helper answers on @dom now, else "qemu-guest-agent". Static. */
 const char *vmm_guest_channel_name(virDomainPtr dom);
+
+/* What a sandbox restored from a pool is told it is (docs/guest-protocol.md, IDENTITY). */
+typedef struct {
+    const char *hostname;   /* the sandbox's name */
+    const char *machine_id; /* 32 hex digits */
+    const void *env;        /* /run/airlock/env's content (KEY='value' lines) */
+    gsize env_len;
+    const void *secrets; /* /run/airlock/secrets.env's content */
+    gsize secrets_len;
+} VmmGuestIdentity;
+
+/*
+ * Hands the guest @id in one IDENTITY frame and waits for IDENTIFIED. NOT_FOUND
+ * when the guest's airlock-guest does not offer it (the caller falls back);
+ * a guest ERROR is that error. The payload's copy here is wiped.
+ */
+gboolean vmm_guest_identity(VmmGuestConn *conn, const VmmGuestIdentity *id, guint timeout_ms,
+                            GError **error);

@@ -176,10 +176,12 @@ void
 vmm_create_source_to_json(const VmmCreateTimings *t, JsonObject *o)
 {
     json_object_set_string_member(o, "create", t->warm ? "warm" : "cold");
-    if (t->warm)
+    if (t->warm) {
         json_object_set_string_member(o, "pool", t->pool);
-    else
+        json_object_set_string_member(o, "identity_via", t->identity_via);
+    } else {
         json_object_set_null_member(o, "pool");
+    }
     if (t->cold_reason[0])
         json_object_set_string_member(o, "cold_reason", t->cold_reason);
     else
@@ -195,6 +197,9 @@ vmm_create_source_from_json(JsonObject *o, VmmCreateTimings *t)
     t->warm =
         o && g_strcmp0(json_object_get_string_member_with_default(o, "create", ""), "warm") == 0;
     g_strlcpy(t->pool, pool ? pool : "", sizeof(t->pool));
+    g_strlcpy(t->identity_via,
+              o ? json_object_get_string_member_with_default(o, "identity_via", "") : "",
+              sizeof(t->identity_via));
     g_strlcpy(t->cold_reason, why ? why : "", sizeof(t->cold_reason));
 }
 

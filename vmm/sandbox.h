@@ -17,6 +17,7 @@ typedef struct {
     gboolean warm;             /* it came from a pool (docs/architecture.md, "Warm create") */
     char pool[128];            /* warm: the pool's id */
     char cold_reason[256];     /* cold although a pool has this shape: why (else empty) */
+    char identity_via[16];     /* warm: "airlock-guest" (IDENTITY frame) or "exec" */
 } VmmCreateTimings;
 
 typedef enum {

@@ -56,6 +56,7 @@ ok "no waiting guest runs (disk, not RAM)" -- bash -c "! virsh list --name | gre
 ok "pool directory is root's only" -- test "$(stat -c %a:%U "$AIRLOCK_STATE_DIR/pool")" = 700:root
 
 # ---- two warm sandboxes ----
+log_lines=$(wc -l < "$AIRLOCK_STATE_DIR/events.jsonl" 2>/dev/null || echo 0)
 "$AIRLOCK" create "$A" --secrets "$WORK/a.env" -e ROLE=alpha --json > "$WORK/a.json"; rc=$?
 is "warm create A" "$rc" 0
 [ "$rc" = 0 ] || bail "warm create failed"
@@ -65,10 +66,11 @@ is "warm create B" "$rc" 0
 r_b=$("$AIRLOCK" exec "$B" -- sh -c 'head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n"')
 is "A came from the pool (--json says so)" "$(jq -r '.create + " " + .pool' "$WORK/a.json")" "warm $POOL"
 is "B came from the pool" "$(jq -r .create "$WORK/b.json")" warm
+is "A's identity went in one airlock-guest frame" "$(jq -r .identity_via "$WORK/a.json")" airlock-guest
 echo "# warm create A $(jq -r .timings_s.total "$WORK/a.json") s (restore $(jq -r .timings_s.restore "$WORK/a.json"), identity $(jq -r .timings_s.identity "$WORK/a.json"), snapshot $(jq -r .timings_s.snapshot "$WORK/a.json")), B $(jq -r .timings_s.total "$WORK/b.json") s"
 ok "warm create under 10 s" -- awk -v t="$(jq -r .timings_s.total "$WORK/a.json")" 'BEGIN { exit !(t < 10) }'
 is "the pool is spent" "$(pool_json ready)" 0
-ok "the audit record says warm" -- bash -c "jq -s -e --arg n $A 'map(select(.event == \"create\" and .sandbox == \$n and .create == \"warm\")) | length == 1' $AIRLOCK_STATE_DIR/events.jsonl >/dev/null"
+ok "the audit record says warm" -- bash -c "tail -n +$((log_lines + 1)) $AIRLOCK_STATE_DIR/events.jsonl | jq -s -e --arg n $A 'map(select(.event == \"create\" and .sandbox == \$n and .create == \"warm\")) | length == 1' >/dev/null"
 
 # Identity: each its own name, machine-id, secrets and random stream.
 is "A's hostname is its name" "$("$AIRLOCK" exec "$A" -- hostname)" "$A"
@@ -138,6 +140,17 @@ for c in "$CANARY_A" "$CANARY_B"; do
 done
 ok "(control) the same search finds A's canary in A's own saved state" -- grep -qaF "$CANARY_A" "$AIRLOCK_STATE_DIR/sandboxes/$A/snapshots/clean/memory.save"
 ok "B's saved state holds no secret of A" -- bash -c "! grep -qaF '$CANARY_A' $AIRLOCK_STATE_DIR/sandboxes/$B/snapshots/clean/memory.save"
+
+# ---- a guest reached through the QEMU agent only gets its identity by one exec ----
+AIRLOCK_GUEST=agent "$AIRLOCK" create "$C" --secrets "$WORK/b.env" --json > "$WORK/c.json"; rc=$?
+is "warm create through the QEMU agent" "$rc" 0
+is "... identity by exec" "$(jq -r '.create + " " + .identity_via' "$WORK/c.json")" "warm exec"
+is "... hostname" "$("$AIRLOCK" exec "$C" -- hostname)" "$C"
+is "... secret" "$("$AIRLOCK" exec "$C" -- sh -c 'printf %s "$API_KEY"')" "$CANARY_B"
+is "... secrets file as a cold create makes it" "$("$AIRLOCK" exec "$C" -- stat -c %a:%U /run/airlock/secrets.env)" 600:root
+"$AIRLOCK" destroy --no-evidence "$C" >/dev/null
+"$AIRLOCK" pool fill --quiet; rc=$?
+is "refill one guest again" "$rc" 0
 
 # ---- the fallback: a saved state airlock cannot rename means a cold create ----
 slot=$(ls "$AIRLOCK_STATE_DIR/pool/$POOL/slots/" | head -1)

@@ -285,8 +285,8 @@ test_dead_fill(Fixture *f, gconstpointer data)
     g_autoptr(GError) err = NULL;
     g_autoptr(VmmPool) set = vmm_ops_pool_set(&f->ops, spec, 0, &err);
     g_autofree char *id = vmm_pool_id(spec);
-    g_autofree char *parking = g_build_filename(f->state, "pool", id, "slots", ".new-pool-00c0ffee",
-                                                NULL);
+    g_autofree char *parking =
+        g_build_filename(f->state, "pool", id, "slots", ".new-pool-00c0ffee", NULL);
     g_autoptr(virDomain) dom = NULL;
     guint booted = 0;
 
@@ -345,12 +345,10 @@ main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/pool/id-and-unsuitable", test_id_and_unsuitable);
-    g_test_add("/pool/fill-claim", Fixture, NULL, fixture_setup, test_fill_claim,
-               fixture_teardown);
+    g_test_add("/pool/fill-claim", Fixture, NULL, fixture_setup, test_fill_claim, fixture_teardown);
     g_test_add("/pool/stale-and-surplus", Fixture, NULL, fixture_setup, test_stale_and_surplus,
                fixture_teardown);
-    g_test_add("/pool/no-network", Fixture, NULL, fixture_setup, test_no_network,
-               fixture_teardown);
+    g_test_add("/pool/no-network", Fixture, NULL, fixture_setup, test_no_network, fixture_teardown);
     g_test_add("/pool/dead-fill", Fixture, NULL, fixture_setup, test_dead_fill, fixture_teardown);
     g_test_add("/pool/remote-refused", Fixture, NULL, fixture_setup, test_remote_refused,
                fixture_teardown);
