@@ -143,10 +143,19 @@ warm_define(Create *c, GError **error)
     g_autofree char *saved = NULL;
     vmm_auto_fd int sfd = vmm_fs_open_own_dir(c->slot_dir, error);
     vmm_auto_fd int fd = -1;
+    unsigned long lib = 0;
     struct stat st;
 
     if (sfd < 0)
         return FALSE;
+    /* The header's layout is libvirt's, not an API: only versions it was checked against. */
+    if (virConnectGetLibVersion(c->ctx->conn, &lib) < 0 || !vmm_save_image_libvirt_known(lib)) {
+        g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED,
+                    "libvirt %lu.%lu writes a save image format warm create was not checked "
+                    "against",
+                    lib / 1000000, lib / 1000 % 1000);
+        return FALSE;
+    }
     fd = openat(sfd, "memory.save", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         g_set_error(error, VMM_ERROR, VMM_ERROR_FAILED, "the pooled guest's state is unreadable");

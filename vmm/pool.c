@@ -13,6 +13,7 @@
 #include "network.h"
 #include "network-xml.h"
 #include "sandbox.h"
+#include "save-image.h"
 #include "settings.h"
 
 #include <dirent.h>
@@ -575,6 +576,18 @@ vmm_pool_fill(VmmContext *ctx, const char *id, guint max, guint timeout_s, VmmPo
         *booted = 0;
     if (!pools)
         return FALSE;
+    {
+        /* Slots another libvirt saved would only be booted to be thrown away (save-image.h). */
+        unsigned long lib = 0;
+        if (vmm_host_for(ctx->conn)->has_guests &&
+            (virConnectGetLibVersion(ctx->conn, &lib) < 0 || !vmm_save_image_libvirt_known(lib))) {
+            g_set_error(error, VMM_ERROR, VMM_ERROR_HOST,
+                        "libvirt %lu.%lu: warm create was not checked against its save format, "
+                        "so pools are not filled (sandboxes are created cold)",
+                        lib / 1000000, lib / 1000 % 1000);
+            return FALSE;
+        }
+    }
     remove_dead_slots(ctx);
     root = open_root(ctx->state_dir, TRUE, error);
     if (root < 0)

@@ -95,6 +95,14 @@ find_element(const char *xml, const char *tag, gsize *start, gsize *end)
 }
 
 gboolean
+vmm_save_image_libvirt_known(unsigned long version)
+{
+    unsigned long major = version / 1000000;
+
+    return major >= 7 && major <= 11;
+}
+
+gboolean
 vmm_save_image_rename(int fd, const char *name, const char *uuid, GError **error)
 {
     SaveHeader h;

@@ -20,6 +20,13 @@
 #define VMM_SAVE_IMAGE_MAGIC "LibvirtQemudSave"
 #define VMM_SAVE_IMAGE_VERSION 2
 
+/*
+ * TRUE when libvirt @version (virConnectGetLibVersion: major * 1000000 + minor * 1000 +
+ * micro) writes the format above: 7.0 up to 11.x (version 2 headers; checked on 9.0).
+ * Another libvirt gets cold creates until it has been checked.
+ */
+gboolean vmm_save_image_libvirt_known(unsigned long version);
+
 /* Rewrites <name> and <uuid> of the domain in the save image open for reading and writing on @fd.
  */
 gboolean vmm_save_image_rename(int fd, const char *name, const char *uuid, GError **error);

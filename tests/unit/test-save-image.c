@@ -147,6 +147,17 @@ test_bad_arguments(void)
     close(fd);
 }
 
+static void
+test_libvirt_versions(void)
+{
+    g_assert_true(vmm_save_image_libvirt_known(9000000)); /* Debian 12's, checked here */
+    g_assert_true(vmm_save_image_libvirt_known(7000000));
+    g_assert_true(vmm_save_image_libvirt_known(11010000));
+    g_assert_false(vmm_save_image_libvirt_known(6010000));
+    g_assert_false(vmm_save_image_libvirt_known(12000000));
+    g_assert_false(vmm_save_image_libvirt_known(0));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -154,5 +165,6 @@ main(int argc, char **argv)
     g_test_add_func("/save-image/rename", test_rename);
     g_test_add_func("/save-image/refused", test_refused);
     g_test_add_func("/save-image/bad-arguments", test_bad_arguments);
+    g_test_add_func("/save-image/libvirt-versions", test_libvirt_versions);
     return g_test_run();
 }
