@@ -148,6 +148,11 @@ pool_from_json(const char *id, JsonObject *o)
     return g_steal_pointer(&p);
 }
 
+/*
+ * What a slot of @p boots as. A guest cannot tell an isolated network from an allow one
+ * (the difference is the host's firewall, built for the sandbox when it takes the slot),
+ * so an allow pool's slots boot isolated: no allow list is theirs to have.
+ */
 static VmmSpec *
 pool_spec(const VmmPool *p)
 {
@@ -157,7 +162,7 @@ pool_spec(const VmmPool *p)
     spec->cpus = p->cpus;
     spec->memory_mib = p->memory_mib;
     spec->disk_gib = p->disk_gib;
-    spec->net_mode = p->net_mode;
+    spec->net_mode = p->net_mode == VMM_NET_MODE_ALLOW ? VMM_NET_MODE_ISOLATED : p->net_mode;
     return spec;
 }
 
@@ -167,6 +172,8 @@ vmm_pool_set(const char *state_dir, const VmmSpec *spec, guint size, GError **er
     g_autofree char *id = vmm_pool_id(spec);
     g_autoptr(JsonObject) o = json_object_new();
     const char *why = vmm_pool_unsuitable(spec);
+    g_autoptr(VmmPool) as_pool = g_new0(VmmPool, 1);
+    g_autoptr(VmmSpec) shape = NULL;
     vmm_auto_fd int root = -1;
     vmm_auto_fd int pfd = -1;
 
@@ -175,7 +182,14 @@ vmm_pool_set(const char *state_dir, const VmmSpec *spec, guint size, GError **er
                     "a pool cannot hold this shape: %s (create such sandboxes cold)", why);
         return NULL;
     }
-    if (!vmm_spec_validate(spec, error) || (root = open_root(state_dir, TRUE, error)) < 0 ||
+    /* The shape is checked as its slots boot (an allow pool needs no allow list). */
+    as_pool->image = g_strdup(spec->image);
+    as_pool->cpus = spec->cpus;
+    as_pool->memory_mib = spec->memory_mib;
+    as_pool->disk_gib = spec->disk_gib;
+    as_pool->net_mode = spec->net_mode;
+    shape = pool_spec(as_pool);
+    if (!vmm_spec_validate(shape, error) || (root = open_root(state_dir, TRUE, error)) < 0 ||
         (pfd = vmm_fs_mkdir_at(root, id, 0700, getuid(), getgid(), error)) < 0)
         return NULL;
     json_object_set_string_member(o, "image", spec->image);

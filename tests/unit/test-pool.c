@@ -277,6 +277,37 @@ test_stale_and_surplus(Fixture *f, gconstpointer data)
     }
 }
 
+/* An allow pool needs no allow list: its slots boot isolated, the sandbox brings its own. */
+static void
+test_allow(Fixture *f, gconstpointer data)
+{
+    g_autoptr(VmmSpec) spec = pool_spec(VMM_NET_MODE_ALLOW);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmmPool) set = vmm_ops_pool_set(&f->ops, spec, 1, &err);
+    g_autoptr(VmmPool) p = NULL;
+    g_autoptr(VmmPoolSlot) slot = NULL;
+    g_autoptr(VmmImage) img = vmm_image_load(f->state, "test-img", NULL);
+    g_autofree char *dest = g_build_filename(f->state, "claimed", NULL);
+    guint booted = 0;
+    int dfd;
+
+    g_assert_no_error(err);
+    g_assert_cmpstr(set->id, ==, "test-img-1cpu-512m-image-allow");
+    g_assert_true(vmm_ops_pool_fill(&f->ops, NULL, 0, NULL, NULL, &booted, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(booted, ==, 1);
+    p = only_pool(f);
+    g_assert_cmpuint(p->ready, ==, 1);
+    g_assert_true(vmm_spec_add_allow(spec, "host:8080", &err));
+    g_assert_cmpint(g_mkdir(dest, 0700), ==, 0);
+    dfd = open(dest, O_RDONLY | O_DIRECTORY);
+    slot = vmm_pool_claim(f->state, spec, img->digest, dfd, "a", &err);
+    close(dfd);
+    g_assert_no_error(err);
+    g_assert_nonnull(slot);
+    g_assert_cmpuint(slot->subnet, >, 0);
+}
+
 /* A fill that died left a slot sandbox and a parking directory: the next fill removes both. */
 static void
 test_dead_fill(Fixture *f, gconstpointer data)
@@ -349,6 +380,7 @@ main(int argc, char **argv)
     g_test_add("/pool/stale-and-surplus", Fixture, NULL, fixture_setup, test_stale_and_surplus,
                fixture_teardown);
     g_test_add("/pool/no-network", Fixture, NULL, fixture_setup, test_no_network, fixture_teardown);
+    g_test_add("/pool/allow", Fixture, NULL, fixture_setup, test_allow, fixture_teardown);
     g_test_add("/pool/dead-fill", Fixture, NULL, fixture_setup, test_dead_fill, fixture_teardown);
     g_test_add("/pool/remote-refused", Fixture, NULL, fixture_setup, test_remote_refused,
                fixture_teardown);
