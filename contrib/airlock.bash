@@ -112,6 +112,7 @@ _airlock()
     done
     case "$cmd${sub:+ $sub}" in
     "image verify" | "image rm") [ -z "$first" ] && COMPREPLY=($(compgen -W "$(_airlock_images)" -- "$cur")) ;;
+    "pool set") [ -z "$first" ] && COMPREPLY=($(compgen -W "$(_airlock_images)" -- "$cur") $(compgen -f -- "$cur")) ;;
     "batch run" | "batch check" | "spec check" | "image import") COMPREPLY=($(compgen -f -- "$cur")) ;;
     snapshot)
         if [ -z "$first" ]; then

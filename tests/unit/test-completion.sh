@@ -57,6 +57,7 @@ is "list's filters" "$(complete_words list --)" "$(printf '%s\n' --format --help
 is "--network's values" "$(complete_words create x --network '')" "allow isolated none"
 is "--image's values: the images here" "$(complete_words create x --image '')" "debian-12"
 is "image verify: an image" "$(complete_words image verify '')" "debian-12"
+is "pool set: an image (or a spec file)" "$(complete_words pool set deb)" "debian-12"
 is "destroy: sandbox names" "$(complete_words destroy '')" "alpha beta"
 is "exec: a sandbox name first" "$(complete_words exec a)" "alpha"
 is "exec: nothing after the name" "$(complete_words exec alpha '')" ""
