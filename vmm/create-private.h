@@ -38,6 +38,7 @@ typedef struct {
 } CreateStep;
 
 /* Steps both kinds of create share (create.c). */
+gboolean vmm_create_make_dir(Create *c, GError **error); /* the sandbox's directory, root's */
 gboolean vmm_create_want_network(const Create *c);
 gboolean vmm_create_step_network(Create *c, GError **error);
 gboolean vmm_create_want_gateway(const Create *c);

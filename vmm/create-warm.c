@@ -313,16 +313,10 @@ vmm_create_warm(Create *c, GError **error)
     g_autofree char *base = g_path_get_basename(c->dir);
     vmm_auto_fd int pfd = -1;
     vmm_auto_fd int sfd = -1;
-    int fd;
 
     if (vmm_pool_unsuitable(c->spec))
         return FALSE;
-    fd = vmm_fs_mkdir(parent, 0711, (uid_t)-1, (gid_t)-1, error);
-    if (fd < 0)
-        return FALSE;
-    close(fd);
-    if (!vmm_sandbox_mkdir_private(c->ctx->conn, c->dir, error) ||
-        (sfd = vmm_fs_open_own_dir(c->dir, error)) < 0)
+    if (!vmm_create_make_dir(c, error) || (sfd = vmm_fs_open_own_dir(c->dir, error)) < 0)
         return FALSE;
     c->slot = vmm_pool_claim(c->ctx->state_dir, c->spec, c->image->digest, sfd, SLOT_DIR, error);
     if (!c->slot) {

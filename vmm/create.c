@@ -159,10 +159,9 @@ fill_metadata(Create *c)
 
 /* ---- the steps ---- */
 
-static gboolean
-step_overlay(Create *c, GError **error)
+gboolean
+vmm_create_make_dir(Create *c, GError **error)
 {
-    g_autofree char *base = vmm_image_file(c->image, "disk.qcow2");
     g_autofree char *parent = g_path_get_dirname(c->dir);
     int fd;
 
@@ -171,7 +170,15 @@ step_overlay(Create *c, GError **error)
     if (fd < 0)
         return FALSE;
     close(fd);
-    return vmm_sandbox_mkdir_private(c->ctx->conn, c->dir, error) &&
+    return vmm_sandbox_mkdir_private(c->ctx->conn, c->dir, error);
+}
+
+static gboolean
+step_overlay(Create *c, GError **error)
+{
+    g_autofree char *base = vmm_image_file(c->image, "disk.qcow2");
+
+    return vmm_create_make_dir(c, error) &&
            vmm_image_create_overlay(base, c->overlay, c->spec->disk_gib, error);
 }
 
@@ -571,13 +578,15 @@ create_locked(Create *c, GError **error)
                                            cleanup_err->message);
                 return FALSE;
             }
-            g_strlcpy(c->t->cold_reason, why, sizeof(c->t->cold_reason));
+            /* The cold create starts from nothing: what the warm one left is gone. */
             g_clear_pointer(&c->slot, vmm_pool_slot_free);
+            g_clear_pointer(&c->slot_dir, g_free);
+            g_clear_pointer(&c->restore_xml, g_free);
             g_clear_pointer(&c->md->mac, g_free);
             if (c->dom)
                 g_clear_pointer(&c->dom, virDomainFree);
-            c->t->restore = c->t->identity = c->t->network = c->t->overlay = 0;
-            c->t->define = c->t->snapshot = 0;
+            memset(c->t, 0, sizeof(*c->t));
+            g_strlcpy(c->t->cold_reason, why, sizeof(c->t->cold_reason));
         }
     }
     if (!vmm_create_run_steps(c, steps, G_N_ELEMENTS(steps), error)) {

@@ -386,20 +386,39 @@ vmm_pool_list(VmmContext *ctx, GError **error)
     return pools_load(ctx->state_dir, ctx->conn, FALSE, error);
 }
 
+/* Each pool's slots/ directory, opened (root's, never through a link). Caller frees. */
+static GArray *
+open_slot_dirs(const char *state_dir)
+{
+    g_autofree char *dir = g_build_filename(state_dir, "pool", NULL);
+    vmm_auto_fd int root = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    g_autoptr(GPtrArray) ids = names_at(root, is_pool_id);
+    GArray *fds = g_array_new(FALSE, FALSE, sizeof(int));
+
+    g_array_set_clear_func(fds, (GDestroyNotify)vmm_fs_close_fdp);
+    for (guint i = 0; i < ids->len; i++) {
+        vmm_auto_fd int pfd = vmm_fs_open_own_dir_at(root, g_ptr_array_index(ids, i), NULL);
+        int slots = pfd >= 0 ? vmm_fs_open_own_dir_at(pfd, "slots", NULL) : -1;
+        if (slots >= 0)
+            g_array_append_val(fds, slots);
+    }
+    return fds;
+}
+
 gboolean
 vmm_pool_slot_exists(const char *state_dir, const char *name)
 {
-    g_autofree char *dir = g_build_filename(state_dir, "pool", NULL);
     g_autofree char *parking = g_strconcat(PARKING, name, NULL);
-    vmm_auto_fd int root = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    g_autoptr(GPtrArray) ids = names_at(root, is_pool_id);
+    g_autoptr(GArray) dirs = NULL;
     struct stat st;
 
-    for (guint i = 0; vmm_pool_is_slot_name(name) && i < ids->len; i++) {
-        vmm_auto_fd int pfd = vmm_fs_open_own_dir_at(root, g_ptr_array_index(ids, i), NULL);
-        vmm_auto_fd int slots = pfd >= 0 ? vmm_fs_open_own_dir_at(pfd, "slots", NULL) : -1;
-        if (slots >= 0 && (fstatat(slots, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
-                           fstatat(slots, parking, &st, AT_SYMLINK_NOFOLLOW) == 0))
+    if (!vmm_pool_is_slot_name(name))
+        return FALSE;
+    dirs = open_slot_dirs(state_dir);
+    for (guint i = 0; i < dirs->len; i++) {
+        int slots = g_array_index(dirs, int, i);
+        if (fstatat(slots, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+            fstatat(slots, parking, &st, AT_SYMLINK_NOFOLLOW) == 0)
             return TRUE;
     }
     return FALSE;
@@ -408,13 +427,10 @@ vmm_pool_slot_exists(const char *state_dir, const char *name)
 void
 vmm_pool_mark_reserved(const char *state_dir, const char *prefix, gboolean *used)
 {
-    g_autofree char *dir = g_build_filename(state_dir, "pool", NULL);
-    vmm_auto_fd int root = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    g_autoptr(GPtrArray) ids = names_at(root, is_pool_id);
+    g_autoptr(GArray) dirs = open_slot_dirs(state_dir);
 
-    for (guint i = 0; i < ids->len; i++) {
-        vmm_auto_fd int pfd = vmm_fs_open_own_dir_at(root, g_ptr_array_index(ids, i), NULL);
-        vmm_auto_fd int slots = pfd >= 0 ? vmm_fs_open_own_dir_at(pfd, "slots", NULL) : -1;
+    for (guint i = 0; i < dirs->len; i++) {
+        int slots = g_array_index(dirs, int, i);
         g_autoptr(GPtrArray) names = names_at(slots, is_slot_or_parking);
 
         for (guint j = 0; j < names->len; j++) {

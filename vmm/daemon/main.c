@@ -49,51 +49,81 @@ gc_report(const char *name, const char *action, const char *detail, gpointer dat
         g_message("gc: %s: %s (%s)", name, action, detail);
 }
 
+/*
+ * gc and pool fills run in a thread of their own, one of each at a time, as
+ * the daemon (caller "daemon"), and count as in flight so a drain waits for
+ * them.
+ */
+typedef struct {
+    VmmDaemon *d;
+    const char *what;  /* for the log */
+    gboolean *running; /* d->gc_running or d->pool_running */
+    gboolean (*run)(VmmOps *ops, GError **error);
+} Job;
+
 static void
-gc_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+job_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
-    VmmDaemon *d = data;
+    Job *j = data;
     g_autoptr(GError) err = NULL;
-    virConnectPtr conn = vmm_daemon_conn(d, &err);
+    virConnectPtr conn = vmm_daemon_conn(j->d, &err);
 
     if (conn) {
         g_autoptr(VmmCaller) caller = vmm_caller_new(geteuid(), "daemon");
         VmmOps ops = {0};
         ops.ctx.conn = conn;
-        ops.ctx.state_dir = d->state_dir;
-        ops.ctx.accel = d->accel;
+        ops.ctx.state_dir = j->d->state_dir;
+        ops.ctx.accel = j->d->accel;
         ops.caller = caller;
-        vmm_ops_gc(&ops, FALSE, gc_report, NULL, &err);
+        j->run(&ops, &err);
         virConnectClose(conn);
     }
     if (err)
-        g_message("gc: %s", err->message);
+        g_message("%s: %s", j->what, err->message);
     g_task_return_boolean(task, TRUE);
 }
 
 static void
-gc_done(GObject *source, GAsyncResult *result, gpointer data)
+job_done(GObject *source, GAsyncResult *result, gpointer data)
 {
-    VmmDaemon *d = data;
+    Job *j = data;
 
-    d->gc_running = FALSE;
-    d->inflight--;
+    *j->running = FALSE;
+    j->d->inflight--;
+    g_free(j);
 }
 
-/* One gc at a time, never while draining; a drain waits for the one running. */
+/* Starts @run unless its last run is still going or airlockd drains. */
+static void
+job_start(VmmDaemon *d, const char *what, gboolean *running,
+          gboolean (*run)(VmmOps *ops, GError **error))
+{
+    g_autoptr(GTask) task = NULL;
+    Job *j;
+
+    if (d->draining || *running)
+        return;
+    j = g_new0(Job, 1);
+    *j = (Job){.d = d, .what = what, .running = running, .run = run};
+    *running = TRUE;
+    d->inflight++;
+    task = g_task_new(NULL, NULL, job_done, j);
+    g_task_set_task_data(task, j, NULL);
+    g_task_run_in_thread(task, job_thread);
+}
+
+static gboolean
+gc_job(VmmOps *ops, GError **error)
+{
+    return vmm_ops_gc(ops, FALSE, gc_report, NULL, error);
+}
+
 static gboolean
 gc_tick(gpointer data)
 {
     VmmDaemon *d = data;
-    g_autoptr(GTask) task = NULL;
 
-    if (d->draining || d->gc_running)
-        return G_SOURCE_CONTINUE;
-    d->gc_running = TRUE;
-    d->inflight++;
-    task = g_task_new(NULL, NULL, gc_done, d);
-    g_task_set_task_data(task, d, NULL);
-    g_task_run_in_thread(task, gc_thread);
+    job_start(d, "gc", &d->gc_running, gc_job);
     return G_SOURCE_CONTINUE;
 }
 
@@ -115,35 +145,10 @@ pool_report(const char *pool, const char *slot, gdouble seconds, const GError *e
         g_message("pool %s: %s ready in %.1f s", pool, slot, seconds);
 }
 
-static void
-pool_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gboolean
+pool_job(VmmOps *ops, GError **error)
 {
-    VmmDaemon *d = data;
-    g_autoptr(GError) err = NULL;
-    virConnectPtr conn = vmm_daemon_conn(d, &err);
-
-    if (conn) {
-        g_autoptr(VmmCaller) caller = vmm_caller_new(geteuid(), "daemon");
-        VmmOps ops = {0};
-        ops.ctx.conn = conn;
-        ops.ctx.state_dir = d->state_dir;
-        ops.ctx.accel = d->accel;
-        ops.caller = caller;
-        vmm_ops_pool_fill(&ops, NULL, 1, pool_report, NULL, NULL, &err);
-        virConnectClose(conn);
-    }
-    if (err)
-        g_message("pool: %s", err->message);
-    g_task_return_boolean(task, TRUE);
-}
-
-static void
-pool_done(GObject *source, GAsyncResult *result, gpointer data)
-{
-    VmmDaemon *d = data;
-
-    d->pool_running = FALSE;
-    d->inflight--;
+    return vmm_ops_pool_fill(ops, NULL, 1, pool_report, NULL, NULL, error);
 }
 
 /*
@@ -155,20 +160,15 @@ static gboolean
 pool_tick(gpointer data)
 {
     VmmDaemon *d = data;
-    g_autoptr(GTask) task = NULL;
     double load[1];
 
-    if (d->draining || d->pool_running || d->inflight > 0)
+    if (d->inflight > 0)
         return G_SOURCE_CONTINUE;
     if (getloadavg(load, 1) == 1 && load[0] > d->pool_max_load) {
         g_debug("pool: load %.2f is above %.2f, no fill now", load[0], d->pool_max_load);
         return G_SOURCE_CONTINUE;
     }
-    d->pool_running = TRUE;
-    d->inflight++;
-    task = g_task_new(NULL, NULL, pool_done, d);
-    g_task_set_task_data(task, d, NULL);
-    g_task_run_in_thread(task, pool_thread);
+    job_start(d, "pool", &d->pool_running, pool_job);
     return G_SOURCE_CONTINUE;
 }
 
