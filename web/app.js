@@ -54,24 +54,43 @@ function ttlLeft(sb) {
 
 // ---- list ----
 
+// Rows are kept per sandbox name and updated in place, so a row under the pointer (or in a
+// test's hand) is not swapped for a new one on every refresh.
+function listRow(tbody, name) {
+  let tr = [...tbody.children].find((r) => r.dataset.name === name);
+  if (!tr) {
+    tr = el('tr');
+    tr.dataset.name = name;
+    for (let i = 0; i < 8; i++) tr.append(el('td'));
+    tr.children[2].append(el('span'));
+    tr.addEventListener('click', () => { location.hash = '#/s/' + encodeURIComponent(name); });
+  }
+  return tr;
+}
+
 async function loadList() {
   try {
     const list = await api('GET', '/v1/sandboxes?network=1');
     const tbody = $('#sandboxes tbody');
-    tbody.replaceChildren();
-    for (const sb of list) {
-      const tr = el('tr');
-      tr.dataset.name = sb.name;
+    const rows = list.map((sb) => {
+      const tr = listRow(tbody, sb.name);
       const drops = sb.network && sb.network.drops ? sb.network.drops.ip_packets + ' / ' + sb.network.drops.l2_frames : '—';
       const cells = [sb.name, sb.owner, null, age(sb.created), ttlLeft(sb), sb.image, sb.network ? sb.network.mode : '', drops];
       cells.forEach((c, i) => {
-        const td = el('td', i === 2 ? undefined : c);
-        if (i === 2) td.append(el('span', sb.state, 'state ' + sb.state));
-        tr.append(td);
+        const td = tr.children[i];
+        if (i === 2) {
+          const span = td.firstChild;
+          span.textContent = sb.state || '';
+          span.className = 'state ' + (sb.state || '');
+        } else if (td.textContent !== String(c ?? '')) {
+          td.textContent = c ?? '';
+        }
       });
-      tr.addEventListener('click', () => { location.hash = '#/s/' + encodeURIComponent(sb.name); });
-      tbody.append(tr);
-    }
+      return tr;
+    });
+    // Drop rows of sandboxes that are gone; put the rest in the server's order.
+    for (const tr of [...tbody.children]) if (!rows.includes(tr)) tr.remove();
+    rows.forEach((tr, i) => { if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i] || null); });
     $('#count').textContent = '(' + list.length + ')';
     $('#list-error').textContent = '';
   } catch (e) {

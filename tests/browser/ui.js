@@ -47,6 +47,13 @@ const ok = (cond, desc) => { n++; if (!cond) failed++; console.log((cond ? 'ok '
     const row = `#sandboxes tbody tr[data-name="${name}"]`;
     await page.waitForSelector(row, { timeout });
     ok(true, 'sandbox ' + name + ' appears in the list');
+    // A refresh updates rows in place: the row being clicked is not swapped for a new node.
+    const kept = await page.evaluate(async (sel) => {
+      const before = document.querySelector(sel);
+      await loadList();
+      return document.querySelector(sel) === before && before.isConnected;
+    }, row);
+    ok(kept, 'a list refresh keeps the row (no detached node under the pointer)');
     await page.click(row);
     await page.waitForFunction((nm) => document.querySelector('#sb-name').textContent === nm &&
       !document.querySelector('#sandbox-view').hidden, { timeout: 20000 }, name);
