@@ -514,6 +514,8 @@ vmm_pool_to_json(const VmmPool *p)
     json_builder_add_int_value(b, p->ready);
     json_builder_set_member_name(b, "stale");
     json_builder_add_int_value(b, p->stale);
+    json_builder_set_member_name(b, "filling");
+    json_builder_add_int_value(b, p->filling);
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }

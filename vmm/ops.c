@@ -88,6 +88,23 @@ audit_name(const char *name)
 
 /* ---- create / destroy ------------------------------------------------------------------- */
 
+/*
+ * pool-XXXXXXXX (8 hex digits) names the sandboxes a pool fill boots; a fill
+ * that finds one nobody keeps removes it, so a user's sandbox may not take
+ * such a name.
+ */
+static gboolean
+not_slot_name(const char *name, GError **error)
+{
+    if (!vmm_pool_is_slot_name(name))
+        return TRUE;
+    g_set_error(error, VMM_ERROR, VMM_ERROR_INVALID,
+                "sandbox name '%s' is kept for warm pool slots (pick a name other than pool- and "
+                "8 hex digits)",
+                name);
+    return FALSE;
+}
+
 gboolean
 vmm_ops_create(VmmOps *ops, const VmmCreateRequest *req, VmmCreateTimings *t, GError **error)
 {
@@ -107,7 +124,8 @@ vmm_ops_create(VmmOps *ops, const VmmCreateRequest *req, VmmCreateTimings *t, GE
         t = &local;
     /* The sandbox is the caller's: its metadata names them as the owner. */
     ctx.owner = ops->caller ? ops->caller->user : NULL;
-    ok = vmm_name_validate(req->name, "sandbox name", &err) && vmm_spec_validate(req->spec, &err) &&
+    ok = vmm_name_validate(req->name, "sandbox name", &err) && not_slot_name(req->name, &err) &&
+         vmm_spec_validate(req->spec, &err) &&
          vmm_sandbox_create(&ctx, req->name, req->spec, req->secrets, timeout,
                             (req->no_snapshot ? VMM_CREATE_NO_SNAPSHOT : 0) |
                                 (req->cold ? VMM_CREATE_COLD : 0),
@@ -412,8 +430,15 @@ vmm_ops_list(VmmOps *ops, GError **error)
         return NULL;
     out = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_sandbox_view_free);
     for (guint i = 0; i < doms->len; i++) {
-        VmmSandboxView *v = view_new(ops, g_ptr_array_index(doms, i), NULL);
-        if (v)
+        virDomainPtr dom = g_ptr_array_index(doms, i);
+        g_autofree char *name = vmm_name_from_object(virDomainGetName(dom));
+        VmmSandboxView *v;
+
+        /* A fill's guest on its way into a pool is nobody's sandbox (airlock pool list counts it).
+         */
+        if (vmm_pool_is_slot_name(name))
+            continue;
+        if ((v = view_new(ops, dom, NULL)))
             g_ptr_array_add(out, v);
     }
     return out;

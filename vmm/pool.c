@@ -320,17 +320,23 @@ pool_scan(const char *state_dir, virConnectPtr conn, int pfd, VmmPool *pool, gbo
     vmm_auto_fd int slots = vmm_fs_open_own_dir_at(pfd, "slots", NULL);
     g_autoptr(GPtrArray) names = names_at(slots, vmm_pool_is_slot_name);
 
-    pool->ready = pool->stale = 0;
-    if (drop) {
-        /* A parking slot whose lock nobody holds was left by a fill that died. */
+    pool->ready = pool->stale = pool->filling = 0;
+    {
+        /*
+         * A parking slot whose lock is held is a fill booting; one whose lock
+         * nobody holds was left by a fill that died.
+         */
         g_autoptr(GPtrArray) parked = names_at(slots, is_parking);
         for (guint i = 0; i < parked->len; i++) {
             const char *n = g_ptr_array_index(parked, i);
-            int lock = vmm_sandbox_lock(state_dir, n + strlen(PARKING), NULL);
-            if (lock < 0)
+            int lock = vmm_sandbox_lock(state_dir, n, NULL);
+            if (lock < 0) {
+                pool->filling++;
                 continue;
-            drop_slot(conn, slots, n, n + strlen(PARKING));
-            vmm_sandbox_unlock(state_dir, n + strlen(PARKING), lock, TRUE);
+            }
+            if (drop)
+                drop_slot(conn, slots, n, n + strlen(PARKING));
+            vmm_sandbox_unlock(state_dir, n, lock, TRUE);
         }
     }
     for (guint i = 0; i < names->len; i++) {
@@ -528,22 +534,18 @@ park(VmmContext *ctx, int slots, const char *slots_path, const char *name, GErro
     return TRUE;
 }
 
-/* Boots one slot of @pool and parks it. */
+/* Boots slot @name of @pool and parks it; the caller holds the parking directory's lock. */
 static gboolean
-boot_slot(VmmContext *ctx, int pfd, const VmmPool *pool, guint timeout_s, char **slot_name,
-          GError **error)
+boot_slot_locked(VmmContext *ctx, int pfd, const VmmPool *pool, const char *name,
+                 const char *parking, guint timeout_s, GError **error)
 {
     g_autoptr(VmmSpec) spec = pool_spec(pool);
-    g_autofree char *name = g_strdup_printf(SLOT_PREFIX "%08x", g_random_int());
     g_autofree char *slots_path = g_build_filename(ctx->state_dir, "pool", pool->id, "slots", NULL);
     vmm_auto_fd int slots = vmm_fs_mkdir_at(pfd, "slots", 0700, getuid(), getgid(), error);
     gboolean ok;
     int lock;
-
-    g_autofree char *parking = g_strconcat(PARKING, name, NULL);
     int nfd;
 
-    *slot_name = g_strdup(name);
     /* The parking directory first: while it exists, a fill elsewhere leaves the sandbox be. */
     if (slots < 0 || (nfd = vmm_fs_mkdir_at(slots, parking, 0700, getuid(), getgid(), error)) < 0)
         return FALSE;
@@ -561,6 +563,29 @@ boot_slot(VmmContext *ctx, int pfd, const VmmPool *pool, guint timeout_s, char *
         vmm_fs_remove_at(slots, parking, NULL);
     }
     vmm_sandbox_unlock(ctx->state_dir, name, lock, TRUE);
+    return ok;
+}
+
+/*
+ * Boots one slot of @pool and parks it. The parking directory's own lock is
+ * held from before the directory exists until it is a slot or gone, so a
+ * scan (pool list, another fill) that finds the directory with its lock free
+ * knows the fill died, and one that finds it held counts a fill booting.
+ */
+static gboolean
+boot_slot(VmmContext *ctx, int pfd, const VmmPool *pool, guint timeout_s, char **slot_name,
+          GError **error)
+{
+    g_autofree char *name = g_strdup_printf(SLOT_PREFIX "%08x", g_random_int());
+    g_autofree char *parking = g_strconcat(PARKING, name, NULL);
+    int plock = vmm_sandbox_lock(ctx->state_dir, parking, error);
+    gboolean ok;
+
+    *slot_name = g_strdup(name);
+    if (plock < 0)
+        return FALSE;
+    ok = boot_slot_locked(ctx, pfd, pool, name, parking, timeout_s, error);
+    vmm_sandbox_unlock(ctx->state_dir, parking, plock, TRUE);
     return ok;
 }
 

@@ -25,9 +25,10 @@ typedef struct {
     char *image;
     guint cpus, memory_mib, disk_gib;
     VmmNetMode net_mode;
-    guint size;  /* slots the operator wants ready */
-    guint ready; /* slots ready now (of the installed image) */
-    guint stale; /* slots of another image digest or subnet pool: dropped at the next fill */
+    guint size;    /* slots the operator wants ready */
+    guint ready;   /* slots ready now (of the installed image) */
+    guint stale;   /* slots of another image digest or subnet pool: dropped at the next fill */
+    guint filling; /* slots a fill is booting now */
 } VmmPool;
 
 void vmm_pool_free(VmmPool *pool);

@@ -328,6 +328,22 @@ test_dead_fill(Fixture *f, gconstpointer data)
     g_assert_cmpint(g_mkdir_with_parents(parking, 0700), ==, 0);
     /* While the parking directory is there, the slot sandbox is a fill's. */
     g_assert_true(vmm_pool_slot_exists(f->state, "pool-00c0ffee"));
+    /* It is nobody's sandbox: not in the list; the pool counts it as filling while its lock is
+     * held. */
+    {
+        g_autoptr(GPtrArray) all = vmm_ops_list(&f->ops, &err);
+        int lock = vmm_sandbox_lock(f->state, ".new-pool-00c0ffee", &err);
+        g_autoptr(VmmPool) p = NULL;
+
+        g_assert_no_error(err);
+        g_assert_cmpuint(all->len, ==, 0);
+        p = only_pool(f);
+        g_assert_cmpuint(p->filling, ==, 1);
+        vmm_sandbox_unlock(f->state, ".new-pool-00c0ffee", lock, TRUE);
+        vmm_pool_free(p);
+        p = only_pool(f);
+        g_assert_cmpuint(p->filling, ==, 0);
+    }
     g_assert_true(vmm_ops_pool_fill(&f->ops, NULL, 0, NULL, NULL, &booted, &err));
     g_assert_no_error(err);
     g_assert_false(g_file_test(parking, G_FILE_TEST_EXISTS));
@@ -335,6 +351,27 @@ test_dead_fill(Fixture *f, gconstpointer data)
     g_assert_true(vmm_ops_pool_fill(&f->ops, NULL, 0, NULL, NULL, &booted, &err));
     dom = virDomainLookupByName(f->conn, "airlock-pool-00c0ffee");
     g_assert_null(dom);
+}
+
+/* A user's sandbox may not take a slot's name: a fill would take it for one left by a dead fill. */
+static void
+test_slot_name_refused(Fixture *f, gconstpointer data)
+{
+    g_autoptr(VmmSpec) spec = pool_spec(VMM_NET_MODE_NONE);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(virDomain) dom = NULL;
+    VmmCreateRequest req = {.name = "pool-00c0ffee", .spec = spec};
+
+    g_assert_false(vmm_ops_create(&f->ops, &req, NULL, &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, "kept for warm pool slots"));
+    dom = virDomainLookupByName(f->conn, "airlock-pool-00c0ffee");
+    g_assert_null(dom);
+    g_clear_error(&err);
+    /* Names that only look alike are anyone's. */
+    req.name = "pool-00c0ffe";
+    g_assert_true(vmm_ops_create(&f->ops, &req, NULL, &err));
+    g_assert_no_error(err);
 }
 
 /* A pool without a network: its slots have no subnet and are ready all the same. */
@@ -382,6 +419,8 @@ main(int argc, char **argv)
     g_test_add("/pool/no-network", Fixture, NULL, fixture_setup, test_no_network, fixture_teardown);
     g_test_add("/pool/allow", Fixture, NULL, fixture_setup, test_allow, fixture_teardown);
     g_test_add("/pool/dead-fill", Fixture, NULL, fixture_setup, test_dead_fill, fixture_teardown);
+    g_test_add("/pool/slot-name-refused", Fixture, NULL, fixture_setup, test_slot_name_refused,
+               fixture_teardown);
     g_test_add("/pool/remote-refused", Fixture, NULL, fixture_setup, test_remote_refused,
                fixture_teardown);
     return g_test_run();

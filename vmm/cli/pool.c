@@ -87,9 +87,13 @@ vmm_cmd_pool_list(VmmCli *cli, int argc, char **argv)
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) pools = NULL;
     g_autoptr(JsonArray) rows = json_array_new();
-    static const VmmCliColumn cols[] = {{"POOL", "pool", 36},   {"SIZE", "size", -5},
-                                        {"READY", "ready", -6}, {"STALE", "stale", -6},
-                                        {"IMAGE", "image", 12}, {NULL}};
+    static const VmmCliColumn cols[] = {{"POOL", "pool", 36},
+                                        {"SIZE", "size", -5},
+                                        {"READY", "ready", -6},
+                                        {"STALE", "stale", -6},
+                                        {"FILLING", "filling", -8},
+                                        {"IMAGE", "image", 12},
+                                        {NULL}};
     int rc;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
