@@ -65,3 +65,28 @@ vmm_escape(const char *data, gssize len, gsize max)
     }
     return g_string_free(out, FALSE);
 }
+
+char *
+vmm_escape_text(const char *data, gssize len)
+{
+    g_autofree char *valid = NULL;
+    GString *out;
+    gsize n;
+
+    if (!data)
+        return g_strdup("");
+    n = len < 0 ? strlen(data) : (gsize)len;
+    valid = g_utf8_make_valid(data, (gssize)n); /* a NUL or bad byte: U+FFFD */
+    out = g_string_sized_new(strlen(valid));
+    for (const char *p = valid; *p; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+
+        if (c == '\r' && p[1] == '\n')
+            continue; /* CR LF, as a serial console ends its lines */
+        if (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f && !unsafe_char(c)))
+            g_string_append_unichar(out, c);
+        else
+            g_string_append_c(out, '?');
+    }
+    return g_string_free(out, FALSE);
+}

@@ -17,3 +17,12 @@
  * when something was cut. Never contains a control byte. Caller frees.
  */
 char *vmm_escape(const char *data, gssize len, gsize max);
+
+/*
+ * @data (@len bytes, or NUL-terminated when @len < 0) as text of many lines
+ * for a page or a JSON string: valid UTF-8 (bad bytes and NUL become U+FFFD),
+ * newline and tab kept, the CR of a CR LF dropped, and every other control
+ * (C0, DEL, C1) and the code points vmm_escape escapes (separators, bidi
+ * controls) replaced by '?'. Caller frees.
+ */
+char *vmm_escape_text(const char *data, gssize len);

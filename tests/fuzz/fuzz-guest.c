@@ -3,6 +3,7 @@
  * line (no control byte: it ends up on a terminal). */
 #include <config.h>
 
+#include "escape.h"
 #include "guest-proto.h"
 
 #include <stdint.h>
@@ -116,6 +117,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         parse_all(&f);
         off += (gsize)n;
+    }
+    /* The same bytes as console or DNS text: one escaped line, or lines for a page. */
+    {
+        g_autofree char *line = vmm_escape((const char *)data, (gssize)size, 512);
+        g_autofree char *text = vmm_escape_text((const char *)data, (gssize)size);
+        check_line(line);
+        if (!g_utf8_validate(text, -1, NULL))
+            abort();
+        for (const char *p = text; *p; p++)
+            if (((unsigned char)*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
+                abort();
     }
     return 0;
 }

@@ -116,6 +116,29 @@ test_console_tail(void)
     g_rmdir(dir);
 }
 
+/* Text of many lines (the API's console and DNS tails): lines kept, every control gone. */
+static void
+test_text(void)
+{
+    const char in[] = "boot ok\r\nline\ttab\x1b[2J\x07\r\x7f\xc2\x9b"
+                      "31m\xe2\x80\xae"
+                      "evil\xe2\x80\xa8"
+                      "\0bad\xff\xc3\xa9t\xc3\xa9\n";
+    g_autofree char *out = vmm_escape_text(in, sizeof in - 1);
+
+    g_assert_true(g_utf8_validate(out, -1, NULL));
+    g_assert_cmpstr(out, ==,
+                    "boot ok\nline\ttab?[2J????31m?evil?\xef\xbf\xbd"
+                    "bad\xef\xbf\xbd\xc3\xa9t\xc3\xa9\n");
+    for (guint b = 0; b < 0x100; b++) {
+        char one[2] = {(char)b, 0};
+        g_autofree char *o = vmm_escape_text(one, 1);
+        for (const char *p = o; *p; p++)
+            g_assert_true((guchar)*p >= 0x20 || *p == '\n' || *p == '\t');
+    }
+    g_free(vmm_escape_text(NULL, 0));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -124,5 +147,6 @@ main(int argc, char **argv)
     g_test_add_func("/escape/cases", test_cases);
     g_test_add_func("/escape/bounded", test_bounded);
     g_test_add_func("/escape/all-bytes", test_all_bytes);
+    g_test_add_func("/escape/text", test_text);
     return g_test_run();
 }

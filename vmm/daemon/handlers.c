@@ -8,6 +8,7 @@
 #include "daemon.h"
 #include "autoptr.h"
 #include "error.h"
+#include "escape.h"
 #include "events.h"
 #include "fsutil.h"
 #include "image.h"
@@ -591,11 +592,8 @@ do_log(VmmRequest *r, VmmOps *ops, Result *res)
         close(fd);
     if (n < 0)
         n = 0;
-    /* Guest bytes: valid UTF-8, and no control characters but newline and tab. */
-    for (gssize i = 0; i < n; i++)
-        if (((guchar)buf[i] < 0x20 && buf[i] != '\n' && buf[i] != '\t') || buf[i] == 0x7f)
-            buf[i] = '?';
-    text = g_utf8_make_valid(buf, n);
+    /* Guest bytes: text safe for a page or a terminal (escape.h). */
+    text = vmm_escape_text(buf, n);
     res->node =
         object1("name", r->match.name, "text", json_node_init_string(json_node_alloc(), text));
 }
