@@ -70,6 +70,24 @@ gboolean vmm_cli_parse(GOptionContext *ctx, int *argc, char ***argv, int *exit_c
 /* Prints a usage error ("airlock CMD: ...") and returns AIRLOCK_EXIT_USAGE. */
 int vmm_cli_usage(const char *cmd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
+/* The shape flags create and pool set share (--cpus, --memory, --disk-size, --network). */
+typedef struct {
+    gint cpus, memory, disk; /* G_MININT: not given */
+    char *network;           /* NULL: not given */
+} VmmCliShape;
+#define VMM_CLI_SHAPE_INIT                                                                         \
+    {                                                                                              \
+        G_MININT, G_MININT, G_MININT, NULL                                                         \
+    }
+void vmm_cli_shape_clear(VmmCliShape *shape);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmmCliShape, vmm_cli_shape_clear)
+
+/* A count given and not positive is a usage error, never "the default": its exit code, or 0. */
+int vmm_cli_shape_check(const char *cmd, const VmmCliShape *shape);
+
+/* Sets on @spec what @shape gives, over what its spec file said. */
+gboolean vmm_cli_shape_apply(const VmmCliShape *shape, VmmSpec *spec, GError **error);
+
 /* Pretty-prints @node as JSON on stdout followed by a newline. Takes ownership. */
 void vmm_cli_print_json(JsonNode *node);
 

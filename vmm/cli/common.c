@@ -110,6 +110,40 @@ vmm_cli_usage(const char *cmd, const char *fmt, ...)
 }
 
 void
+vmm_cli_shape_clear(VmmCliShape *shape)
+{
+    g_clear_pointer(&shape->network, g_free);
+}
+
+int
+vmm_cli_shape_check(const char *cmd, const VmmCliShape *shape)
+{
+    const struct {
+        const char *flag;
+        gint value;
+    } counts[] = {
+        {"--cpus", shape->cpus}, {"--memory", shape->memory}, {"--disk-size", shape->disk}};
+
+    for (gsize i = 0; i < G_N_ELEMENTS(counts); i++)
+        if (counts[i].value != G_MININT && counts[i].value < 1)
+            return vmm_cli_usage(cmd, "%s %d: expects a whole number of at least 1", counts[i].flag,
+                                 counts[i].value);
+    return 0;
+}
+
+gboolean
+vmm_cli_shape_apply(const VmmCliShape *shape, VmmSpec *spec, GError **error)
+{
+    if (shape->cpus != G_MININT)
+        spec->cpus = shape->cpus;
+    if (shape->memory != G_MININT)
+        spec->memory_mib = shape->memory;
+    if (shape->disk != G_MININT)
+        spec->disk_gib = shape->disk;
+    return !shape->network || vmm_net_mode_from_string(shape->network, &spec->net_mode, error);
+}
+
+void
 vmm_cli_print_json(JsonNode *node)
 {
     g_autofree char *text = vmm_json_text(node, TRUE, NULL);

@@ -12,17 +12,18 @@
 int
 vmm_cmd_pool_set(VmmCli *cli, int argc, char **argv)
 {
-    gint size = G_MININT, cpus = G_MININT, memory = G_MININT, disk = G_MININT;
-    g_autofree char *network = NULL;
+    gint size = G_MININT;
+    g_auto(VmmCliShape) shape = VMM_CLI_SHAPE_INIT;
     gboolean as_json = FALSE;
     GOptionEntry entries[] = {
         {"size", 0, 0, G_OPTION_ARG_INT, &size, "Guests to keep ready (0 empties the pool)", "N"},
-        {"cpus", 0, 0, G_OPTION_ARG_INT, &cpus, "Virtual CPUs (default 1, or the spec's)", "N"},
-        {"memory", 0, 0, G_OPTION_ARG_INT, &memory, "Memory in MiB (default 512, or the spec's)",
-         "MiB"},
-        {"disk-size", 0, 0, G_OPTION_ARG_INT, &disk, "Disk size in GiB (default: the image's)",
-         "GiB"},
-        {"network", 0, 0, G_OPTION_ARG_STRING, &network, "isolated (default), allow or none",
+        {"cpus", 0, 0, G_OPTION_ARG_INT, &shape.cpus, "Virtual CPUs (default 1, or the spec's)",
+         "N"},
+        {"memory", 0, 0, G_OPTION_ARG_INT, &shape.memory,
+         "Memory in MiB (default 512, or the spec's)", "MiB"},
+        {"disk-size", 0, 0, G_OPTION_ARG_INT, &shape.disk,
+         "Disk size in GiB (default: the image's)", "GiB"},
+        {"network", 0, 0, G_OPTION_ARG_STRING, &shape.network, "isolated (default), allow or none",
          "MODE"},
         {"json", 0, 0, G_OPTION_ARG_NONE, &as_json, "Print the pool as JSON", NULL},
         {NULL}};
@@ -42,16 +43,8 @@ vmm_cmd_pool_set(VmmCli *cli, int argc, char **argv)
         return vmm_cli_usage(argv[0], "--size N is required (0 empties the pool)");
     if (size < 0 || size > 64)
         return vmm_cli_usage(argv[0], "--size %d: expects a whole number from 0 to 64", size);
-    {
-        const struct {
-            const char *flag;
-            gint value;
-        } counts[] = {{"--cpus", cpus}, {"--memory", memory}, {"--disk-size", disk}};
-        for (gsize i = 0; i < G_N_ELEMENTS(counts); i++)
-            if (counts[i].value != G_MININT && counts[i].value < 1)
-                return vmm_cli_usage(argv[0], "%s %d: expects a whole number of at least 1",
-                                     counts[i].flag, counts[i].value);
-    }
+    if ((rc = vmm_cli_shape_check(argv[0], &shape)) != 0)
+        return rc;
     /* A path names a spec (only its shape counts); anything else an image. */
     if (strchr(argv[1], '/') || g_file_test(argv[1], G_FILE_TEST_IS_REGULAR)) {
         if (!vmm_spec_load_file(spec, argv[1], &err))
@@ -59,13 +52,7 @@ vmm_cmd_pool_set(VmmCli *cli, int argc, char **argv)
     } else if (!vmm_spec_set_image(spec, argv[1], &err)) {
         return vmm_cli_fail(err);
     }
-    if (cpus != G_MININT)
-        spec->cpus = cpus;
-    if (memory != G_MININT)
-        spec->memory_mib = memory;
-    if (disk != G_MININT)
-        spec->disk_gib = disk;
-    if (network && !vmm_net_mode_from_string(network, &spec->net_mode, &err))
+    if (!vmm_cli_shape_apply(&shape, spec, &err))
         return vmm_cli_fail(err);
     if (!vmm_cli_ops_direct(cli, &err) || !(pool = vmm_ops_pool_set(cli->ops, spec, size, &err)))
         return vmm_cli_fail(err);

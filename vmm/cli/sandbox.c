@@ -81,13 +81,14 @@ progress_stop(Progress *p)
 int
 vmm_cmd_create(VmmCli *cli, int argc, char **argv)
 {
-    g_autofree char *spec_file = NULL, *image = NULL, *secrets_file = NULL, *network = NULL;
+    g_autofree char *spec_file = NULL, *image = NULL, *secrets_file = NULL;
     g_autofree char *spec_file_f = NULL; /* -f FILE: what --file was before -f meant --follow */
     g_autofree char *ttl = NULL;
     g_auto(GStrv) envs = NULL;
     g_auto(GStrv) labels = NULL;
     g_auto(GStrv) allows = NULL; /* --allow HOST:PORT */
-    gint cpus = G_MININT, memory = G_MININT, disk = G_MININT, timeout = G_MININT;
+    g_auto(VmmCliShape) shape = VMM_CLI_SHAPE_INIT;
+    gint timeout = G_MININT;
     gboolean quiet = FALSE, as_json = FALSE, no_snapshot = FALSE, model_gateway = FALSE;
     gboolean cold = FALSE;
     GOptionEntry entries[] = {
@@ -96,15 +97,15 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
          "Deprecated short form of --file", "SPEC"},
         {"image", 0, 0, G_OPTION_ARG_STRING, &image,
          "Base image, optionally pinned: NAME@sha256:HEX (default debian-12)", "NAME"},
-        {"cpus", 0, 0, G_OPTION_ARG_INT, &cpus, "Virtual CPUs (default 1)", "N"},
-        {"memory", 0, 0, G_OPTION_ARG_INT, &memory, "Memory in MiB (default 512)", "MiB"},
-        {"disk-size", 0, 0, G_OPTION_ARG_INT, &disk, "Disk size in GiB (default: the image's)",
-         "GiB"},
+        {"cpus", 0, 0, G_OPTION_ARG_INT, &shape.cpus, "Virtual CPUs (default 1)", "N"},
+        {"memory", 0, 0, G_OPTION_ARG_INT, &shape.memory, "Memory in MiB (default 512)", "MiB"},
+        {"disk-size", 0, 0, G_OPTION_ARG_INT, &shape.disk,
+         "Disk size in GiB (default: the image's)", "GiB"},
         {"secrets", 0, 0, G_OPTION_ARG_FILENAME, &secrets_file,
          "Test secrets file (KEY=VALUE lines, mode 0600)", "FILE"},
         {"env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &envs, "Environment variable (repeatable)",
          "K=V"},
-        {"network", 0, 0, G_OPTION_ARG_STRING, &network, "isolated (default), allow or none",
+        {"network", 0, 0, G_OPTION_ARG_STRING, &shape.network, "isolated (default), allow or none",
          "MODE"},
         {"allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allows,
          "Let the guest open TCP connections to HOST:PORT (repeatable; host = the host side of "
@@ -144,18 +145,11 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
     name = argv[1];
     if (!vmm_name_validate(name, "sandbox name", &err))
         return vmm_cli_fail(err);
-    {
-        /* Given and not positive is an error, never "the default". */
-        const struct {
-            const char *flag;
-            gint value;
-        } counts[] = {
-            {"--cpus", cpus}, {"--memory", memory}, {"--disk-size", disk}, {"--timeout", timeout}};
-        for (gsize i = 0; i < G_N_ELEMENTS(counts); i++)
-            if (counts[i].value != G_MININT && counts[i].value < 1)
-                return vmm_cli_usage(argv[0], "%s %d: expects a whole number of at least 1",
-                                     counts[i].flag, counts[i].value);
-    }
+    if ((rc = vmm_cli_shape_check(argv[0], &shape)) != 0)
+        return rc;
+    if (timeout != G_MININT && timeout < 1)
+        return vmm_cli_usage(argv[0], "--timeout %d: expects a whole number of at least 1",
+                             timeout);
 
     if (spec_file_f && !spec_file)
         spec_file = g_steal_pointer(&spec_file_f);
@@ -164,18 +158,12 @@ vmm_cmd_create(VmmCli *cli, int argc, char **argv)
         return vmm_cli_fail(err);
     if (image && !vmm_spec_set_image(spec, image, &err)) /* NAME or NAME@sha256:HEX */
         return vmm_cli_fail(err);
-    if (cpus != G_MININT)
-        spec->cpus = cpus;
-    if (memory != G_MININT)
-        spec->memory_mib = memory;
-    if (disk != G_MININT)
-        spec->disk_gib = disk;
-    if (network && !vmm_net_mode_from_string(network, &spec->net_mode, &err))
+    if (!vmm_cli_shape_apply(&shape, spec, &err))
         return vmm_cli_fail(err);
     for (char **a = allows; a && *a; a++)
         if (!vmm_spec_add_allow(spec, *a, &err))
             return vmm_cli_fail(err);
-    if (allows && !network)
+    if (allows && !shape.network)
         spec->net_mode = VMM_NET_MODE_ALLOW;
     if (model_gateway)
         spec->gateway.enabled = TRUE;
