@@ -434,8 +434,7 @@ vmm_ops_list(VmmOps *ops, GError **error)
         g_autofree char *name = vmm_name_from_object(virDomainGetName(dom));
         VmmSandboxView *v;
 
-        /* A fill's guest on its way into a pool is nobody's sandbox (airlock pool list counts it).
-         */
+        /* A fill's guest on its way into a pool is nobody's sandbox (pool list counts it). */
         if (vmm_pool_is_slot_name(name))
             continue;
         if ((v = view_new(ops, dom, NULL)))

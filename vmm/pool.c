@@ -319,25 +319,21 @@ pool_scan(const char *state_dir, virConnectPtr conn, int pfd, VmmPool *pool, gbo
     g_autofree char *prefix = subnet_prefix();
     vmm_auto_fd int slots = vmm_fs_open_own_dir_at(pfd, "slots", NULL);
     g_autoptr(GPtrArray) names = names_at(slots, vmm_pool_is_slot_name);
+    g_autoptr(GPtrArray) parked = names_at(slots, is_parking);
 
     pool->ready = pool->stale = pool->filling = 0;
-    {
-        /*
-         * A parking slot whose lock is held is a fill booting; one whose lock
-         * nobody holds was left by a fill that died.
-         */
-        g_autoptr(GPtrArray) parked = names_at(slots, is_parking);
-        for (guint i = 0; i < parked->len; i++) {
-            const char *n = g_ptr_array_index(parked, i);
-            int lock = vmm_sandbox_lock(state_dir, n, NULL);
-            if (lock < 0) {
-                pool->filling++;
-                continue;
-            }
-            if (drop)
-                drop_slot(conn, slots, n, n + strlen(PARKING));
-            vmm_sandbox_unlock(state_dir, n, lock, TRUE);
+    /* A parking slot whose lock is held is a fill booting; one whose lock nobody holds was left
+     * by a fill that died. */
+    for (guint i = 0; i < parked->len; i++) {
+        const char *n = g_ptr_array_index(parked, i);
+        int lock = vmm_sandbox_lock(state_dir, n, NULL);
+        if (lock < 0) {
+            pool->filling++;
+            continue;
         }
+        if (drop)
+            drop_slot(conn, slots, n, n + strlen(PARKING));
+        vmm_sandbox_unlock(state_dir, n, lock, TRUE);
     }
     for (guint i = 0; i < names->len; i++) {
         const char *n = g_ptr_array_index(names, i);
