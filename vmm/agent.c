@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <libvirt/libvirt-qemu.h>
 #include <stdio.h>
@@ -463,15 +464,19 @@ streams_close(virDomainPtr dom, Stream *s, gboolean remove)
     }
 }
 
-/* A signal other than SIGWINCH came through @fd (non-blocking). */
+/*
+ * A signal other than SIGWINCH came through @fd. Read only what is there:
+ * the fd may block (airlockd's cancel pipes do), and this loop must not.
+ */
 static gboolean
 signalled(int fd)
 {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
     guint8 sigs[16];
     ssize_t n;
     gboolean any = FALSE;
 
-    while ((n = read(fd, sigs, sizeof(sigs))) > 0)
+    while (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) && (n = read(fd, sigs, sizeof(sigs))) > 0)
         for (ssize_t i = 0; i < n; i++)
             any |= sigs[i] != SIGWINCH;
     return any;

@@ -41,7 +41,8 @@ typedef struct {
     int stdin_fd;
     gboolean tty;     /* a pty in the guest, sized like @stdin_fd's terminal */
     gboolean signals; /* each byte read from @signal_fd is a signal to forward to the */
-    int signal_fd;    /* command's process group (SIGWINCH: @stdin_fd's new size) */
+    int signal_fd;    /* command's process group (SIGWINCH: @stdin_fd's new size); read
+                       * only when it polls readable, so it may block */
 } VmmAgentExec;
 
 /*

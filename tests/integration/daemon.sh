@@ -356,6 +356,23 @@ r=$(LIBVIRT_DEFAULT_URI=$REAL_URI AIRLOCK_STATE_DIR=$REAL_STATE "$AIRLOCKD" --so
 is "a second airlockd on a live socket is refused (exit 1)" "$rc" 1
 ok "... and says why" -- grep -q "another airlockd already listens on $S" <<<"$r"
 
+# Without airlock-guest (AIRLOCK_GUEST=agent: the QEMU agent path, as while the helper is not
+# connected) an exec through airlockd still ends: its cancel pipe is read only when it has
+# bytes (it blocked the exec for good before).
+kill -TERM "$DPID"; wait "$DPID"; DPID=
+export AIRLOCK_GUEST=agent
+start_daemon "$REAL_URI" "$REAL_STATE" "$S" --quota-sandboxes 1 --quota-memory 1024 ||
+    bail "airlockd did not start with AIRLOCK_GUEST=agent"
+unset AIRLOCK_GUEST
+r=$(runuser -u "$U1" -- curl -s --max-time 120 --unix-socket "$S" -X POST -w '\n%{http_code}' \
+    -H 'Content-Type: application/json' --data-binary '{"argv":["sh","-c","echo via-agent; exit 5"]}' \
+    "http://airlockd/v1/sandboxes/$REALNAME/exec")
+is "exec through airlockd on the QEMU agent path: stdout" "$(body "$r" | jq -r 'select(.stream=="stdout") | .data' | base64 -d)" via-agent
+is "... and its exit code" "$(body "$r" | jq -r 'select(.exit_code != null) | .exit_code')" 5
+kill -TERM "$DPID"; wait "$DPID"; DPID=
+start_daemon "$REAL_URI" "$REAL_STATE" "$S" --listen "127.0.0.1:$PORT" --quota-sandboxes 1 --quota-memory 1024 ||
+    bail "airlockd did not start again"
+
 # Destroy, with SIGTERM arriving while it runs: the daemon drains, then exits.
 cli "$U1" "$S" destroy "$REALNAME" >"$WORK/destroy" 2>&1 &
 dp=$!
